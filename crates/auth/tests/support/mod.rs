@@ -1,0 +1,120 @@
+//! A real Django as the oracle of the golden-vector tests.
+//!
+//! `Oracle::start()` runs `python -m oracle` from `tests/django/` with the interpreter named by
+//! `DJANGO_PYTHON` (default: the workspace's `.venv/django-5.2/bin/python`, made by
+//! `tests/django/setup-venvs.sh`). A missing Python or Django fails the test with a message saying how to
+//! set it up: these tests never skip.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use serde_json::{Value, json};
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub struct Oracle {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Oracle {
+    fn start() -> Oracle {
+        let python = std::env::var_os("DJANGO_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/django-5.2/bin/python"));
+        let mut child = Command::new(&python)
+            .args(["-m", "oracle"])
+            .current_dir(workspace_root().join("tests/django"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the Django oracle with {}: {e}. Run tests/django/setup-venvs.sh \
+                     (or `make test`), or point DJANGO_PYTHON at a Python with the pinned Django.",
+                    python.display()
+                )
+            });
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut oracle = Oracle { child, stdin, stdout };
+        let version = oracle.call("version", json!({}), json!({}));
+        eprintln!("Django oracle: {version}");
+        oracle
+    }
+
+    /// Sends one request; returns `Ok(result)` or `Err("ExceptionType: message")` as Django answered.
+    pub fn try_call(&mut self, op: &str, settings: Value, args: Value) -> Result<Value, String> {
+        let request = json!({"op": op, "settings": settings, "args": args});
+        writeln!(self.stdin, "{request}").expect("oracle stdin");
+        self.stdin.flush().expect("oracle stdin");
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).expect("oracle stdout");
+        assert!(n > 0, "the Django oracle exited (request {request})");
+        let mut answer: Value = serde_json::from_str(&line).expect("oracle answers JSON");
+        if let Some(ok) = answer.get_mut("ok") {
+            return Ok(ok.take());
+        }
+        Err(answer["error"].as_str().unwrap_or("?").to_string())
+    }
+
+    /// Like `try_call`, but a Django exception fails the test (with Django's traceback).
+    pub fn call(&mut self, op: &str, settings: Value, args: Value) -> Value {
+        let request = json!({"op": op, "settings": settings, "args": args});
+        writeln!(self.stdin, "{request}").expect("oracle stdin");
+        self.stdin.flush().expect("oracle stdin");
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).expect("oracle stdout");
+        assert!(n > 0, "the Django oracle exited (request {request})");
+        let mut answer: Value = serde_json::from_str(&line).expect("oracle answers JSON");
+        match answer.get_mut("ok") {
+            Some(ok) => ok.take(),
+            None => panic!(
+                "Django raised {} for {request}\n{}",
+                answer["error"],
+                answer["trace"].as_str().unwrap_or("")
+            ),
+        }
+    }
+
+    /// The Django major.minor the oracle runs, e.g. "5.2".
+    pub fn django_version(&mut self) -> String {
+        let v = self.call("version", json!({}), json!({}));
+        let full = v["django"].as_str().unwrap_or_default().to_string();
+        full.split('.').take(2).collect::<Vec<_>>().join(".")
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one oracle process of this test binary (tests run in parallel threads; requests are serialised).
+pub fn oracle() -> MutexGuard<'static, Oracle> {
+    static ORACLE: OnceLock<Mutex<Oracle>> = OnceLock::new();
+    ORACLE
+        .get_or_init(|| Mutex::new(Oracle::start()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
