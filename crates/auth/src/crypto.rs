@@ -1,6 +1,6 @@
 //! `django.utils.crypto`: `salted_hmac`, `constant_time_compare`, `get_random_string`.
 
-use hmac::{Hmac, Mac};
+use hmac::{Mac, SimpleHmac};
 use subtle::ConstantTimeEq;
 
 /// The hash functions `salted_hmac` and `Signer` accept (`hashlib.<name>` in Django).
@@ -40,15 +40,15 @@ impl Algorithm {
 pub fn salted_hmac(key_salt: &[u8], value: &[u8], secret: &[u8], algorithm: Algorithm) -> Vec<u8> {
     fn run<D>(key_salt: &[u8], value: &[u8], secret: &[u8]) -> Vec<u8>
     where
-        D: sha2::Digest + hmac::digest::core_api::BlockSizeUser + Clone,
-        Hmac<D>: Mac + hmac::digest::KeyInit,
+        D: sha2::Digest + hmac::digest::core_api::BlockSizeUser,
     {
         let mut hasher = D::new();
         hasher.update(key_salt);
         hasher.update(secret);
         let key = hasher.finalize();
-        let mut mac = <Hmac<D> as hmac::digest::KeyInit>::new_from_slice(&key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let Ok(mut mac) = <SimpleHmac<D> as Mac>::new_from_slice(&key) else {
+            unreachable!("HMAC accepts keys of any length")
+        };
         mac.update(value);
         mac.finalize().into_bytes().to_vec()
     }

@@ -118,3 +118,44 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+/// A Python value as the oracle's JSON carries it (insertion order kept).
+pub fn to_json(value: &auth::Value) -> Value {
+    use auth::Value as V;
+    match value {
+        V::None => Value::Null,
+        V::Bool(b) => json!(b),
+        V::Int(i) => json!(i),
+        V::Float(f) => json!(f),
+        V::Str(s) => json!(s),
+        V::List(items) | V::Tuple(items) => Value::Array(items.iter().map(to_json).collect()),
+        V::Dict(items) => Value::Object(
+            items
+                .iter()
+                .map(|(k, v)| (k.as_str().expect("str keys").to_string(), to_json(v)))
+                .collect(),
+        ),
+        other => panic!("not JSON: {other:?}"),
+    }
+}
+
+/// The inverse of `to_json`.
+pub fn from_json(value: &Value) -> auth::Value {
+    use auth::Value as V;
+    match value {
+        Value::Null => V::None,
+        Value::Bool(b) => V::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => V::Int(i),
+            None => V::Float(n.as_f64().expect("number")),
+        },
+        Value::String(s) => V::Str(s.clone()),
+        Value::Array(items) => V::List(items.iter().map(from_json).collect()),
+        Value::Object(map) => V::Dict(map.iter().map(|(k, v)| (V::Str(k.clone()), from_json(v))).collect()),
+    }
+}
+
+/// A session dict from the oracle's JSON.
+pub fn session_from_json(value: &Value) -> auth::session::SessionData {
+    auth::session::SessionData::from_value(from_json(value)).expect("a dict")
+}

@@ -1,0 +1,108 @@
+//! `django.contrib.auth`'s keys in the session: who is logged in, with which backend, under which password.
+
+use crate::crypto::{Algorithm, constant_time_compare, salted_hmac_hex};
+use crate::session::SessionData;
+use crate::signing::{KeyMatch, Keys};
+use crate::value::Value;
+
+/// `django.contrib.auth.SESSION_KEY`: the user's primary key, as a string (`pk.value_to_string`).
+pub const SESSION_KEY: &str = "_auth_user_id";
+/// `django.contrib.auth.BACKEND_SESSION_KEY`: the dotted path of the backend that authenticated the user.
+pub const BACKEND_SESSION_KEY: &str = "_auth_user_backend";
+/// `django.contrib.auth.HASH_SESSION_KEY`: `get_session_auth_hash()` at login time.
+pub const HASH_SESSION_KEY: &str = "_auth_user_hash";
+/// The backend Django's default `AUTHENTICATION_BACKENDS` names.
+pub const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
+
+const SESSION_AUTH_HASH_SALT: &str = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
+
+/// `AbstractBaseUser.get_session_auth_hash()` (Django ≥ 4.0): HMAC-SHA256 hex of the *encoded* password
+/// (`auth_user.password`) under `SECRET_KEY`. Any password change, including a hasher upgrade, changes it
+/// and so ends every other session of the user.
+pub fn get_session_auth_hash(encoded_password: &str, secret: &str) -> String {
+    salted_hmac_hex(SESSION_AUTH_HASH_SALT, encoded_password.as_bytes(), secret, Algorithm::Sha256)
+}
+
+/// The check in `django.contrib.auth.get_user`: the stored hash against the hash under `SECRET_KEY`, then
+/// under each of `SECRET_KEY_FALLBACKS`, each compare in constant time. A missing or empty hash never
+/// verifies. On `Fallback`, Django (and the stores) cycle the session key and store the current-key hash.
+pub fn verify_session_auth_hash(session_hash: Option<&str>, encoded_password: &str, keys: &Keys) -> Option<KeyMatch> {
+    let session_hash = session_hash.filter(|h| !h.is_empty())?;
+    keys.verification_keys().enumerate().find_map(|(i, key)| {
+        let expected = get_session_auth_hash(encoded_password, key);
+        constant_time_compare(session_hash, expected).then_some(if i == 0 {
+            KeyMatch::Current
+        } else {
+            KeyMatch::Fallback(i - 1)
+        })
+    })
+}
+
+/// The three auth keys of a session, as `get_user` reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionAuth {
+    /// `_auth_user_id` as stored (a string since Django 1.7; an int in older pickled sessions).
+    pub user_id: String,
+    pub backend: String,
+    pub hash: Option<String>,
+}
+
+impl SessionAuth {
+    /// `User._meta.pk.to_python(user_id)` for an integer primary key (`auth_user.id`); `None` when it
+    /// is not an integer, which Django answers with an anonymous user.
+    pub fn user_pk(&self) -> Option<i64> {
+        self.user_id.trim().parse().ok()
+    }
+}
+
+/// Reads the auth keys; `None` when `_auth_user_id` or `_auth_user_backend` is missing (anonymous).
+pub fn session_auth(data: &SessionData) -> Option<SessionAuth> {
+    let user_id = match data.get(SESSION_KEY)? {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        _ => return None,
+    };
+    let backend = data.get(BACKEND_SESSION_KEY)?.as_str()?.to_string();
+    let hash = data.get(HASH_SESSION_KEY).and_then(Value::as_str).map(str::to_string);
+    Some(SessionAuth { user_id, backend, hash })
+}
+
+/// The last step of `django.contrib.auth.login()`: sets the three keys in Django's order (the order shows
+/// in the pickled and JSON bytes). The caller has already cycled or flushed the session as `login()` does.
+pub fn set_session_auth(data: &mut SessionData, user_pk: i64, backend: &str, session_auth_hash: &str) {
+    data.insert(SESSION_KEY, user_pk.to_string());
+    data.insert(BACKEND_SESSION_KEY, backend);
+    data.insert(HASH_SESSION_KEY, session_auth_hash);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+
+    #[test]
+    fn hash_vectors_and_fallbacks() {
+        let current = get_session_auth_hash(ENCODED, "django-insecure-test-secret-key-0123456789");
+        assert_eq!(current, "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e");
+        let old = get_session_auth_hash(ENCODED, "old-secret-key-1");
+        assert_eq!(old, "a915f315ae44c78627851eb198f89fc82155c67db3b396114e2e0a138226c819");
+        let keys = Keys::new("django-insecure-test-secret-key-0123456789", vec!["x".into(), "old-secret-key-1".into()]);
+        assert_eq!(verify_session_auth_hash(Some(&current), ENCODED, &keys), Some(KeyMatch::Current));
+        assert_eq!(verify_session_auth_hash(Some(&old), ENCODED, &keys), Some(KeyMatch::Fallback(1)));
+        assert_eq!(verify_session_auth_hash(Some("garbage"), ENCODED, &keys), None);
+        assert_eq!(verify_session_auth_hash(Some(""), ENCODED, &keys), None);
+        assert_eq!(verify_session_auth_hash(None, ENCODED, &keys), None);
+    }
+
+    #[test]
+    fn keys_in_djangos_order() {
+        let mut s = SessionData::new();
+        s.insert("counter", Value::Int(1));
+        set_session_auth(&mut s, 1, MODEL_BACKEND, "h");
+        let keys: Vec<&str> = s.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["counter", SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY]);
+        let auth = session_auth(&s).unwrap();
+        assert_eq!((auth.user_pk(), auth.hash.as_deref()), (Some(1), Some("h")));
+    }
+}

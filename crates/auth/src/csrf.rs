@@ -1,0 +1,198 @@
+//! `django.middleware.csrf`: the 32-character secret, the 64-character masked token, and the token check
+//! with Django's rejection reasons, so a `csrftoken` cookie from Django validates here and ours in Django.
+
+use crate::crypto::{RANDOM_STRING_CHARS, RandomError, constant_time_compare, get_random_string};
+
+/// `CSRF_SECRET_LENGTH`.
+pub const CSRF_SECRET_LENGTH: usize = 32;
+/// `CSRF_TOKEN_LENGTH`: a mask and the masked secret.
+pub const CSRF_TOKEN_LENGTH: usize = 64;
+/// `CSRF_ALLOWED_CHARS` in Django's order (`ascii_letters + digits`): masking adds indices in this order,
+/// so another order would produce tokens Django cannot unmask.
+pub const CSRF_ALLOWED_CHARS: &str = RANDOM_STRING_CHARS;
+/// The form field Django reads on POST.
+pub const CSRF_FORM_FIELD: &str = "csrfmiddlewaretoken";
+
+fn index(c: u8) -> Option<usize> {
+    CSRF_ALLOWED_CHARS.bytes().position(|x| x == c)
+}
+
+fn char_at(i: usize) -> char {
+    CSRF_ALLOWED_CHARS.as_bytes()[i % CSRF_ALLOWED_CHARS.len()] as char
+}
+
+/// `_get_new_csrf_string()`: a new 32-character secret.
+pub fn get_new_csrf_string() -> Result<String, RandomError> {
+    get_random_string(CSRF_SECRET_LENGTH, CSRF_ALLOWED_CHARS)
+}
+
+/// `_mask_cipher_secret(secret)` with a fresh random mask: what `get_token()` puts in forms. The secret must
+/// be well-formed (32 allowed characters).
+pub fn mask_cipher_secret(secret: &str) -> Result<String, RandomError> {
+    let mask = get_new_csrf_string()?;
+    Ok(mask_cipher_secret_with(secret, &mask))
+}
+
+/// The masking itself: `mask + cipher`, `cipher[i] = chars[(idx(secret[i]) + idx(mask[i])) % 62]`.
+/// Characters outside the alphabet count as index 0 (callers pass validated secrets).
+pub fn mask_cipher_secret_with(secret: &str, mask: &str) -> String {
+    let cipher: String = secret
+        .bytes()
+        .zip(mask.bytes())
+        .map(|(s, m)| char_at(index(s).unwrap_or(0) + index(m).unwrap_or(0)))
+        .collect();
+    format!("{mask}{cipher}")
+}
+
+/// `_unmask_cipher_token(token)` of a 64-character token: `chars[idx(cipher[i]) - idx(mask[i])]`, wrapping.
+pub fn unmask_cipher_token(token: &str) -> String {
+    let (mask, cipher) = token.as_bytes().split_at(token.len().min(CSRF_SECRET_LENGTH));
+    let n = CSRF_ALLOWED_CHARS.len();
+    cipher
+        .iter()
+        .zip(mask)
+        .map(|(&c, &m)| char_at(index(c).unwrap_or(0) + n - index(m).unwrap_or(0)))
+        .collect()
+}
+
+/// `InvalidTokenFormat` reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFormatError {
+    IncorrectLength,
+    InvalidCharacters,
+}
+
+impl TokenFormatError {
+    fn reason(self) -> &'static str {
+        match self {
+            TokenFormatError::IncorrectLength => "has incorrect length",
+            TokenFormatError::InvalidCharacters => "has invalid characters",
+        }
+    }
+}
+
+/// `_check_token_format(token)`: 32 or 64 characters of `[a-zA-Z0-9]`.
+pub fn check_token_format(token: &str) -> Result<(), TokenFormatError> {
+    if token.len() != CSRF_TOKEN_LENGTH && token.len() != CSRF_SECRET_LENGTH {
+        return Err(TokenFormatError::IncorrectLength);
+    }
+    if !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(TokenFormatError::InvalidCharacters);
+    }
+    Ok(())
+}
+
+/// `CsrfViewMiddleware._get_secret` for the cookie: the secret a `csrftoken` cookie holds, unmasking the
+/// 64-character form Django ≤ 4.0 stored. `Ok(None)` when there is no cookie.
+pub fn secret_from_cookie(cookie: Option<&str>) -> Result<Option<String>, TokenFormatError> {
+    let Some(cookie) = cookie else { return Ok(None) };
+    check_token_format(cookie)?;
+    Ok(Some(if cookie.len() == CSRF_TOKEN_LENGTH {
+        unmask_cipher_token(cookie)
+    } else {
+        cookie.to_string()
+    }))
+}
+
+/// `_does_token_match(request_token, secret)`: unmask a 64-character token, then compare in constant time.
+/// The token must have passed `check_token_format`.
+pub fn does_token_match(request_token: &str, secret: &str) -> bool {
+    let token = if request_token.len() == CSRF_TOKEN_LENGTH {
+        unmask_cipher_token(request_token)
+    } else {
+        request_token.to_string()
+    };
+    token.len() == CSRF_SECRET_LENGTH && constant_time_compare(token, secret)
+}
+
+/// Where the request's token came from, as Django names it in its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource<'a> {
+    /// The `csrfmiddlewaretoken` POST field.
+    Post,
+    /// A header, by its display name (`X-Csrftoken` for Django's default `HTTP_X_CSRFTOKEN`).
+    Header(&'a str),
+}
+
+/// Why a request was refused. `Display` gives Django's exact reason text (what its 403 page and log show).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CsrfRejection {
+    #[error("CSRF cookie not set.")]
+    NoCookie,
+    #[error("CSRF cookie {}.", .0.reason())]
+    BadCookie(TokenFormatError),
+    #[error("CSRF token missing.")]
+    TokenMissing,
+    #[error("CSRF token from {from} {}.", .error.reason())]
+    BadToken { from: String, error: TokenFormatError },
+    #[error("CSRF token from {from} incorrect.")]
+    Incorrect { from: String },
+    #[error("Origin checking failed - {0} does not match any trusted origins.")]
+    BadOrigin(String),
+    #[error("Referer checking failed - no Referer.")]
+    NoReferer,
+    #[error("Referer checking failed - Referer is malformed.")]
+    MalformedReferer,
+    #[error("Referer checking failed - Referer is insecure while host is secure.")]
+    InsecureReferer,
+    #[error("Referer checking failed - {0} does not match any trusted origins.")]
+    BadReferer(String),
+}
+
+fn source_name(source: TokenSource) -> String {
+    match source {
+        TokenSource::Post => "POST".into(),
+        TokenSource::Header(name) => format!("the '{name}' HTTP header"),
+    }
+}
+
+/// `CsrfViewMiddleware._check_token`: the cookie's secret against the request's token (the POST field, else
+/// the header; `None` when neither was sent).
+pub fn check_token(cookie: Option<&str>, token: Option<(&str, TokenSource)>) -> Result<(), CsrfRejection> {
+    let secret = secret_from_cookie(cookie)
+        .map_err(CsrfRejection::BadCookie)?
+        .ok_or(CsrfRejection::NoCookie)?;
+    let (token, source) = token.ok_or(CsrfRejection::TokenMissing)?;
+    check_token_format(token).map_err(|error| CsrfRejection::BadToken { from: source_name(source), error })?;
+    if !does_token_match(token, &secret) {
+        return Err(CsrfRejection::Incorrect { from: source_name(source) });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_vector() {
+        let token = mask_cipher_secret_with("abcdefghijklmnopqrstuvwxyzABCDEF", "0123456789ABCDEFGHIJKLMNOPQRSTUV");
+        assert_eq!(token, "0123456789ABCDEFGHIJKLMNOPQRSTUV02468acegiKMOQSUWY02468acegikmoq");
+        assert_eq!(unmask_cipher_token(&token), "abcdefghijklmnopqrstuvwxyzABCDEF");
+    }
+
+    #[test]
+    fn djangos_matrix() {
+        let secret = get_new_csrf_string().unwrap();
+        let masked = mask_cipher_secret(&secret).unwrap();
+        assert_eq!(check_token(Some(&secret), Some((&masked, TokenSource::Post))), Ok(()));
+        assert_eq!(check_token(Some(&secret), Some((&secret, TokenSource::Header("X-Csrftoken")))), Ok(()));
+        // A Django ≤ 4.0 masked cookie with a plain form token.
+        assert_eq!(check_token(Some(&masked), Some((&secret, TokenSource::Post))), Ok(()));
+        let msg = |r: Result<(), CsrfRejection>| r.unwrap_err().to_string();
+        assert_eq!(msg(check_token(Some(&secret), None)), "CSRF token missing.");
+        assert_eq!(msg(check_token(None, Some((&secret, TokenSource::Post)))), "CSRF cookie not set.");
+        assert_eq!(msg(check_token(Some(&"!".repeat(32)), None)), "CSRF cookie has invalid characters.");
+        assert_eq!(msg(check_token(Some("short"), None)), "CSRF cookie has incorrect length.");
+        assert_eq!(
+            msg(check_token(Some(&secret), Some(("0123456789", TokenSource::Post)))),
+            "CSRF token from POST has incorrect length."
+        );
+        let other = mask_cipher_secret(&get_new_csrf_string().unwrap()).unwrap();
+        assert_eq!(msg(check_token(Some(&secret), Some((&other, TokenSource::Post)))), "CSRF token from POST incorrect.");
+        assert_eq!(
+            msg(check_token(Some(&secret), Some((&other, TokenSource::Header("X-Csrftoken"))))),
+            "CSRF token from the 'X-Csrftoken' HTTP header incorrect."
+        );
+    }
+}
