@@ -1,1 +1,82 @@
-fn main() {}
+//! `make bench`: what every authenticated request costs in the shared crate, beside the same work done by
+//! Django in the same run.
+//!
+//! - `cache_decode_and_verify`: unpickle a typical login session (as Django's `RedisCache` stores it), read
+//!   the auth keys and check `_auth_user_hash` against the user's password: the CPU part of `get_user`.
+//! - `db_loads`: `SessionBase.decode` of a `db`/`cached_db` row (signature check, inflate, JSON).
+//!
+//! After criterion's own report, the same operations run in Python (`tests/django/bench.py`, with the
+//! interpreter `DJANGO_PYTHON` names) and the ratios are printed.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use auth::auth::{get_session_auth_hash, session_auth, verify_session_auth_hash};
+use auth::pickle::Limits;
+use auth::session::{self, SessionData};
+use auth::signing::Keys;
+use criterion::{Criterion, black_box};
+
+const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+const SECRET: &str = "django-insecure-test-secret-key-0123456789";
+
+fn login_session() -> SessionData {
+    let mut s = SessionData::new();
+    auth::auth::set_session_auth(&mut s, 1, auth::auth::MODEL_BACKEND, &get_session_auth_hash(ENCODED, SECRET));
+    s
+}
+
+fn main() {
+    let keys = Keys::new(SECRET, vec!["old-secret-key-1".into()]);
+    let blob = session::encode_cache(&login_session(), 5).expect("pickle");
+    let row = session::encode_db(&login_session(), &keys).expect("encode");
+    let limits = Limits::default();
+
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    c.bench_function("cache_decode_and_verify", |b| {
+        b.iter(|| {
+            let (data, _) = session::decode_cache(black_box(&blob), &limits).expect("decode");
+            let auth = session_auth(&data).expect("logged in");
+            verify_session_auth_hash(auth.hash.as_deref(), black_box(ENCODED), &keys).expect("verified")
+        })
+    });
+    c.bench_function("db_loads", |b| {
+        b.iter(|| session::decode_db(black_box(&row), &keys).expect("decode"))
+    });
+    c.final_summary();
+    compare_with_django();
+}
+
+/// Criterion's mean estimate (ns) of a benchmark, from its saved report.
+fn criterion_mean_ns(name: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("criterion").join(name).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn compare_with_django() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("DJANGO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/django-5.2/bin/python"));
+    let output = Command::new(&python).arg("bench.py").current_dir(root.join("tests/django")).output();
+    let django: serde_json::Value = match output {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).expect("bench.py prints JSON"),
+        Ok(out) => panic!("bench.py failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!("cannot run {}: {e}", python.display()),
+    };
+    println!("\n{:<26} {:>12} {:>12} {:>8}", "operation", "rust (ns)", "django (ns)", "ratio");
+    for name in ["cache_decode_and_verify", "db_loads"] {
+        let rust = criterion_mean_ns(name).expect("criterion estimate");
+        let py = django[name].as_f64().expect("python timing");
+        println!("{name:<26} {rust:>12.0} {py:>12.0} {:>7.1}x", py / rust);
+    }
+}

@@ -75,6 +75,58 @@ pub fn set_session_auth(data: &mut SessionData, user_pk: i64, backend: &str, ses
     data.insert(HASH_SESSION_KEY, session_auth_hash);
 }
 
+/// What `django.contrib.auth.get_user` decides once the session and the user row are loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GetUser {
+    /// The session's user, with the hash under the current `SECRET_KEY`.
+    Authenticated { user_pk: i64 },
+    /// The hash matched a key in `SECRET_KEY_FALLBACKS`: the user is authenticated, and Django then calls
+    /// `cycle_key()` and stores `new_hash` (the current-key hash) under `_auth_user_hash`.
+    AuthenticatedUpgrade { user_pk: i64, new_hash: String },
+    /// Anonymous, the session left as it is (no auth keys, a backend not in `AUTHENTICATION_BACKENDS`, or no
+    /// active user with that pk).
+    Anonymous,
+    /// Anonymous, and Django calls `session.flush()`: the hash is missing or matches no key (the password
+    /// changed, or the session was forged).
+    AnonymousFlush,
+}
+
+/// The user row as `get_user` needs it; `None` from the store when no user has that pk.
+#[derive(Clone, Debug)]
+pub struct UserForSession<'a> {
+    pub pk: i64,
+    pub password: &'a str,
+    pub is_active: bool,
+}
+
+/// `django.contrib.auth.get_user(request)` (4.1.8+/5.x) as a pure decision: the caller loads the session, reads
+/// `session_auth`, fetches the user with `user_pk()`, then applies the outcome (cycle, rewrite or flush).
+///
+/// `ModelBackend.get_user` answers `None` for an inactive user (`user_can_authenticate`), so an inactive user
+/// is anonymous without a flush, exactly as in Django.
+pub fn get_user(
+    auth: Option<&SessionAuth>,
+    authentication_backends: &[String],
+    user: Option<&UserForSession>,
+    keys: &Keys,
+) -> GetUser {
+    let Some(auth) = auth else { return GetUser::Anonymous };
+    if !authentication_backends.iter().any(|b| b == &auth.backend) {
+        return GetUser::Anonymous;
+    }
+    let Some(user) = user.filter(|u| u.is_active && Some(u.pk) == auth.user_pk()) else {
+        return GetUser::Anonymous;
+    };
+    match verify_session_auth_hash(auth.hash.as_deref(), user.password, keys) {
+        Some(KeyMatch::Current) => GetUser::Authenticated { user_pk: user.pk },
+        Some(KeyMatch::Fallback(_)) => GetUser::AuthenticatedUpgrade {
+            user_pk: user.pk,
+            new_hash: get_session_auth_hash(user.password, &keys.secret_key),
+        },
+        None => GetUser::AnonymousFlush,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +145,28 @@ mod tests {
         assert_eq!(verify_session_auth_hash(Some("garbage"), ENCODED, &keys), None);
         assert_eq!(verify_session_auth_hash(Some(""), ENCODED, &keys), None);
         assert_eq!(verify_session_auth_hash(None, ENCODED, &keys), None);
+    }
+
+    #[test]
+    fn get_user_outcomes() {
+        let keys = Keys::new("new", vec!["old".into()]);
+        let backends = vec![MODEL_BACKEND.to_string()];
+        let user = UserForSession { pk: 1, password: ENCODED, is_active: true };
+        let auth = |hash: Option<String>, backend: &str| SessionAuth { user_id: "1".into(), backend: backend.into(), hash };
+        let current = Some(get_session_auth_hash(ENCODED, "new"));
+        let old = Some(get_session_auth_hash(ENCODED, "old"));
+        assert_eq!(get_user(Some(&auth(current.clone(), MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::Authenticated { user_pk: 1 });
+        assert_eq!(
+            get_user(Some(&auth(old, MODEL_BACKEND)), &backends, Some(&user), &keys),
+            GetUser::AuthenticatedUpgrade { user_pk: 1, new_hash: current.clone().unwrap() }
+        );
+        assert_eq!(get_user(Some(&auth(Some("x".into()), MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::AnonymousFlush);
+        assert_eq!(get_user(Some(&auth(None, MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::AnonymousFlush);
+        assert_eq!(get_user(Some(&auth(current.clone(), "other.Backend")), &backends, Some(&user), &keys), GetUser::Anonymous);
+        let inactive = UserForSession { is_active: false, ..user.clone() };
+        assert_eq!(get_user(Some(&auth(current.clone(), MODEL_BACKEND)), &backends, Some(&inactive), &keys), GetUser::Anonymous);
+        assert_eq!(get_user(Some(&auth(current, MODEL_BACKEND)), &backends, None, &keys), GetUser::Anonymous);
+        assert_eq!(get_user(None, &backends, Some(&user), &keys), GetUser::Anonymous);
     }
 
     #[test]

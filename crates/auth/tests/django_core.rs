@@ -429,3 +429,54 @@ fn password_reset_tokens_in_any_time_zone() {
         assert_eq!(auth::tokens::uid_decode(django.as_str().unwrap()), Some(pk));
     }
 }
+
+#[test]
+fn get_user_decides_as_django() {
+    use auth::auth::{GetUser, UserForSession, get_user, session_auth};
+    let mut o = oracle();
+    let current = auth::auth::get_session_auth_hash(ENCODED, SECRET);
+    let old = auth::auth::get_session_auth_hash(ENCODED, FALLBACK);
+    let backend = auth::auth::MODEL_BACKEND;
+    let active = json!({"pk": 1, "password": ENCODED, "is_active": true});
+    let inactive = json!({"pk": 1, "password": ENCODED, "is_active": false});
+    let cases = [
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&active)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": old}), Some(&active)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": "nope"}), Some(&active)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend}), Some(&active)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": "x.Backend", "_auth_user_hash": current}), Some(&active)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&inactive)),
+        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), None),
+        (json!({"_auth_user_id": "2", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&active)),
+        (json!({"counter": 1}), Some(&active)),
+    ];
+    let backends = vec![backend.to_string()];
+    for (session_json, user) in cases {
+        let django = o.call("auth.get_user", json!({}), json!({"session": session_json, "user": user}));
+        let mut data = session_from_json(&session_json);
+        let row = user.map(|u| UserForSession {
+            pk: u["pk"].as_i64().unwrap(),
+            password: ENCODED,
+            is_active: u["is_active"].as_bool().unwrap(),
+        });
+        // The store looks the user up by the session's pk; a different pk finds no row.
+        let auth = session_auth(&data);
+        let row = row.filter(|r| auth.as_ref().and_then(|a| a.user_pk()) == Some(r.pk));
+        let outcome = get_user(auth.as_ref(), &backends, row.as_ref(), &keys());
+        let (user_pk, key_changed) = match &outcome {
+            GetUser::Authenticated { user_pk } => (Some(*user_pk), false),
+            GetUser::AuthenticatedUpgrade { user_pk, new_hash } => {
+                data.insert(auth::auth::HASH_SESSION_KEY, new_hash.as_str());
+                (Some(*user_pk), true)
+            }
+            GetUser::Anonymous => (None, false),
+            GetUser::AnonymousFlush => {
+                data.clear();
+                (None, true)
+            }
+        };
+        assert_eq!(user_pk, django["user_pk"].as_i64(), "{session_json} {user:?}");
+        assert_eq!(key_changed, django["key_changed"].as_bool().unwrap(), "{session_json}");
+        assert_eq!(data, session_from_json(&django["session"]), "{session_json}");
+    }
+}

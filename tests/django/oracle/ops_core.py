@@ -308,3 +308,46 @@ def tokens_uidb64(pk):
     from django.utils.http import urlsafe_base64_encode
 
     return urlsafe_base64_encode(force_bytes(pk))
+
+
+# --- get_user ----------------------------------------------------------------------------------------------
+
+_migrated = False
+
+
+def _migrate():
+    global _migrated
+    if not _migrated:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        _migrated = True
+
+
+@op("auth.get_user")
+def auth_get_user(session, user=None):
+    """Django's real ``get_user(request)`` on a cache session holding ``session``, with ``user`` (or no user)
+    in the database. Tells who Django sees and what it did to the session."""
+    from django.contrib.auth import get_user
+    from django.contrib.auth.models import User
+    from django.contrib.sessions.backends.cache import SessionStore
+    from django.test import RequestFactory
+
+    _migrate()
+    User.objects.all().delete()
+    if user is not None:
+        User.objects.create(
+            pk=user["pk"], username=f"u{user['pk']}", password=user["password"], is_active=user["is_active"]
+        )
+    store = SessionStore()
+    store.update(session)
+    store.save()
+    key_before = store.session_key
+    request = RequestFactory().get("/")
+    request.session = store
+    found = get_user(request)
+    return {
+        "user_pk": found.pk if found.is_authenticated else None,
+        "key_changed": store.session_key != key_before,
+        "session": dict(store.items()),
+    }

@@ -1,0 +1,42 @@
+# The one entry point for building, testing and benchmarking. CI runs `bash .ci/run`, which calls `make lint`
+# and `make test` exactly as a developer would.
+
+CARGO ?= cargo
+ROOT := $(abspath .)
+DJANGO_52 := $(ROOT)/.venv/django-5.2/bin/python
+DJANGO_42 := $(ROOT)/.venv/django-4.2/bin/python
+# The integration tests that talk to a real Django; they run once per pinned Django version.
+ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django
+
+.PHONY: test venvs fmt lint bench fuzz clean
+
+## test: the whole suite (unit, property, fuzz-corpus replay, and golden vectors against Django 5.2 and 4.2)
+test: venvs
+	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) test --workspace
+	DJANGO_PYTHON=$(DJANGO_42) $(CARGO) test -p auth $(ORACLE_TESTS)
+
+## venvs: the pinned Django oracles in .venv/ (idempotent)
+venvs:
+	bash tests/django/setup-venvs.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: criterion benchmarks, printed beside the same operations timed in Python/Django
+bench: venvs
+	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p auth --bench decode
+
+## fuzz: run the cargo-fuzz targets for FUZZ_SECONDS each (needs `cargo install cargo-fuzz`)
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd crates/auth/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv
