@@ -160,6 +160,132 @@ pub fn check_token(cookie: Option<&str>, token: Option<(&str, TokenSource)>) -> 
     Ok(())
 }
 
+/// `django.utils.http.is_same_domain(host, pattern)`: a pattern starting with `.` matches the domain and
+/// its subdomains; anything else must match exactly. The pattern is lowercased, the host is not (as Django).
+pub fn is_same_domain(host: &str, pattern: &str) -> bool {
+    if pattern.is_empty() {
+        return false;
+    }
+    let pattern = pattern.to_lowercase();
+    match pattern.strip_prefix('.') {
+        Some(bare) => host.ends_with(&pattern) || host == bare,
+        None => pattern == host,
+    }
+}
+
+/// The scheme and netloc of a URL as Python's `urlsplit` finds them (scheme lowercased; netloc empty when
+/// there is no `//`).
+fn split_scheme_netloc(url: &str) -> (String, &str) {
+    let scheme_end = url.find(':').filter(|&i| {
+        let s = &url[..i];
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    let (scheme, rest) = match scheme_end {
+        Some(i) => (url[..i].to_ascii_lowercase(), &url[i + 1..]),
+        None => (String::new(), url),
+    };
+    let netloc = rest
+        .strip_prefix("//")
+        .map(|r| &r[..r.find(['/', '?', '#']).unwrap_or(r.len())])
+        .unwrap_or("");
+    (scheme, netloc)
+}
+
+/// `CSRF_TRUSTED_ORIGINS`, pre-split as `CsrfViewMiddleware` does at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedOrigins {
+    exact: Vec<String>,
+    /// `(scheme, ".example.com")` for wildcard entries such as `https://*.example.com`.
+    subdomains: Vec<(String, String)>,
+    /// Every entry's netloc without its leading `*`, for the Referer check (which ignores the scheme).
+    hosts: Vec<String>,
+}
+
+impl TrustedOrigins {
+    pub fn new(origins: &[String]) -> TrustedOrigins {
+        let mut t = TrustedOrigins::default();
+        for origin in origins {
+            let (scheme, netloc) = split_scheme_netloc(origin);
+            let host = netloc.trim_start_matches('*').to_string();
+            if origin.contains('*') {
+                t.subdomains.push((scheme, host.clone()));
+            } else {
+                t.exact.push(origin.clone());
+            }
+            t.hosts.push(host);
+        }
+        t
+    }
+}
+
+/// The request facts the Origin and Referer checks read. `host` is `request.get_host()`, `None` when
+/// `ALLOWED_HOSTS` refused it; `port` is `request.get_port()`.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestOrigin<'a> {
+    pub is_secure: bool,
+    pub host: Option<&'a str>,
+    pub port: &'a str,
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+}
+
+/// The first half of `CsrfViewMiddleware.process_view` for an unsafe method: with an `Origin` header, it
+/// must be this site or a trusted origin (`_origin_verified`); without one, an HTTPS request must carry a
+/// Referer from this site or a trusted host (`_check_referer`). `cookie_domain` is `CSRF_COOKIE_DOMAIN`.
+pub fn check_origin_and_referer(
+    request: &RequestOrigin,
+    trusted: &TrustedOrigins,
+    cookie_domain: Option<&str>,
+) -> Result<(), CsrfRejection> {
+    if let Some(origin) = request.origin {
+        return if origin_verified(origin, request, trusted) {
+            Ok(())
+        } else {
+            Err(CsrfRejection::BadOrigin(origin.to_string()))
+        };
+    }
+    if request.is_secure {
+        check_referer(request, trusted, cookie_domain)?;
+    }
+    Ok(())
+}
+
+fn origin_verified(origin: &str, request: &RequestOrigin, trusted: &TrustedOrigins) -> bool {
+    if let Some(host) = request.host {
+        let scheme = if request.is_secure { "https" } else { "http" };
+        if origin == format!("{scheme}://{host}") {
+            return true;
+        }
+    }
+    if trusted.exact.iter().any(|o| o == origin) {
+        return true;
+    }
+    let (scheme, netloc) = split_scheme_netloc(origin);
+    trusted.subdomains.iter().any(|(s, host)| *s == scheme && is_same_domain(netloc, host))
+}
+
+fn check_referer(request: &RequestOrigin, trusted: &TrustedOrigins, cookie_domain: Option<&str>) -> Result<(), CsrfRejection> {
+    let referer = request.referer.ok_or(CsrfRejection::NoReferer)?;
+    let (scheme, netloc) = split_scheme_netloc(referer);
+    if scheme.is_empty() || netloc.is_empty() {
+        return Err(CsrfRejection::MalformedReferer);
+    }
+    if scheme != "https" {
+        return Err(CsrfRejection::InsecureReferer);
+    }
+    if trusted.hosts.iter().any(|host| is_same_domain(netloc, host)) {
+        return Ok(());
+    }
+    let bad = || CsrfRejection::BadReferer(referer.to_string());
+    let good = match cookie_domain {
+        None => request.host.ok_or_else(bad)?.to_string(),
+        Some(domain) if request.port == "443" || request.port == "80" => domain.to_string(),
+        Some(domain) => format!("{domain}:{}", request.port),
+    };
+    if is_same_domain(netloc, &good) { Ok(()) } else { Err(bad()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,3 +480,43 @@ fn get_user_decides_as_django() {
         assert_eq!(data, session_from_json(&django["session"]), "{session_json}");
     }
 }
+
+#[test]
+fn csrf_origin_and_referer_matrix() {
+    use auth::csrf::{RequestOrigin, TrustedOrigins, check_origin_and_referer};
+    let mut o = oracle();
+    let trusted_list = vec!["https://*.trusted.com".to_string(), "https://other.com".to_string()];
+    let trusted = TrustedOrigins::new(&trusted_list);
+    let cases: &[(bool, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
+        (true, None, None, "testserver", None),
+        (true, None, Some("https://testserver/"), "testserver", None),
+        (true, None, Some("http://testserver/"), "testserver", None),
+        (true, None, Some("https://evil.com/"), "testserver", None),
+        (true, None, Some("https://a.trusted.com/x"), "testserver", None),
+        (true, None, Some("https://trusted.com/"), "testserver", None),
+        (true, None, Some("not a url"), "testserver", None),
+        (true, None, Some("https://testserver:8443/"), "testserver:8443", None),
+        (true, None, Some("https://shop.example.com/"), "example.com", Some(".example.com")),
+        (true, None, Some("https://evil.org/"), "example.com", Some(".example.com")),
+        (true, Some("https://testserver"), None, "testserver", None),
+        (true, Some("http://testserver"), None, "testserver", None),
+        (false, Some("https://evil.com"), None, "testserver", None),
+        (false, Some("null"), None, "testserver", None),
+        (false, Some("http://testserver"), None, "testserver", None),
+        (true, Some("https://other.com"), None, "testserver", None),
+        (true, Some("https://x.trusted.com"), None, "testserver", None),
+        (true, Some("http://x.trusted.com"), None, "testserver", None),
+        (false, None, None, "testserver", None),
+    ];
+    for &(secure, origin, referer, host, cookie_domain) in cases {
+        let django = o.call(
+            "csrf.check_origin",
+            json!({"CSRF_TRUSTED_ORIGINS": trusted_list, "ALLOWED_HOSTS": ["*"], "CSRF_COOKIE_DOMAIN": cookie_domain}),
+            json!({"secure": secure, "origin": origin, "referer": referer, "host": host}),
+        );
+        let port = django["port"].as_str().unwrap().to_string();
+        let request = RequestOrigin { is_secure: secure, host: Some(host), port: &port, origin, referer };
+        let ours = check_origin_and_referer(&request, &trusted, cookie_domain).err().map(|e| e.to_string());
+        assert_eq!(ours.as_deref(), django["reason"].as_str(), "{secure} {origin:?} {referer:?} {host}");
+    }
+}

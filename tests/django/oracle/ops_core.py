@@ -351,3 +351,26 @@ def auth_get_user(session, user=None):
         "key_changed": store.session_key != key_before,
         "session": dict(store.items()),
     }
+
+
+@op("csrf.check_origin")
+def csrf_check_origin(secure, origin=None, referer=None, host="testserver"):
+    """``CsrfViewMiddleware.process_view`` on a POST with a valid token, so only Origin/Referer can fail."""
+    from django.http import HttpResponse
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.test import RequestFactory
+
+    secret = "abcdefghijklmnopqrstuvwxyzABCDEF"
+    headers = {"HTTP_X_CSRFTOKEN": secret}
+    if origin is not None:
+        headers["HTTP_ORIGIN"] = origin
+    if referer is not None:
+        headers["HTTP_REFERER"] = referer
+    request = RequestFactory().post("/", secure=secure, HTTP_HOST=host, **headers)
+    request.COOKIES["csrftoken"] = secret
+    reasons = []
+    middleware = CsrfViewMiddleware(lambda r: HttpResponse())
+    with mock.patch.object(CsrfViewMiddleware, "_reject", lambda self, req, reason: reasons.append(reason) or HttpResponse(status=403)):
+        middleware.process_request(request)
+        response = middleware.process_view(request, lambda r: HttpResponse(), (), {})
+    return {"reason": reasons[0] if response is not None else None, "port": request.get_port()}
