@@ -18,12 +18,18 @@ use auth::session::{self, SessionData};
 use auth::signing::Keys;
 use criterion::{Criterion, black_box};
 
-const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+const ENCODED: &str =
+    "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
 const SECRET: &str = "django-insecure-test-secret-key-0123456789";
 
 fn login_session() -> SessionData {
     let mut s = SessionData::new();
-    auth::auth::set_session_auth(&mut s, 1, auth::auth::MODEL_BACKEND, &get_session_auth_hash(ENCODED, SECRET));
+    auth::auth::set_session_auth(
+        &mut s,
+        1,
+        auth::auth::MODEL_BACKEND,
+        &get_session_auth_hash(ENCODED, SECRET),
+    );
     s
 }
 
@@ -41,7 +47,8 @@ fn main() {
         b.iter(|| {
             let (data, _) = session::decode_cache(black_box(&blob), &limits).expect("decode");
             let auth = session_auth(&data).expect("logged in");
-            verify_session_auth_hash(auth.hash.as_deref(), black_box(ENCODED), &keys).expect("verified")
+            verify_session_auth_hash(auth.hash.as_deref(), black_box(ENCODED), &keys)
+                .expect("verified")
         })
     });
     c.bench_function("db_loads", |b| {
@@ -56,7 +63,10 @@ fn criterion_mean_ns(name: &str) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("criterion").join(name).join("new/estimates.json");
+    let path = target
+        .join("criterion")
+        .join(name)
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()
@@ -67,13 +77,21 @@ fn compare_with_django() {
     let python = std::env::var_os("DJANGO_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv/django-5.2/bin/python"));
-    let output = Command::new(&python).arg("bench.py").current_dir(root.join("tests/django")).output();
+    let output = Command::new(&python)
+        .arg("bench.py")
+        .current_dir(root.join("tests/django"))
+        .output();
     let django: serde_json::Value = match output {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).expect("bench.py prints JSON"),
+        Ok(out) if out.status.success() => {
+            serde_json::from_slice(&out.stdout).expect("bench.py prints JSON")
+        }
         Ok(out) => panic!("bench.py failed: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => panic!("cannot run {}: {e}", python.display()),
     };
-    println!("\n{:<26} {:>12} {:>12} {:>8}", "operation", "rust (ns)", "django (ns)", "ratio");
+    println!(
+        "\n{:<26} {:>12} {:>12} {:>8}",
+        "operation", "rust (ns)", "django (ns)", "ratio"
+    );
     for name in ["cache_decode_and_verify", "db_loads"] {
         let rust = criterion_mean_ns(name).expect("criterion estimate");
         let py = django[name].as_f64().expect("python timing");

@@ -14,19 +14,29 @@ pub const HASH_SESSION_KEY: &str = "_auth_user_hash";
 /// The backend Django's default `AUTHENTICATION_BACKENDS` names.
 pub const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
 
-const SESSION_AUTH_HASH_SALT: &str = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
+const SESSION_AUTH_HASH_SALT: &str =
+    "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
 
 /// `AbstractBaseUser.get_session_auth_hash()` (Django ≥ 4.0): HMAC-SHA256 hex of the *encoded* password
 /// (`auth_user.password`) under `SECRET_KEY`. Any password change, including a hasher upgrade, changes it
 /// and so ends every other session of the user.
 pub fn get_session_auth_hash(encoded_password: &str, secret: &str) -> String {
-    salted_hmac_hex(SESSION_AUTH_HASH_SALT, encoded_password.as_bytes(), secret, Algorithm::Sha256)
+    salted_hmac_hex(
+        SESSION_AUTH_HASH_SALT,
+        encoded_password.as_bytes(),
+        secret,
+        Algorithm::Sha256,
+    )
 }
 
 /// The check in `django.contrib.auth.get_user`: the stored hash against the hash under `SECRET_KEY`, then
 /// under each of `SECRET_KEY_FALLBACKS`, each compare in constant time. A missing or empty hash never
 /// verifies. On `Fallback`, Django (and the stores) cycle the session key and store the current-key hash.
-pub fn verify_session_auth_hash(session_hash: Option<&str>, encoded_password: &str, keys: &Keys) -> Option<KeyMatch> {
+pub fn verify_session_auth_hash(
+    session_hash: Option<&str>,
+    encoded_password: &str,
+    keys: &Keys,
+) -> Option<KeyMatch> {
     let session_hash = session_hash.filter(|h| !h.is_empty())?;
     keys.verification_keys().enumerate().find_map(|(i, key)| {
         let expected = get_session_auth_hash(encoded_password, key);
@@ -63,13 +73,25 @@ pub fn session_auth(data: &SessionData) -> Option<SessionAuth> {
         _ => return None,
     };
     let backend = data.get(BACKEND_SESSION_KEY)?.as_str()?.to_string();
-    let hash = data.get(HASH_SESSION_KEY).and_then(Value::as_str).map(str::to_string);
-    Some(SessionAuth { user_id, backend, hash })
+    let hash = data
+        .get(HASH_SESSION_KEY)
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(SessionAuth {
+        user_id,
+        backend,
+        hash,
+    })
 }
 
 /// The last step of `django.contrib.auth.login()`: sets the three keys in Django's order (the order shows
 /// in the pickled and JSON bytes). The caller has already cycled or flushed the session as `login()` does.
-pub fn set_session_auth(data: &mut SessionData, user_pk: i64, backend: &str, session_auth_hash: &str) {
+pub fn set_session_auth(
+    data: &mut SessionData,
+    user_pk: i64,
+    backend: &str,
+    session_auth_hash: &str,
+) {
     data.insert(SESSION_KEY, user_pk.to_string());
     data.insert(BACKEND_SESSION_KEY, backend);
     data.insert(HASH_SESSION_KEY, session_auth_hash);
@@ -110,7 +132,9 @@ pub fn get_user(
     user: Option<&UserForSession>,
     keys: &Keys,
 ) -> GetUser {
-    let Some(auth) = auth else { return GetUser::Anonymous };
+    let Some(auth) = auth else {
+        return GetUser::Anonymous;
+    };
     if !authentication_backends.iter().any(|b| b == &auth.backend) {
         return GetUser::Anonymous;
     }
@@ -131,18 +155,37 @@ pub fn get_user(
 mod tests {
     use super::*;
 
-    const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+    const ENCODED: &str =
+        "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
 
     #[test]
     fn hash_vectors_and_fallbacks() {
         let current = get_session_auth_hash(ENCODED, "django-insecure-test-secret-key-0123456789");
-        assert_eq!(current, "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e");
+        assert_eq!(
+            current,
+            "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e"
+        );
         let old = get_session_auth_hash(ENCODED, "old-secret-key-1");
-        assert_eq!(old, "a915f315ae44c78627851eb198f89fc82155c67db3b396114e2e0a138226c819");
-        let keys = Keys::new("django-insecure-test-secret-key-0123456789", vec!["x".into(), "old-secret-key-1".into()]);
-        assert_eq!(verify_session_auth_hash(Some(&current), ENCODED, &keys), Some(KeyMatch::Current));
-        assert_eq!(verify_session_auth_hash(Some(&old), ENCODED, &keys), Some(KeyMatch::Fallback(1)));
-        assert_eq!(verify_session_auth_hash(Some("garbage"), ENCODED, &keys), None);
+        assert_eq!(
+            old,
+            "a915f315ae44c78627851eb198f89fc82155c67db3b396114e2e0a138226c819"
+        );
+        let keys = Keys::new(
+            "django-insecure-test-secret-key-0123456789",
+            vec!["x".into(), "old-secret-key-1".into()],
+        );
+        assert_eq!(
+            verify_session_auth_hash(Some(&current), ENCODED, &keys),
+            Some(KeyMatch::Current)
+        );
+        assert_eq!(
+            verify_session_auth_hash(Some(&old), ENCODED, &keys),
+            Some(KeyMatch::Fallback(1))
+        );
+        assert_eq!(
+            verify_session_auth_hash(Some("garbage"), ENCODED, &keys),
+            None
+        );
         assert_eq!(verify_session_auth_hash(Some(""), ENCODED, &keys), None);
         assert_eq!(verify_session_auth_hash(None, ENCODED, &keys), None);
     }
@@ -151,22 +194,87 @@ mod tests {
     fn get_user_outcomes() {
         let keys = Keys::new("new", vec!["old".into()]);
         let backends = vec![MODEL_BACKEND.to_string()];
-        let user = UserForSession { pk: 1, password: ENCODED, is_active: true };
-        let auth = |hash: Option<String>, backend: &str| SessionAuth { user_id: "1".into(), backend: backend.into(), hash };
+        let user = UserForSession {
+            pk: 1,
+            password: ENCODED,
+            is_active: true,
+        };
+        let auth = |hash: Option<String>, backend: &str| SessionAuth {
+            user_id: "1".into(),
+            backend: backend.into(),
+            hash,
+        };
         let current = Some(get_session_auth_hash(ENCODED, "new"));
         let old = Some(get_session_auth_hash(ENCODED, "old"));
-        assert_eq!(get_user(Some(&auth(current.clone(), MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::Authenticated { user_pk: 1 });
         assert_eq!(
-            get_user(Some(&auth(old, MODEL_BACKEND)), &backends, Some(&user), &keys),
-            GetUser::AuthenticatedUpgrade { user_pk: 1, new_hash: current.clone().unwrap() }
+            get_user(
+                Some(&auth(current.clone(), MODEL_BACKEND)),
+                &backends,
+                Some(&user),
+                &keys
+            ),
+            GetUser::Authenticated { user_pk: 1 }
         );
-        assert_eq!(get_user(Some(&auth(Some("x".into()), MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::AnonymousFlush);
-        assert_eq!(get_user(Some(&auth(None, MODEL_BACKEND)), &backends, Some(&user), &keys), GetUser::AnonymousFlush);
-        assert_eq!(get_user(Some(&auth(current.clone(), "other.Backend")), &backends, Some(&user), &keys), GetUser::Anonymous);
-        let inactive = UserForSession { is_active: false, ..user.clone() };
-        assert_eq!(get_user(Some(&auth(current.clone(), MODEL_BACKEND)), &backends, Some(&inactive), &keys), GetUser::Anonymous);
-        assert_eq!(get_user(Some(&auth(current, MODEL_BACKEND)), &backends, None, &keys), GetUser::Anonymous);
-        assert_eq!(get_user(None, &backends, Some(&user), &keys), GetUser::Anonymous);
+        assert_eq!(
+            get_user(
+                Some(&auth(old, MODEL_BACKEND)),
+                &backends,
+                Some(&user),
+                &keys
+            ),
+            GetUser::AuthenticatedUpgrade {
+                user_pk: 1,
+                new_hash: current.clone().unwrap()
+            }
+        );
+        assert_eq!(
+            get_user(
+                Some(&auth(Some("x".into()), MODEL_BACKEND)),
+                &backends,
+                Some(&user),
+                &keys
+            ),
+            GetUser::AnonymousFlush
+        );
+        assert_eq!(
+            get_user(
+                Some(&auth(None, MODEL_BACKEND)),
+                &backends,
+                Some(&user),
+                &keys
+            ),
+            GetUser::AnonymousFlush
+        );
+        assert_eq!(
+            get_user(
+                Some(&auth(current.clone(), "other.Backend")),
+                &backends,
+                Some(&user),
+                &keys
+            ),
+            GetUser::Anonymous
+        );
+        let inactive = UserForSession {
+            is_active: false,
+            ..user.clone()
+        };
+        assert_eq!(
+            get_user(
+                Some(&auth(current.clone(), MODEL_BACKEND)),
+                &backends,
+                Some(&inactive),
+                &keys
+            ),
+            GetUser::Anonymous
+        );
+        assert_eq!(
+            get_user(Some(&auth(current, MODEL_BACKEND)), &backends, None, &keys),
+            GetUser::Anonymous
+        );
+        assert_eq!(
+            get_user(None, &backends, Some(&user), &keys),
+            GetUser::Anonymous
+        );
     }
 
     #[test]
@@ -175,7 +283,15 @@ mod tests {
         s.insert("counter", Value::Int(1));
         set_session_auth(&mut s, 1, MODEL_BACKEND, "h");
         let keys: Vec<&str> = s.iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["counter", SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY]);
+        assert_eq!(
+            keys,
+            [
+                "counter",
+                SESSION_KEY,
+                BACKEND_SESSION_KEY,
+                HASH_SESSION_KEY
+            ]
+        );
         let auth = session_auth(&s).unwrap();
         assert_eq!((auth.user_pk(), auth.hash.as_deref()), (Some(1), Some("h")));
     }

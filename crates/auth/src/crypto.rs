@@ -61,7 +61,12 @@ pub fn salted_hmac(key_salt: &[u8], value: &[u8], secret: &[u8], algorithm: Algo
 
 /// `salted_hmac(...).hexdigest()`.
 pub fn salted_hmac_hex(key_salt: &str, value: &[u8], secret: &str, algorithm: Algorithm) -> String {
-    to_hex(&salted_hmac(key_salt.as_bytes(), value, secret.as_bytes(), algorithm))
+    to_hex(&salted_hmac(
+        key_salt.as_bytes(),
+        value,
+        secret.as_bytes(),
+        algorithm,
+    ))
 }
 
 /// `django.utils.crypto.constant_time_compare`: compares in time independent of where the inputs differ
@@ -82,7 +87,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// `[a-zA-Z0-9]`, Django's `RANDOM_STRING_CHARS`, in Django's order (the order matters to CSRF masking).
-pub const RANDOM_STRING_CHARS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+pub const RANDOM_STRING_CHARS: &str =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// The operating system's CSPRNG failed; nothing safe can be generated.
 #[derive(Debug, thiserror::Error)]

@@ -46,7 +46,9 @@ pub fn mask_cipher_secret_with(secret: &str, mask: &str) -> String {
 
 /// `_unmask_cipher_token(token)` of a 64-character token: `chars[idx(cipher[i]) - idx(mask[i])]`, wrapping.
 pub fn unmask_cipher_token(token: &str) -> String {
-    let (mask, cipher) = token.as_bytes().split_at(token.len().min(CSRF_SECRET_LENGTH));
+    let (mask, cipher) = token
+        .as_bytes()
+        .split_at(token.len().min(CSRF_SECRET_LENGTH));
     let n = CSRF_ALLOWED_CHARS.len();
     cipher
         .iter()
@@ -85,7 +87,9 @@ pub fn check_token_format(token: &str) -> Result<(), TokenFormatError> {
 /// `CsrfViewMiddleware._get_secret` for the cookie: the secret a `csrftoken` cookie holds, unmasking the
 /// 64-character form Django ≤ 4.0 stored. `Ok(None)` when there is no cookie.
 pub fn secret_from_cookie(cookie: Option<&str>) -> Result<Option<String>, TokenFormatError> {
-    let Some(cookie) = cookie else { return Ok(None) };
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
     check_token_format(cookie)?;
     Ok(Some(if cookie.len() == CSRF_TOKEN_LENGTH {
         unmask_cipher_token(cookie)
@@ -124,7 +128,10 @@ pub enum CsrfRejection {
     #[error("CSRF token missing.")]
     TokenMissing,
     #[error("CSRF token from {from} {}.", .error.reason())]
-    BadToken { from: String, error: TokenFormatError },
+    BadToken {
+        from: String,
+        error: TokenFormatError,
+    },
     #[error("CSRF token from {from} incorrect.")]
     Incorrect { from: String },
     #[error("Origin checking failed - {0} does not match any trusted origins.")]
@@ -148,14 +155,22 @@ fn source_name(source: TokenSource) -> String {
 
 /// `CsrfViewMiddleware._check_token`: the cookie's secret against the request's token (the POST field, else
 /// the header; `None` when neither was sent).
-pub fn check_token(cookie: Option<&str>, token: Option<(&str, TokenSource)>) -> Result<(), CsrfRejection> {
+pub fn check_token(
+    cookie: Option<&str>,
+    token: Option<(&str, TokenSource)>,
+) -> Result<(), CsrfRejection> {
     let secret = secret_from_cookie(cookie)
         .map_err(CsrfRejection::BadCookie)?
         .ok_or(CsrfRejection::NoCookie)?;
     let (token, source) = token.ok_or(CsrfRejection::TokenMissing)?;
-    check_token_format(token).map_err(|error| CsrfRejection::BadToken { from: source_name(source), error })?;
+    check_token_format(token).map_err(|error| CsrfRejection::BadToken {
+        from: source_name(source),
+        error,
+    })?;
     if !does_token_match(token, &secret) {
-        return Err(CsrfRejection::Incorrect { from: source_name(source) });
+        return Err(CsrfRejection::Incorrect {
+            from: source_name(source),
+        });
     }
     Ok(())
 }
@@ -179,7 +194,8 @@ fn split_scheme_netloc(url: &str) -> (String, &str) {
     let scheme_end = url.find(':').filter(|&i| {
         let s = &url[..i];
         s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     });
     let (scheme, rest) = match scheme_end {
         Some(i) => (url[..i].to_ascii_lowercase(), &url[i + 1..]),
@@ -262,10 +278,17 @@ fn origin_verified(origin: &str, request: &RequestOrigin, trusted: &TrustedOrigi
         return true;
     }
     let (scheme, netloc) = split_scheme_netloc(origin);
-    trusted.subdomains.iter().any(|(s, host)| *s == scheme && is_same_domain(netloc, host))
+    trusted
+        .subdomains
+        .iter()
+        .any(|(s, host)| *s == scheme && is_same_domain(netloc, host))
 }
 
-fn check_referer(request: &RequestOrigin, trusted: &TrustedOrigins, cookie_domain: Option<&str>) -> Result<(), CsrfRejection> {
+fn check_referer(
+    request: &RequestOrigin,
+    trusted: &TrustedOrigins,
+    cookie_domain: Option<&str>,
+) -> Result<(), CsrfRejection> {
     let referer = request.referer.ok_or(CsrfRejection::NoReferer)?;
     let (scheme, netloc) = split_scheme_netloc(referer);
     if scheme.is_empty() || netloc.is_empty() {
@@ -274,7 +297,11 @@ fn check_referer(request: &RequestOrigin, trusted: &TrustedOrigins, cookie_domai
     if scheme != "https" {
         return Err(CsrfRejection::InsecureReferer);
     }
-    if trusted.hosts.iter().any(|host| is_same_domain(netloc, host)) {
+    if trusted
+        .hosts
+        .iter()
+        .any(|host| is_same_domain(netloc, host))
+    {
         return Ok(());
     }
     let bad = || CsrfRejection::BadReferer(referer.to_string());
@@ -283,7 +310,11 @@ fn check_referer(request: &RequestOrigin, trusted: &TrustedOrigins, cookie_domai
         Some(domain) if request.port == "443" || request.port == "80" => domain.to_string(),
         Some(domain) => format!("{domain}:{}", request.port),
     };
-    if is_same_domain(netloc, &good) { Ok(()) } else { Err(bad()) }
+    if is_same_domain(netloc, &good) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 #[cfg(test)]
@@ -292,32 +323,74 @@ mod tests {
 
     #[test]
     fn masking_vector() {
-        let token = mask_cipher_secret_with("abcdefghijklmnopqrstuvwxyzABCDEF", "0123456789ABCDEFGHIJKLMNOPQRSTUV");
-        assert_eq!(token, "0123456789ABCDEFGHIJKLMNOPQRSTUV02468acegiKMOQSUWY02468acegikmoq");
-        assert_eq!(unmask_cipher_token(&token), "abcdefghijklmnopqrstuvwxyzABCDEF");
+        let token = mask_cipher_secret_with(
+            "abcdefghijklmnopqrstuvwxyzABCDEF",
+            "0123456789ABCDEFGHIJKLMNOPQRSTUV",
+        );
+        assert_eq!(
+            token,
+            "0123456789ABCDEFGHIJKLMNOPQRSTUV02468acegiKMOQSUWY02468acegikmoq"
+        );
+        assert_eq!(
+            unmask_cipher_token(&token),
+            "abcdefghijklmnopqrstuvwxyzABCDEF"
+        );
     }
 
     #[test]
     fn djangos_matrix() {
         let secret = get_new_csrf_string().unwrap();
         let masked = mask_cipher_secret(&secret).unwrap();
-        assert_eq!(check_token(Some(&secret), Some((&masked, TokenSource::Post))), Ok(()));
-        assert_eq!(check_token(Some(&secret), Some((&secret, TokenSource::Header("X-Csrftoken")))), Ok(()));
+        assert_eq!(
+            check_token(Some(&secret), Some((&masked, TokenSource::Post))),
+            Ok(())
+        );
+        assert_eq!(
+            check_token(
+                Some(&secret),
+                Some((&secret, TokenSource::Header("X-Csrftoken")))
+            ),
+            Ok(())
+        );
         // A Django ≤ 4.0 masked cookie with a plain form token.
-        assert_eq!(check_token(Some(&masked), Some((&secret, TokenSource::Post))), Ok(()));
+        assert_eq!(
+            check_token(Some(&masked), Some((&secret, TokenSource::Post))),
+            Ok(())
+        );
         let msg = |r: Result<(), CsrfRejection>| r.unwrap_err().to_string();
         assert_eq!(msg(check_token(Some(&secret), None)), "CSRF token missing.");
-        assert_eq!(msg(check_token(None, Some((&secret, TokenSource::Post)))), "CSRF cookie not set.");
-        assert_eq!(msg(check_token(Some(&"!".repeat(32)), None)), "CSRF cookie has invalid characters.");
-        assert_eq!(msg(check_token(Some("short"), None)), "CSRF cookie has incorrect length.");
         assert_eq!(
-            msg(check_token(Some(&secret), Some(("0123456789", TokenSource::Post)))),
+            msg(check_token(None, Some((&secret, TokenSource::Post)))),
+            "CSRF cookie not set."
+        );
+        assert_eq!(
+            msg(check_token(Some(&"!".repeat(32)), None)),
+            "CSRF cookie has invalid characters."
+        );
+        assert_eq!(
+            msg(check_token(Some("short"), None)),
+            "CSRF cookie has incorrect length."
+        );
+        assert_eq!(
+            msg(check_token(
+                Some(&secret),
+                Some(("0123456789", TokenSource::Post))
+            )),
             "CSRF token from POST has incorrect length."
         );
         let other = mask_cipher_secret(&get_new_csrf_string().unwrap()).unwrap();
-        assert_eq!(msg(check_token(Some(&secret), Some((&other, TokenSource::Post)))), "CSRF token from POST incorrect.");
         assert_eq!(
-            msg(check_token(Some(&secret), Some((&other, TokenSource::Header("X-Csrftoken"))))),
+            msg(check_token(
+                Some(&secret),
+                Some((&other, TokenSource::Post))
+            )),
+            "CSRF token from POST incorrect."
+        );
+        assert_eq!(
+            msg(check_token(
+                Some(&secret),
+                Some((&other, TokenSource::Header("X-Csrftoken")))
+            )),
             "CSRF token from the 'X-Csrftoken' HTTP header incorrect."
         );
     }

@@ -45,7 +45,12 @@ pub fn dumps(value: &Value, separators: (&str, &str)) -> Result<String, JsonErro
     Ok(out)
 }
 
-fn write_value(out: &mut String, value: &Value, seps: (&str, &str), depth: usize) -> Result<(), JsonError> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    seps: (&str, &str),
+    depth: usize,
+) -> Result<(), JsonError> {
     if depth > MAX_DEPTH {
         return Err(JsonError::TooDeep(MAX_DEPTH));
     }
@@ -263,7 +268,9 @@ impl<'de> Visitor<'de> for ValueSeed {
             return Err(de::Error::custom(JsonError::TooDeep(MAX_DEPTH)));
         }
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(ValueSeed { depth: self.depth + 1 })? {
+        while let Some(item) = seq.next_element_seed(ValueSeed {
+            depth: self.depth + 1,
+        })? {
             items.push(item);
         }
         Ok(Value::List(items))
@@ -274,8 +281,13 @@ impl<'de> Visitor<'de> for ValueSeed {
         }
         let mut items: Vec<(Value, Value)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(ValueSeed { depth: self.depth + 1 })?;
-            match items.iter_mut().find(|(k, _)| k.as_str() == Some(key.as_str())) {
+            let value = map.next_value_seed(ValueSeed {
+                depth: self.depth + 1,
+            })?;
+            match items
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(key.as_str()))
+            {
                 Some(slot) => slot.1 = value,
                 None => items.push((Value::Str(key), value)),
             }
@@ -326,7 +338,10 @@ mod tests {
                     Value::Float(1e16),
                 ]),
             ),
-            ("i".into(), Value::Dict(vec![(Value::Int(1), Value::Int(2))])),
+            (
+                "i".into(),
+                Value::Dict(vec![(Value::Int(1), Value::Int(2))]),
+            ),
         ]);
         assert_eq!(
             dumps(&v, COMPACT).unwrap(),
@@ -343,7 +358,12 @@ mod tests {
                 ("b".into(), Value::Int(2)),
                 (
                     "a".into(),
-                    Value::List(vec![Value::Bool(true), Value::None, Value::Float(1.5), "é".into()])
+                    Value::List(vec![
+                        Value::Bool(true),
+                        Value::None,
+                        Value::Float(1.5),
+                        "é".into()
+                    ])
                 ),
             ])
         );
@@ -351,7 +371,10 @@ mod tests {
         assert_eq!(loads_latin1(b"\"\xe9\"").unwrap(), "é".into());
         assert!(loads_latin1(&[b'['; 100_000]).is_err());
         // serde_json's default float parser is off by one ulp here; `float_roundtrip` is required.
-        assert_eq!(loads_str("-2.5125778136579605e290").unwrap(), Value::Float(-2.5125778136579605e290));
+        assert_eq!(
+            loads_str("-2.5125778136579605e290").unwrap(),
+            Value::Float(-2.5125778136579605e290)
+        );
         assert!(dumps(&Value::Bytes(vec![]), COMPACT).is_err());
     }
 }

@@ -85,7 +85,12 @@ impl SessionData {
 
     /// The dict as a Python value, for the serializers.
     pub fn to_value(&self) -> Value {
-        Value::Dict(self.items.iter().map(|(k, v)| (Value::Str(k.clone()), v.clone())).collect())
+        Value::Dict(
+            self.items
+                .iter()
+                .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
+                .collect(),
+        )
     }
 
     /// A decoded payload as a session: a dict whose keys are all `str` (what every Django session holds).
@@ -126,7 +131,10 @@ pub fn validate_session_key(key: &str) -> bool {
 /// made is 8 to 40 (`django_session.session_key` is `varchar(40)`) characters of `[a-z0-9]`. A key that
 /// fails this cannot exist in any store, so the answer ("no session") is the same as Django's.
 pub fn is_well_formed_session_key(key: &str) -> bool {
-    (8..=40).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (8..=40).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -141,7 +149,10 @@ pub struct ExpirySettings {
 
 impl Default for ExpirySettings {
     fn default() -> ExpirySettings {
-        ExpirySettings { cookie_age: 1_209_600, expire_at_browser_close: false }
+        ExpirySettings {
+            cookie_age: 1_209_600,
+            expire_at_browser_close: false,
+        }
     }
 }
 
@@ -175,7 +186,9 @@ fn stored_expiry(data: &SessionData) -> Result<StoredExpiry, SessionError> {
         Value::Str(s) => DateTime::parse_from_rfc3339(s)
             .map(StoredExpiry::Date)
             .map_err(|_| SessionError::BadExpiry),
-        other => pickled_datetime(other).map(StoredExpiry::Date).ok_or(SessionError::BadExpiry),
+        other => pickled_datetime(other)
+            .map(StoredExpiry::Date)
+            .ok_or(SessionError::BadExpiry),
     }
 }
 
@@ -195,10 +208,17 @@ pub struct Expiry {
 /// `set_expiry(0)` means "at browser close" for the cookie, yet the stored age is still
 /// `SESSION_COOKIE_AGE`: Django's `if not expiry` treats 0 as absent. The age of a date is
 /// `delta.days * 86400 + delta.seconds`, i.e. whole seconds rounded down.
-pub fn expiry(data: &SessionData, settings: &ExpirySettings, now: DateTime<Utc>) -> Result<Expiry, SessionError> {
+pub fn expiry(
+    data: &SessionData,
+    settings: &ExpirySettings,
+    now: DateTime<Utc>,
+) -> Result<Expiry, SessionError> {
     let stored = stored_expiry(data)?;
     let (age, date) = match stored {
-        StoredExpiry::Default => (settings.cookie_age, now + Duration::seconds(settings.cookie_age)),
+        StoredExpiry::Default => (
+            settings.cookie_age,
+            now + Duration::seconds(settings.cookie_age),
+        ),
         StoredExpiry::Seconds(s) => (s, now + Duration::seconds(s)),
         StoredExpiry::Date(d) => {
             let delta = d.with_timezone(&Utc) - now;
@@ -213,7 +233,11 @@ pub fn expiry(data: &SessionData, settings: &ExpirySettings, now: DateTime<Utc>)
         Some(Value::Float(f)) => *f == 0.0,
         Some(_) => false,
     };
-    Ok(Expiry { age, date, at_browser_close })
+    Ok(Expiry {
+        age,
+        date,
+        at_browser_close,
+    })
 }
 
 /// The argument of `SessionBase.set_expiry(value)`.
@@ -254,7 +278,9 @@ fn pickled_datetime(value: &Value) -> Option<DateTime<FixedOffset>> {
     if !is_global(callable, "datetime", "datetime") {
         return None;
     }
-    let Value::Tuple(args) = args else { return None };
+    let Value::Tuple(args) = args else {
+        return None;
+    };
     let (Some(Value::Bytes(b)), Some(tz)) = (args.first(), args.get(1)) else {
         return None;
     };
@@ -265,7 +291,14 @@ fn pickled_datetime(value: &Value) -> Option<DateTime<FixedOffset>> {
     let micro = (u32::from(b[7]) << 16) | (u32::from(b[8]) << 8) | u32::from(b[9]);
     let offset = pickled_tz_offset(tz)?;
     offset
-        .with_ymd_and_hms(year, b[2].into(), b[3].into(), b[4].into(), b[5].into(), b[6].into())
+        .with_ymd_and_hms(
+            year,
+            b[2].into(),
+            b[3].into(),
+            b[4].into(),
+            b[5].into(),
+            b[6].into(),
+        )
         .single()?
         .checked_add_signed(Duration::microseconds(micro.into()))
 }
@@ -276,12 +309,16 @@ fn pickled_tz_offset(tz: &Value) -> Option<FixedOffset> {
             return FixedOffset::east_opt(0);
         }
         if is_global(callable, "datetime", "timezone") {
-            let Value::Tuple(args) = args else { return None };
+            let Value::Tuple(args) = args else {
+                return None;
+            };
             let (delta_callable, delta_args) = reduce_parts(args.first()?)?;
             if !is_global(delta_callable, "datetime", "timedelta") {
                 return None;
             }
-            let Value::Tuple(parts) = delta_args else { return None };
+            let Value::Tuple(parts) = delta_args else {
+                return None;
+            };
             let days = parts.first().and_then(Value::as_i64).unwrap_or(0);
             let secs = parts.get(1).and_then(Value::as_i64).unwrap_or(0);
             return FixedOffset::east_opt(i32::try_from(days * 86_400 + secs).ok()?);
@@ -314,7 +351,10 @@ pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_c
 
 /// The cache engine's value: the session dict pickled, as Django's `RedisCache` (protocol 5) or
 /// django-redis (protocol 4) stores it. Returns the protocol, so a rewrite can keep it.
-pub fn decode_cache(data: &[u8], limits: &pickle::Limits) -> Result<(SessionData, Option<u8>), SessionError> {
+pub fn decode_cache(
+    data: &[u8],
+    limits: &pickle::Limits,
+) -> Result<(SessionData, Option<u8>), SessionError> {
     let value = pickle::loads(data, limits)?;
     Ok((SessionData::from_value(value)?, pickle::protocol(data)))
 }
@@ -326,8 +366,18 @@ pub fn encode_cache(data: &SessionData, protocol: u8) -> Result<Vec<u8>, Session
 
 /// `SessionBase.encode(session_dict)` at a given time: the `db`/`cached_db`/`file` engines'
 /// `session_data`, i.e. `signing.dumps(dict, salt=key_salt, compress=True)`.
-pub fn encode_db_at(data: &SessionData, keys: &Keys, unix_time: f64) -> Result<String, SessionError> {
-    Ok(signing::dumps_at(&data.to_value(), keys, SESSION_STORE_SALT, true, unix_time)?)
+pub fn encode_db_at(
+    data: &SessionData,
+    keys: &Keys,
+    unix_time: f64,
+) -> Result<String, SessionError> {
+    Ok(signing::dumps_at(
+        &data.to_value(),
+        keys,
+        SESSION_STORE_SALT,
+        true,
+        unix_time,
+    )?)
 }
 
 /// `SessionBase.encode` at the current time.
@@ -352,12 +402,18 @@ pub fn decode_db(session_data: &str, keys: &Keys) -> Result<(SessionData, KeyMat
 /// alphabet and padding, `hash = salted_hmac("django.contrib.sessionsSessionStore", serialized)` in sha1
 /// hex (no dot in that salt). JSON payloads, and pickled ones from `PickleSerializer`, read through the
 /// safe pickle reader.
-pub fn decode_legacy(session_data: &str, keys: &Keys) -> Result<(SessionData, KeyMatch), SessionError> {
+pub fn decode_legacy(
+    session_data: &str,
+    keys: &Keys,
+) -> Result<(SessionData, KeyMatch), SessionError> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(session_data.trim())
         .map_err(|_| SessionError::Unrecognised)?;
-    let colon = raw.iter().position(|&b| b == b':').ok_or(SessionError::Unrecognised)?;
+    let colon = raw
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(SessionError::Unrecognised)?;
     let (hash, serialized) = (&raw[..colon], &raw[colon + 1..]);
     if hash.len() != 40 {
         return Err(SessionError::Unrecognised);
@@ -366,10 +422,21 @@ pub fn decode_legacy(session_data: &str, keys: &Keys) -> Result<(SessionData, Ke
         .verification_keys()
         .enumerate()
         .find(|(_, key)| {
-            let expected = crypto::salted_hmac_hex("django.contrib.sessionsSessionStore", serialized, key, Algorithm::Sha1);
+            let expected = crypto::salted_hmac_hex(
+                "django.contrib.sessionsSessionStore",
+                serialized,
+                key,
+                Algorithm::Sha1,
+            );
             crypto::constant_time_compare(hash, expected)
         })
-        .map(|(i, _)| if i == 0 { KeyMatch::Current } else { KeyMatch::Fallback(i - 1) })
+        .map(|(i, _)| {
+            if i == 0 {
+                KeyMatch::Current
+            } else {
+                KeyMatch::Fallback(i - 1)
+            }
+        })
         .ok_or(SessionError::LegacyHashMismatch)?;
     let value = if serialized.first() == Some(&0x80) {
         pickle::loads(serialized, &pickle::Limits::default())?
@@ -382,8 +449,18 @@ pub fn decode_legacy(session_data: &str, keys: &Keys) -> Result<(SessionData, Ke
 /// The `signed_cookies` engine's cookie value at a given time:
 /// `signing.dumps(dict, compress=True, salt="django.contrib.sessions.backends.signed_cookies")` with the
 /// plain `SECRET_KEY` (not the `django.http.cookies` key of `set_signed_cookie`).
-pub fn encode_signed_cookie_at(data: &SessionData, keys: &Keys, unix_time: f64) -> Result<String, SessionError> {
-    Ok(signing::dumps_at(&data.to_value(), keys, SIGNED_COOKIES_SALT, true, unix_time)?)
+pub fn encode_signed_cookie_at(
+    data: &SessionData,
+    keys: &Keys,
+    unix_time: f64,
+) -> Result<String, SessionError> {
+    Ok(signing::dumps_at(
+        &data.to_value(),
+        keys,
+        SIGNED_COOKIES_SALT,
+        true,
+        unix_time,
+    )?)
 }
 
 /// The `signed_cookies` engine's `load()`: `signing.loads(cookie, max_age=SESSION_COOKIE_AGE)`. A custom
@@ -394,7 +471,13 @@ pub fn decode_signed_cookie_at(
     cookie_age: i64,
     unix_time: f64,
 ) -> Result<(SessionData, KeyMatch), SessionError> {
-    let (value, which) = signing::loads_at(cookie, keys, SIGNED_COOKIES_SALT, Some(cookie_age as f64), unix_time)?;
+    let (value, which) = signing::loads_at(
+        cookie,
+        keys,
+        SIGNED_COOKIES_SALT,
+        Some(cookie_age as f64),
+        unix_time,
+    )?;
     Ok((SessionData::from_value(value)?, which))
 }
 
@@ -417,13 +500,22 @@ mod tests {
     fn d() -> SessionData {
         let mut s = SessionData::new();
         s.insert("_auth_user_id", "1");
-        s.insert("_auth_user_backend", "django.contrib.auth.backends.ModelBackend");
-        s.insert("_auth_user_hash", "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e");
+        s.insert(
+            "_auth_user_backend",
+            "django.contrib.auth.backends.ModelBackend",
+        );
+        s.insert(
+            "_auth_user_hash",
+            "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e",
+        );
         s
     }
 
     fn keys() -> Keys {
-        Keys::new("django-insecure-test-secret-key-0123456789", vec!["old-secret-key-1".into()])
+        Keys::new(
+            "django-insecure-test-secret-key-0123456789",
+            vec!["old-secret-key-1".into()],
+        )
     }
 
     #[test]
@@ -435,8 +527,14 @@ mod tests {
         );
         let mut foo = SessionData::new();
         foo.insert("foo", "bar");
-        assert_eq!(encode_db_at(&foo, &keys(), T).unwrap(), "eyJmb28iOiJiYXIifQ:1r31eq:eNiQ4TlkzN9VT3oz0qmI27sgGsOYaOOMKR4UQqKoQg0");
-        assert_eq!(encode_db_at(&SessionData::new(), &keys(), T).unwrap(), "e30:1r31eq:YmchwJdTLBsJUx9OLfzIXNAvQvDu8Vee6P6QakyjvHI");
+        assert_eq!(
+            encode_db_at(&foo, &keys(), T).unwrap(),
+            "eyJmb28iOiJiYXIifQ:1r31eq:eNiQ4TlkzN9VT3oz0qmI27sgGsOYaOOMKR4UQqKoQg0"
+        );
+        assert_eq!(
+            encode_db_at(&SessionData::new(), &keys(), T).unwrap(),
+            "e30:1r31eq:YmchwJdTLBsJUx9OLfzIXNAvQvDu8Vee6P6QakyjvHI"
+        );
     }
 
     #[test]
@@ -446,8 +544,14 @@ mod tests {
         assert_eq!(data, d());
         assert_eq!(which, KeyMatch::Current);
         let wrong = Keys::new("another", vec![]);
-        assert!(matches!(decode_db(legacy, &wrong), Err(SessionError::LegacyHashMismatch)));
-        assert!(matches!(decode_db("garbage", &wrong), Err(SessionError::Signing(_))));
+        assert!(matches!(
+            decode_db(legacy, &wrong),
+            Err(SessionError::LegacyHashMismatch)
+        ));
+        assert!(matches!(
+            decode_db("garbage", &wrong),
+            Err(SessionError::Signing(_))
+        ));
     }
 
     #[test]
@@ -462,16 +566,28 @@ mod tests {
         set_expiry(&mut s, SetExpiry::Seconds(0));
         let e = expiry(&s, &settings, now).unwrap();
         assert_eq!((e.age, e.at_browser_close), (1_209_600, true));
-        set_expiry(&mut s, SetExpiry::Date(now + Duration::milliseconds(90_500)));
-        assert_eq!(s.get(EXPIRY_KEY).unwrap().as_str(), Some("2026-01-01T00:01:30.500000+00:00"));
+        set_expiry(
+            &mut s,
+            SetExpiry::Date(now + Duration::milliseconds(90_500)),
+        );
+        assert_eq!(
+            s.get(EXPIRY_KEY).unwrap().as_str(),
+            Some("2026-01-01T00:01:30.500000+00:00")
+        );
         let e = expiry(&s, &settings, now).unwrap();
         assert_eq!((e.age, e.at_browser_close), (90, false));
         set_expiry(&mut s, SetExpiry::Date(now - Duration::milliseconds(500)));
         assert_eq!(expiry(&s, &settings, now).unwrap().age, -1);
         s.insert(EXPIRY_KEY, "2026-01-01T00:00:00");
-        assert!(matches!(expiry(&s, &settings, now), Err(SessionError::BadExpiry)));
+        assert!(matches!(
+            expiry(&s, &settings, now),
+            Err(SessionError::BadExpiry)
+        ));
         set_expiry(&mut s, SetExpiry::Default);
-        let close = ExpirySettings { expire_at_browser_close: true, ..settings };
+        let close = ExpirySettings {
+            expire_at_browser_close: true,
+            ..settings
+        };
         assert!(expiry(&s, &close, now).unwrap().at_browser_close);
     }
 
@@ -481,6 +597,9 @@ mod tests {
         assert_eq!(k.len(), 32);
         assert!(is_well_formed_session_key(&k));
         assert!(validate_session_key("12345678") && !validate_session_key("1234567"));
-        assert!(!is_well_formed_session_key("ABCDEFGHIJ") && !is_well_formed_session_key(&"a".repeat(41)));
+        assert!(
+            !is_well_formed_session_key("ABCDEFGHIJ")
+                && !is_well_formed_session_key(&"a".repeat(41))
+        );
     }
 }

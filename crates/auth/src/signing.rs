@@ -51,13 +51,20 @@ pub struct Keys {
 impl std::fmt::Debug for Keys {
     // Secrets never reach a log, not even through `{:?}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keys {{ secret_key: <hidden>, fallbacks: <{} hidden> }}", self.fallbacks.len())
+        write!(
+            f,
+            "Keys {{ secret_key: <hidden>, fallbacks: <{} hidden> }}",
+            self.fallbacks.len()
+        )
     }
 }
 
 impl Keys {
     pub fn new(secret_key: impl Into<String>, fallbacks: Vec<String>) -> Keys {
-        Keys { secret_key: secret_key.into(), fallbacks }
+        Keys {
+            secret_key: secret_key.into(),
+            fallbacks,
+        }
     }
 
     /// `[SECRET_KEY, *SECRET_KEY_FALLBACKS]`, the order Django verifies in.
@@ -149,7 +156,12 @@ impl Signer {
     /// `Signer(key=..., salt=...)` with Django's defaults: separator `:` and sha256. The default salt of a
     /// Django `Signer` is `"django.core.signing.Signer"` (its class path); pass it explicitly.
     pub fn new(keys: Keys, salt: impl Into<String>) -> Signer {
-        Signer { keys, sep: ':', salt: salt.into(), algorithm: Algorithm::Sha256 }
+        Signer {
+            keys,
+            sep: ':',
+            salt: salt.into(),
+            algorithm: Algorithm::Sha256,
+        }
     }
 
     /// `Signer(algorithm=...)`. sha1 is what Django ≤ 3.0 signed with; it is only ever used when asked for.
@@ -161,7 +173,8 @@ impl Signer {
     /// `Signer(sep=...)`. Django refuses separators made of `[A-z0-9-_=]`, which would be ambiguous with
     /// the base64 signature; so do we (returns `None`).
     pub fn with_sep(mut self, sep: char) -> Option<Signer> {
-        let ambiguous = sep.is_ascii_alphanumeric() || ('['..='`').contains(&sep) || "-_=".contains(sep);
+        let ambiguous =
+            sep.is_ascii_alphanumeric() || ('['..='`').contains(&sep) || "-_=".contains(sep);
         if ambiguous {
             return None;
         }
@@ -176,12 +189,21 @@ impl Signer {
     /// `Signer.signature(value, key)`.
     pub fn signature(&self, value: &str, key: &str) -> String {
         let key_salt = format!("{}signer", self.salt);
-        b64_encode(&salted_hmac(key_salt.as_bytes(), value.as_bytes(), key.as_bytes(), self.algorithm))
+        b64_encode(&salted_hmac(
+            key_salt.as_bytes(),
+            value.as_bytes(),
+            key.as_bytes(),
+            self.algorithm,
+        ))
     }
 
     /// `Signer.sign(value)`: `value + sep + signature`, always with the current key.
     pub fn sign(&self, value: &str) -> String {
-        format!("{value}{}{}", self.sep, self.signature(value, &self.keys.secret_key))
+        format!(
+            "{value}{}{}",
+            self.sep,
+            self.signature(value, &self.keys.secret_key)
+        )
     }
 
     /// `Signer.unsign(signed_value)`: splits at the last separator and compares the signature, in constant
@@ -191,14 +213,23 @@ impl Signer {
     }
 
     /// Like `unsign`, also telling which key matched.
-    pub fn unsign_with_key<'a>(&self, signed: &'a str) -> Result<(&'a str, KeyMatch), SigningError> {
+    pub fn unsign_with_key<'a>(
+        &self,
+        signed: &'a str,
+    ) -> Result<(&'a str, KeyMatch), SigningError> {
         if signed.len() > MAX_SIGNED_LEN {
             return Err(SigningError::TooLarge);
         }
-        let (value, sig) = signed.rsplit_once(self.sep).ok_or(SigningError::NoSeparator(self.sep))?;
+        let (value, sig) = signed
+            .rsplit_once(self.sep)
+            .ok_or(SigningError::NoSeparator(self.sep))?;
         for (i, key) in self.keys.verification_keys().enumerate() {
             if constant_time_compare(sig, self.signature(value, key)) {
-                let which = if i == 0 { KeyMatch::Current } else { KeyMatch::Fallback(i - 1) };
+                let which = if i == 0 {
+                    KeyMatch::Current
+                } else {
+                    KeyMatch::Fallback(i - 1)
+                };
                 return Ok((value, which));
             }
         }
@@ -216,7 +247,9 @@ impl TimestampSigner {
     /// Django's default salt here is `"django.core.signing.TimestampSigner"`; `dumps` uses
     /// `"django.core.signing"`. Pass the one the Django side uses.
     pub fn new(keys: Keys, salt: impl Into<String>) -> TimestampSigner {
-        TimestampSigner { signer: Signer::new(keys, salt) }
+        TimestampSigner {
+            signer: Signer::new(keys, salt),
+        }
     }
 
     pub fn from_signer(signer: Signer) -> TimestampSigner {
@@ -235,7 +268,11 @@ impl TimestampSigner {
     }
 
     /// `TimestampSigner.unsign(value, max_age=...)` at the current time.
-    pub fn unsign<'a>(&self, signed: &'a str, max_age: Option<f64>) -> Result<&'a str, SigningError> {
+    pub fn unsign<'a>(
+        &self,
+        signed: &'a str,
+        max_age: Option<f64>,
+    ) -> Result<&'a str, SigningError> {
         self.unsign_at(signed, max_age, now()).map(|(v, _)| v)
     }
 
@@ -248,7 +285,9 @@ impl TimestampSigner {
         unix_time: f64,
     ) -> Result<(&'a str, KeyMatch), SigningError> {
         let (with_ts, which) = self.signer.unsign_with_key(signed)?;
-        let (value, ts) = with_ts.rsplit_once(self.signer.sep).ok_or(SigningError::NoSeparator(self.signer.sep))?;
+        let (value, ts) = with_ts
+            .rsplit_once(self.signer.sep)
+            .ok_or(SigningError::NoSeparator(self.signer.sep))?;
         let ts = b62_decode(ts).ok_or(SigningError::BadTimestamp)?;
         if let Some(max_age) = max_age {
             let age = unix_time - ts as f64;
@@ -303,7 +342,13 @@ pub fn decode_payload(payload: &str) -> Result<Vec<u8>, SigningError> {
 }
 
 /// `django.core.signing.dumps(obj, key, salt, compress=...)` with the JSON serializer, at a given time.
-pub fn dumps_at(obj: &Value, keys: &Keys, salt: &str, compress: bool, unix_time: f64) -> Result<String, SigningError> {
+pub fn dumps_at(
+    obj: &Value,
+    keys: &Keys,
+    salt: &str,
+    compress: bool,
+    unix_time: f64,
+) -> Result<String, SigningError> {
     let data = json::dumps(obj, json::COMPACT)?;
     let payload = encode_payload(data.as_bytes(), compress);
     Ok(TimestampSigner::new(keys.clone(), salt).sign_at(&payload, unix_time))
@@ -323,14 +368,20 @@ pub fn loads_at(
     max_age: Option<f64>,
     unix_time: f64,
 ) -> Result<(Value, KeyMatch), SigningError> {
-    let (payload, which) = TimestampSigner::new(keys.clone(), salt).unsign_at(signed, max_age, unix_time)?;
+    let (payload, which) =
+        TimestampSigner::new(keys.clone(), salt).unsign_at(signed, max_age, unix_time)?;
     let data = decode_payload(payload)?;
     let value = json::loads_latin1(&data).map_err(|e| SigningError::BadPayload(e.to_string()))?;
     Ok((value, which))
 }
 
 /// `django.core.signing.loads` at the current time.
-pub fn loads(signed: &str, keys: &Keys, salt: &str, max_age: Option<f64>) -> Result<Value, SigningError> {
+pub fn loads(
+    signed: &str,
+    keys: &Keys,
+    salt: &str,
+    max_age: Option<f64>,
+) -> Result<Value, SigningError> {
     loads_at(signed, keys, salt, max_age, now()).map(|(v, _)| v)
 }
 
@@ -346,7 +397,16 @@ mod tests {
 
     #[test]
     fn base62_matches_django() {
-        for (n, s) in [(0, "0"), (1, "1"), (61, "z"), (62, "10"), (3843, "zz"), (3844, "100"), (-1, "-1"), (1_700_000_000, "1r31eq")] {
+        for (n, s) in [
+            (0, "0"),
+            (1, "1"),
+            (61, "z"),
+            (62, "10"),
+            (3843, "zz"),
+            (3844, "100"),
+            (-1, "-1"),
+            (1_700_000_000, "1r31eq"),
+        ] {
             assert_eq!(b62_encode(n), s);
             assert_eq!(b62_decode(s), Some(n));
         }
@@ -358,7 +418,10 @@ mod tests {
     #[test]
     fn signer_vectors() {
         let s = Signer::new(keys("secret-a"), "django.core.signing.Signer");
-        assert_eq!(s.sign("hello"), "hello:FIi_TTTDpMktXPEPrh3D8wM_15dWKdDKfZqUTa27aDY");
+        assert_eq!(
+            s.sign("hello"),
+            "hello:FIi_TTTDpMktXPEPrh3D8wM_15dWKdDKfZqUTa27aDY"
+        );
         let s = Signer::new(keys("secret-a"), "my.salt").with_algorithm(Algorithm::Sha1);
         assert_eq!(s.sign("hello"), "hello:CCjdcUvbcvotbRSy7I3kfL-mxbo");
         let s = Signer::new(keys("secret-a"), "x").with_sep('/').unwrap();
@@ -371,31 +434,58 @@ mod tests {
     fn timestamp_signer_max_age_boundary() {
         let s = TimestampSigner::new(keys("secret-a"), "my.salt");
         let signed = s.sign_at("hello", T + 0.75);
-        assert_eq!(signed, "hello:1r31eq:fBjepEgGShDOzPo_Ev_pws4Kcxkb4JWcEhBCwvHrufo");
-        assert_eq!(s.unsign_at(&signed, Some(100.0), T + 100.0).unwrap().0, "hello");
         assert_eq!(
-            s.unsign_at(&signed, Some(99.0), T + 100.0).unwrap_err().to_string(),
+            signed,
+            "hello:1r31eq:fBjepEgGShDOzPo_Ev_pws4Kcxkb4JWcEhBCwvHrufo"
+        );
+        assert_eq!(
+            s.unsign_at(&signed, Some(100.0), T + 100.0).unwrap().0,
+            "hello"
+        );
+        assert_eq!(
+            s.unsign_at(&signed, Some(99.0), T + 100.0)
+                .unwrap_err()
+                .to_string(),
             "Signature age 100.0 > 99.0 seconds"
         );
     }
 
     #[test]
     fn fallback_keys_verify_but_never_sign() {
-        let old = dumps_at(&Value::Dict(vec![("x".into(), Value::Int(1))]), &keys("old-secret-key-1"), "s", false, T).unwrap();
-        assert_eq!(old, "eyJ4IjoxfQ:1r31eq:RSuXkgypLXD8WGm96zehuqve100uSzieyifp8mv8UbQ");
+        let old = dumps_at(
+            &Value::Dict(vec![("x".into(), Value::Int(1))]),
+            &keys("old-secret-key-1"),
+            "s",
+            false,
+            T,
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            "eyJ4IjoxfQ:1r31eq:RSuXkgypLXD8WGm96zehuqve100uSzieyifp8mv8UbQ"
+        );
         let rotated = Keys::new("new", vec!["other".into(), "old-secret-key-1".into()]);
         let (_, which) = loads_at(&old, &rotated, "s", None, T).unwrap();
         assert_eq!(which, KeyMatch::Fallback(1));
-        assert_eq!(loads_at(&old, &keys("new"), "s", None, T).unwrap_err(), SigningError::BadSignature);
+        assert_eq!(
+            loads_at(&old, &keys("new"), "s", None, T).unwrap_err(),
+            SigningError::BadSignature
+        );
         let fresh = dumps_at(&Value::Int(1), &rotated, "s", false, T).unwrap();
-        assert_eq!(loads_at(&fresh, &keys("new"), "s", None, T).unwrap().1, KeyMatch::Current);
+        assert_eq!(
+            loads_at(&fresh, &keys("new"), "s", None, T).unwrap().1,
+            KeyMatch::Current
+        );
     }
 
     #[test]
     fn compression_only_when_it_pays() {
         let v = Value::Dict(vec![
             ("data".into(), "a".repeat(100).into()),
-            ("list".into(), Value::List((0..20).map(Value::Int).collect())),
+            (
+                "list".into(),
+                Value::List((0..20).map(Value::Int).collect()),
+            ),
         ]);
         assert_eq!(
             dumps_at(&v, &keys("secret-a"), "my.salt", true, T).unwrap(),
@@ -412,6 +502,9 @@ mod tests {
         let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         std::io::Write::write_all(&mut encoder, &vec![b' '; MAX_SIGNED_LEN + 10]).unwrap();
         let payload = format!(".{}", b64_encode(&encoder.finish().unwrap()));
-        assert_eq!(decode_payload(&payload).unwrap_err(), SigningError::TooLarge);
+        assert_eq!(
+            decode_payload(&payload).unwrap_err(),
+            SigningError::TooLarge
+        );
     }
 }

@@ -65,14 +65,21 @@ impl PasswordResetTokenGenerator {
     /// `_num_seconds(dt)`: whole seconds since 2001-01-01 on the `TIME_ZONE` wall clock.
     pub fn num_seconds(&self, now: DateTime<Utc>) -> i64 {
         let local = now.with_timezone(&self.time_zone).naive_local();
-        let epoch = NaiveDate::from_ymd_opt(2001, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
+        let epoch = NaiveDate::from_ymd_opt(2001, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default();
         (local - epoch).num_seconds()
     }
 
     /// `_make_token_with_timestamp(user, timestamp, secret)`: `base36(ts) + "-" +` every other hex character
     /// of the sha256 `salted_hmac` over `_make_hash_value`.
     fn make_token_with_timestamp(&self, user: &TokenUser, timestamp: i64, secret: &str) -> String {
-        let hash = salted_hmac_hex(KEY_SALT, make_hash_value(user, timestamp).as_bytes(), secret, Algorithm::Sha256);
+        let hash = salted_hmac_hex(
+            KEY_SALT,
+            make_hash_value(user, timestamp).as_bytes(),
+            secret,
+            Algorithm::Sha256,
+        );
         let every_other: String = hash.chars().step_by(2).collect();
         format!("{}-{every_other}", int_to_base36(timestamp))
     }
@@ -85,7 +92,10 @@ pub fn make_hash_value(user: &TokenUser, timestamp: i64) -> String {
         .last_login
         .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default();
-    format!("{}{}{login}{timestamp}{}", user.pk, user.password, user.email)
+    format!(
+        "{}{}{login}{timestamp}{}",
+        user.pk, user.password, user.email
+    )
 }
 
 /// `django.utils.http.int_to_base36` (lowercase `0-9a-z`).
@@ -107,7 +117,12 @@ pub fn int_to_base36(mut n: i64) -> String {
 /// canonical lowercase form is accepted: any other spelling Python's `int(s, 36)` takes would give a token
 /// that cannot equal the one Django makes, so the answer is the same.
 pub fn base36_to_int(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 13 || !s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
+    if s.is_empty()
+        || s.len() > 13
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
         return None;
     }
     i64::from_str_radix(s, 36).ok()
@@ -140,11 +155,15 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+    const ENCODED: &str =
+        "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
 
     fn generator() -> PasswordResetTokenGenerator {
         PasswordResetTokenGenerator {
-            keys: Keys::new("django-insecure-test-secret-key-0123456789", vec!["old-secret-key-1".into()]),
+            keys: Keys::new(
+                "django-insecure-test-secret-key-0123456789",
+                vec!["old-secret-key-1".into()],
+            ),
             timeout: DEFAULT_PASSWORD_RESET_TIMEOUT,
             time_zone: Tz::UTC,
         }
@@ -153,11 +172,22 @@ mod tests {
     #[test]
     fn vectors_from_the_map() {
         let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        let mut user = TokenUser { pk: 1, password: ENCODED, last_login: None, email: "alice@example.com" };
+        let mut user = TokenUser {
+            pk: 1,
+            password: ENCODED,
+            last_login: None,
+            email: "alice@example.com",
+        };
         let g = generator();
         assert_eq!(g.num_seconds(now), 725_760_000);
-        assert_eq!(g.make_token_at(&user, now), "c03k00-060bb97484efd5913c45c2f77b1498fe");
-        user.last_login = Some(Utc.with_ymd_and_hms(2023, 12, 31, 12, 34, 56).unwrap() + chrono::Duration::milliseconds(789));
+        assert_eq!(
+            g.make_token_at(&user, now),
+            "c03k00-060bb97484efd5913c45c2f77b1498fe"
+        );
+        user.last_login = Some(
+            Utc.with_ymd_and_hms(2023, 12, 31, 12, 34, 56).unwrap()
+                + chrono::Duration::milliseconds(789),
+        );
         let token = g.make_token_at(&user, now);
         assert_eq!(token, "c03k00-1a5f8b275b3d97bb7138bfa2bc7cd708");
         assert!(g.check_token_at(&user, &token, now + chrono::Duration::seconds(259_200)));

@@ -28,7 +28,10 @@ pub enum Value {
     Set(Vec<Value>),
     FrozenSet(Vec<Value>),
     /// A reference to a module-level name (`GLOBAL`/`STACK_GLOBAL`), e.g. `datetime.datetime`. Inert.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// An object Python would rebuild by calling something (`REDUCE`, `NEWOBJ`), then mutating it.
     Object(Box<Object>),
 }

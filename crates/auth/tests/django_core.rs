@@ -17,7 +17,8 @@ use support::*;
 const T: f64 = 1_700_000_000.0;
 const SECRET: &str = "django-insecure-test-secret-key-0123456789";
 const FALLBACK: &str = "old-secret-key-1";
-const ENCODED: &str = "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
+const ENCODED: &str =
+    "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
 
 fn keys() -> Keys {
     Keys::new(SECRET, vec![FALLBACK.into()])
@@ -42,12 +43,28 @@ fn sample_session() -> SessionData {
     let mut s = SessionData::new();
     s.insert("_auth_user_id", "42");
     s.insert("_auth_user_backend", auth::auth::MODEL_BACKEND);
-    s.insert("_auth_user_hash", "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e");
-    s.insert("cart", Value::List(vec![Value::Int(1), Value::Int(-7), Value::Int(1 << 40), Value::Float(0.1), Value::Float(1e22)]));
+    s.insert(
+        "_auth_user_hash",
+        "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e",
+    );
+    s.insert(
+        "cart",
+        Value::List(vec![
+            Value::Int(1),
+            Value::Int(-7),
+            Value::Int(1 << 40),
+            Value::Float(0.1),
+            Value::Float(1e22),
+        ]),
+    );
     s.insert("name", "Zoë 😀 <script>\"&'\\\n\t\u{7f}\u{0}");
     s.insert(
         "prefs",
-        Value::Dict(vec![("lang".into(), "日本語".into()), ("dark".into(), Value::Bool(true)), ("x".into(), Value::None)]),
+        Value::Dict(vec![
+            ("lang".into(), "日本語".into()),
+            ("dark".into(), Value::Bool(true)),
+            ("x".into(), Value::None),
+        ]),
     );
     s
 }
@@ -66,7 +83,10 @@ fn salted_hmac_agrees_for_every_algorithm() {
             json!({}),
             json!({"key_salt": salt, "value": value, "secret": secret, "algorithm": algorithm.name()}),
         );
-        assert_eq!(salted_hmac_hex(salt, value.as_bytes(), secret, algorithm), django.as_str().unwrap());
+        assert_eq!(
+            salted_hmac_hex(salt, value.as_bytes(), secret, algorithm),
+            django.as_str().unwrap()
+        );
     }
 }
 
@@ -101,17 +121,38 @@ fn signer_and_timestamp_signer_both_ways() {
     );
     assert_eq!(django, "payload");
     assert!(
-        o.try_call("signer.unsign", json!({}), json!({"value": old, "key": SECRET, "salt": "s", "fallback_keys": []}))
-            .unwrap_err()
-            .starts_with("BadSignature")
+        o.try_call(
+            "signer.unsign",
+            json!({}),
+            json!({"value": old, "key": SECRET, "salt": "s", "fallback_keys": []})
+        )
+        .unwrap_err()
+        .starts_with("BadSignature")
     );
     // sha1 signatures are not accepted by a sha256 signer, in Django as here.
-    let sha1 = Signer::new(Keys::new(SECRET, vec![]), "s").with_algorithm(Algorithm::Sha1).sign("v");
-    assert!(o.try_call("signer.unsign", json!({}), json!({"value": sha1, "key": SECRET, "salt": "s"})).is_err());
-    assert!(Signer::new(Keys::new(SECRET, vec![]), "s").unsign(&sha1).is_err());
+    let sha1 = Signer::new(Keys::new(SECRET, vec![]), "s")
+        .with_algorithm(Algorithm::Sha1)
+        .sign("v");
+    assert!(
+        o.try_call(
+            "signer.unsign",
+            json!({}),
+            json!({"value": sha1, "key": SECRET, "salt": "s"})
+        )
+        .is_err()
+    );
+    assert!(
+        Signer::new(Keys::new(SECRET, vec![]), "s")
+            .unsign(&sha1)
+            .is_err()
+    );
 
     let ts = TimestampSigner::new(Keys::new("secret-a", vec![]), "my.salt");
-    let django = o.call("timestamp_signer.sign", json!({}), json!({"value": "hello", "key": "secret-a", "salt": "my.salt", "time": T + 0.75}));
+    let django = o.call(
+        "timestamp_signer.sign",
+        json!({}),
+        json!({"value": "hello", "key": "secret-a", "salt": "my.salt", "time": T + 0.75}),
+    );
     assert_eq!(ts.sign_at("hello", T + 0.75), django.as_str().unwrap());
     for (max_age, ok) in [(100.0, true), (99.0, false)] {
         let args = json!({"value": django, "key": "secret-a", "salt": "my.salt", "time": T + 100.0, "max_age": max_age});
@@ -131,7 +172,10 @@ fn dumps_and_loads_byte_for_byte_with_and_without_compression() {
     let data = sample_session().to_value();
     let long = Value::Dict(vec![
         ("data".into(), "a".repeat(100).into()),
-        ("list".into(), Value::List((0..20).map(Value::Int).collect())),
+        (
+            "list".into(),
+            Value::List((0..20).map(Value::Int).collect()),
+        ),
     ]);
     for (obj, salt, compress) in [
         (&data, "django.core.signing", false),
@@ -146,17 +190,33 @@ fn dumps_and_loads_byte_for_byte_with_and_without_compression() {
             json!({}),
             json!({"obj": to_json(obj), "key": SECRET, "salt": salt, "time": T, "compress": compress}),
         );
-        assert_eq!(ours, django.as_str().unwrap(), "dumps({obj:?}, compress={compress})");
-        let back = o.call("signing.loads", json!({}), json!({"value": ours, "key": SECRET, "salt": salt, "time": T}));
+        assert_eq!(
+            ours,
+            django.as_str().unwrap(),
+            "dumps({obj:?}, compress={compress})"
+        );
+        let back = o.call(
+            "signing.loads",
+            json!({}),
+            json!({"value": ours, "key": SECRET, "salt": salt, "time": T}),
+        );
         assert_eq!(&from_json(&back), obj);
-        let (ours_back, which) = signing::loads_at(django.as_str().unwrap(), &keys(), salt, None, T).unwrap();
+        let (ours_back, which) =
+            signing::loads_at(django.as_str().unwrap(), &keys(), salt, None, T).unwrap();
         assert_eq!((&ours_back, which), (obj, KeyMatch::Current));
     }
     // Signed with the old key: Django and Rust both accept through SECRET_KEY_FALLBACKS.
     let old = signing::dumps_at(&data, &Keys::new(FALLBACK, vec![]), "s", true, T).unwrap();
-    let django = o.call("signing.loads", json!({}), json!({"value": old, "key": SECRET, "salt": "s", "time": T}));
+    let django = o.call(
+        "signing.loads",
+        json!({}),
+        json!({"value": old, "key": SECRET, "salt": "s", "time": T}),
+    );
     assert_eq!(from_json(&django), data);
-    assert_eq!(signing::loads_at(&old, &keys(), "s", None, T).unwrap().1, KeyMatch::Fallback(0));
+    assert_eq!(
+        signing::loads_at(&old, &keys(), "s", None, T).unwrap().1,
+        KeyMatch::Fallback(0)
+    );
 }
 
 #[test]
@@ -167,28 +227,37 @@ fn json_escaping_matches_python_for_random_unicode() {
     for _ in 0..300 {
         let len = rng.below(24) as usize;
         let s: Vec<u32> = (0..len)
-            .map(|_| loop {
-                // Mostly the interesting ranges: controls, ASCII, latin-1, BMP, astral; never surrogates.
-                let c = match rng.below(5) {
-                    0 => rng.below(0x20) as u32,
-                    1 => 0x20 + rng.below(0x60) as u32,
-                    2 => 0x80 + rng.below(0x180) as u32,
-                    3 => rng.below(0x10000) as u32,
-                    _ => 0x10000 + rng.below(0x100000) as u32,
-                };
-                if char::from_u32(c).is_some() {
-                    break c;
+            .map(|_| {
+                loop {
+                    // Mostly the interesting ranges: controls, ASCII, latin-1, BMP, astral; never surrogates.
+                    let c = match rng.below(5) {
+                        0 => rng.below(0x20) as u32,
+                        1 => 0x20 + rng.below(0x60) as u32,
+                        2 => 0x80 + rng.below(0x180) as u32,
+                        3 => rng.below(0x10000) as u32,
+                        _ => 0x10000 + rng.below(0x100000) as u32,
+                    };
+                    if char::from_u32(c).is_some() {
+                        break c;
+                    }
                 }
             })
             .collect();
         strings.push(s);
     }
-    let django = o.call("json.dumps_strings", json!({}), json!({"codepoints": strings}));
+    let django = o.call(
+        "json.dumps_strings",
+        json!({}),
+        json!({"codepoints": strings}),
+    );
     for (cps, expected) in strings.iter().zip(django.as_array().unwrap()) {
         let s: String = cps.iter().map(|&c| char::from_u32(c).unwrap()).collect();
         let ours = auth::json::dumps(&Value::Str(s.clone()), auth::json::COMPACT).unwrap();
         assert_eq!(ours, expected.as_str().unwrap(), "{s:?}");
-        assert_eq!(auth::json::loads_latin1(ours.as_bytes()).unwrap(), Value::Str(s));
+        assert_eq!(
+            auth::json::loads_latin1(ours.as_bytes()).unwrap(),
+            Value::Str(s)
+        );
     }
 }
 
@@ -196,7 +265,18 @@ fn json_escaping_matches_python_for_random_unicode() {
 fn float_repr_matches_python_for_random_doubles() {
     let mut o = oracle();
     let mut rng = Rng(0xf10a7);
-    let mut floats: Vec<f64> = vec![0.1, 1e16, 1e15, 1e-4, 1e-5, 5e-324, f64::MAX, f64::MIN_POSITIVE, -0.0, 123456789.125];
+    let mut floats: Vec<f64> = vec![
+        0.1,
+        1e16,
+        1e15,
+        1e-4,
+        1e-5,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        -0.0,
+        123456789.125,
+    ];
     while floats.len() < 2000 {
         let f = f64::from_bits(rng.next());
         if f.is_finite() {
@@ -208,26 +288,54 @@ fn float_repr_matches_python_for_random_doubles() {
     let bits: Vec<String> = floats.iter().map(|f| hex(&f.to_be_bytes())).collect();
     let django = o.call("float.repr", json!({}), json!({"bits": bits}));
     for (f, expected) in floats.iter().zip(django.as_array().unwrap()) {
-        assert_eq!(auth::json::float_repr(*f), expected.as_str().unwrap(), "{f:e}");
+        assert_eq!(
+            auth::json::float_repr(*f),
+            expected.as_str().unwrap(),
+            "{f:e}"
+        );
     }
 }
 
 #[test]
 fn db_session_data_both_ways() {
     let mut o = oracle();
-    for data in [sample_session(), SessionData::new(), session_from_json(&json!({"foo": "bar"}))] {
+    for data in [
+        sample_session(),
+        SessionData::new(),
+        session_from_json(&json!({"foo": "bar"})),
+    ] {
         let ours = session::encode_db_at(&data, &keys(), T).unwrap();
-        let django = o.call("session.encode", json!({}), json!({"data": to_json(&data.to_value()), "time": T}));
+        let django = o.call(
+            "session.encode",
+            json!({}),
+            json!({"data": to_json(&data.to_value()), "time": T}),
+        );
         assert_eq!(ours, django.as_str().unwrap());
         let back = o.call("session.decode", json!({}), json!({"session_data": ours}));
         assert_eq!(session_from_json(&back), data);
     }
     // A real Django session row (any time) decodes here; a corrupt one is refused, and Django reads `{}`.
-    let django = o.call("session.encode", json!({}), json!({"data": to_json(&sample_session().to_value()), "time": 1.8e9}));
-    assert_eq!(session::decode_db(django.as_str().unwrap(), &keys()).unwrap().0, sample_session());
+    let django = o.call(
+        "session.encode",
+        json!({}),
+        json!({"data": to_json(&sample_session().to_value()), "time": 1.8e9}),
+    );
+    assert_eq!(
+        session::decode_db(django.as_str().unwrap(), &keys())
+            .unwrap()
+            .0,
+        sample_session()
+    );
     let tampered = django.as_str().unwrap().replacen(".eJ", ".eK", 1);
     assert!(session::decode_db(&tampered, &keys()).is_err());
-    assert_eq!(o.call("session.decode", json!({}), json!({"session_data": tampered})), json!({}));
+    assert_eq!(
+        o.call(
+            "session.decode",
+            json!({}),
+            json!({"session_data": tampered})
+        ),
+        json!({})
+    );
     // Under a rotated key: Django's fallback rule, and ours.
     let rotated = o.call(
         "session.decode",
@@ -235,7 +343,11 @@ fn db_session_data_both_ways() {
         json!({"session_data": django}),
     );
     assert_eq!(session_from_json(&rotated), sample_session());
-    let (_, which) = session::decode_db(django.as_str().unwrap(), &Keys::new("brand-new", vec![SECRET.into()])).unwrap();
+    let (_, which) = session::decode_db(
+        django.as_str().unwrap(),
+        &Keys::new("brand-new", vec![SECRET.into()]),
+    )
+    .unwrap();
     assert_eq!(which, KeyMatch::Fallback(0));
 }
 
@@ -243,7 +355,11 @@ fn db_session_data_both_ways() {
 fn legacy_session_data_reads() {
     let mut o = oracle();
     let data = sample_session();
-    let legacy = o.call("session.legacy_encode", json!({}), json!({"data": to_json(&data.to_value())}));
+    let legacy = o.call(
+        "session.legacy_encode",
+        json!({}),
+        json!({"data": to_json(&data.to_value())}),
+    );
     let (back, which) = session::decode_db(legacy.as_str().unwrap(), &keys()).unwrap();
     assert_eq!((back, which), (data, KeyMatch::Current));
 }
@@ -253,14 +369,29 @@ fn signed_cookies_engine_both_ways() {
     let mut o = oracle();
     let data = sample_session();
     let ours = session::encode_signed_cookie_at(&data, &keys(), T).unwrap();
-    let django = o.call("signed_cookies.encode", json!({}), json!({"data": to_json(&data.to_value()), "time": T}));
+    let django = o.call(
+        "signed_cookies.encode",
+        json!({}),
+        json!({"data": to_json(&data.to_value()), "time": T}),
+    );
     assert_eq!(ours, django.as_str().unwrap());
     let age = ExpirySettings::default().cookie_age;
     for (offset, valid) in [(0.0, true), (age as f64, true), (age as f64 + 1.0, false)] {
-        let theirs = o.call("signed_cookies.load", json!({}), json!({"cookie": ours, "time": T + offset}));
+        let theirs = o.call(
+            "signed_cookies.load",
+            json!({}),
+            json!({"cookie": ours, "time": T + offset}),
+        );
         let mine = session::decode_signed_cookie_at(&ours, &keys(), age, T + offset);
         assert_eq!(mine.is_ok(), valid, "at +{offset}");
-        assert_eq!(session_from_json(&theirs), if valid { data.clone() } else { SessionData::new() });
+        assert_eq!(
+            session_from_json(&theirs),
+            if valid {
+                data.clone()
+            } else {
+                SessionData::new()
+            }
+        );
     }
 }
 
@@ -269,17 +400,32 @@ fn django_redis_json_serializer_both_ways() {
     let mut o = oracle();
     let data = sample_session();
     let ours = session::encode_django_redis_json(&data).unwrap();
-    let django = o.call("django_redis.json.dumps", json!({}), json!({"data": to_json(&data.to_value())}));
-    assert_eq!(std::str::from_utf8(&ours).unwrap(), django.as_str().unwrap());
-    let back = o.call("django_redis.json.loads", json!({}), json!({"value": String::from_utf8(ours).unwrap()}));
+    let django = o.call(
+        "django_redis.json.dumps",
+        json!({}),
+        json!({"data": to_json(&data.to_value())}),
+    );
+    assert_eq!(
+        std::str::from_utf8(&ours).unwrap(),
+        django.as_str().unwrap()
+    );
+    let back = o.call(
+        "django_redis.json.loads",
+        json!({}),
+        json!({"value": String::from_utf8(ours).unwrap()}),
+    );
     assert_eq!(session_from_json(&back), data);
-    assert_eq!(session::decode_django_redis_json(django.as_str().unwrap().as_bytes()).unwrap(), data);
+    assert_eq!(
+        session::decode_django_redis_json(django.as_str().unwrap().as_bytes()).unwrap(),
+        data
+    );
 }
 
 #[test]
 fn expiry_is_computed_as_django_does() {
     let mut o = oracle();
-    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap() + chrono::Duration::microseconds(123_456);
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+        + chrono::Duration::microseconds(123_456);
     let now_iso = session::python_isoformat(now);
     let cases = [
         json!({}),
@@ -293,7 +439,10 @@ fn expiry_is_computed_as_django_does() {
         json!({"_session_expiry": "2026-11-22T01:00:00+05:30"}),
     ];
     for close in [false, true] {
-        let settings = ExpirySettings { cookie_age: 1_209_600, expire_at_browser_close: close };
+        let settings = ExpirySettings {
+            cookie_age: 1_209_600,
+            expire_at_browser_close: close,
+        };
         for case in &cases {
             let django = o.call(
                 "session.expiry",
@@ -304,7 +453,11 @@ fn expiry_is_computed_as_django_does() {
             assert_eq!(ours.age, django["age"].as_i64().unwrap(), "{case}");
             let date = DateTime::parse_from_rfc3339(django["date"].as_str().unwrap()).unwrap();
             assert_eq!(ours.date, date.with_timezone(&Utc), "{case}");
-            assert_eq!(ours.at_browser_close, django["at_browser_close"].as_bool().unwrap(), "{case}");
+            assert_eq!(
+                ours.at_browser_close,
+                django["at_browser_close"].as_bool().unwrap(),
+                "{case}"
+            );
         }
     }
     // What set_expiry stores.
@@ -312,9 +465,16 @@ fn expiry_is_computed_as_django_does() {
         (SetExpiry::Seconds(300), json!(300)),
         (SetExpiry::Seconds(0), json!(0)),
         (SetExpiry::Date(now), json!(now_iso)),
-        (SetExpiry::Date(Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()), json!("2030-01-02T03:04:05+00:00")),
+        (
+            SetExpiry::Date(Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()),
+            json!("2030-01-02T03:04:05+00:00"),
+        ),
     ] {
-        let django = o.call("session.set_expiry", json!({}), json!({"value": theirs, "now": now_iso}));
+        let django = o.call(
+            "session.set_expiry",
+            json!({}),
+            json!({"value": theirs, "now": now_iso}),
+        );
         let mut data = SessionData::new();
         session::set_expiry(&mut data, ours);
         assert_eq!(session_from_json(&django), data);
@@ -324,9 +484,21 @@ fn expiry_is_computed_as_django_does() {
 #[test]
 fn session_auth_hash_and_fallbacks() {
     let mut o = oracle();
-    for password in [ENCODED, "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdA$aGFzaA", "!unusable", ""] {
-        let django = o.call("auth.session_auth_hash", json!({}), json!({"password": password}));
-        assert_eq!(auth::auth::get_session_auth_hash(password, SECRET), django.as_str().unwrap());
+    for password in [
+        ENCODED,
+        "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdA$aGFzaA",
+        "!unusable",
+        "",
+    ] {
+        let django = o.call(
+            "auth.session_auth_hash",
+            json!({}),
+            json!({"password": password}),
+        );
+        assert_eq!(
+            auth::auth::get_session_auth_hash(password, SECRET),
+            django.as_str().unwrap()
+        );
         let fallbacks = o.call(
             "auth.fallback_hashes",
             json!({"SECRET_KEY_FALLBACKS": ["one", FALLBACK]}),
@@ -334,7 +506,10 @@ fn session_auth_hash_and_fallbacks() {
         );
         let keys = Keys::new(SECRET, vec!["one".into(), FALLBACK.into()]);
         for (i, hash) in fallbacks.as_array().unwrap().iter().enumerate() {
-            assert_eq!(auth::auth::verify_session_auth_hash(hash.as_str(), password, &keys), Some(KeyMatch::Fallback(i)));
+            assert_eq!(
+                auth::auth::verify_session_auth_hash(hash.as_str(), password, &keys),
+                Some(KeyMatch::Fallback(i))
+            );
         }
     }
 }
@@ -344,18 +519,41 @@ fn csrf_tokens_cross_validate() {
     let mut o = oracle();
     let secret = csrf::get_new_csrf_string().unwrap();
     let mask = csrf::get_new_csrf_string().unwrap();
-    let django = o.call("csrf.mask", json!({}), json!({"secret": secret, "mask": mask}));
-    assert_eq!(csrf::mask_cipher_secret_with(&secret, &mask), django.as_str().unwrap());
-    assert_eq!(o.call("csrf.unmask", json!({}), json!({"token": django})), json!(secret));
+    let django = o.call(
+        "csrf.mask",
+        json!({}),
+        json!({"secret": secret, "mask": mask}),
+    );
+    assert_eq!(
+        csrf::mask_cipher_secret_with(&secret, &mask),
+        django.as_str().unwrap()
+    );
+    assert_eq!(
+        o.call("csrf.unmask", json!({}), json!({"token": django})),
+        json!(secret)
+    );
 
     // Our masked token against Django's real middleware, and Django's token and cookie here.
     let ours = csrf::mask_cipher_secret(&secret).unwrap();
-    let accepted = o.call("csrf.check", json!({}), json!({"cookie": secret, "form_token": ours}));
+    let accepted = o.call(
+        "csrf.check",
+        json!({}),
+        json!({"cookie": secret, "form_token": ours}),
+    );
     assert_eq!(accepted, json!(null));
     let issued = o.call("csrf.get_token", json!({}), json!({}));
-    let (cookie, token) = (issued["cookie"].as_str().unwrap(), issued["token"].as_str().unwrap());
+    let (cookie, token) = (
+        issued["cookie"].as_str().unwrap(),
+        issued["token"].as_str().unwrap(),
+    );
     assert_eq!((cookie.len(), token.len()), (32, 64));
-    assert_eq!(csrf::check_token(Some(cookie), Some((token, TokenSource::Header("X-Csrftoken")))), Ok(()));
+    assert_eq!(
+        csrf::check_token(
+            Some(cookie),
+            Some((token, TokenSource::Header("X-Csrftoken")))
+        ),
+        Ok(())
+    );
 
     // The rejection matrix: the same verdict and the same reason text.
     let other = csrf::mask_cipher_secret(&csrf::get_new_csrf_string().unwrap()).unwrap();
@@ -378,20 +576,31 @@ fn csrf_tokens_cross_validate() {
         (Some(&secret), Some(""), Some(&ours)),
     ];
     for (cookie, form, header) in cases {
-        let django = o.call("csrf.check", json!({}), json!({"cookie": cookie, "form_token": form, "header_token": header}));
+        let django = o.call(
+            "csrf.check",
+            json!({}),
+            json!({"cookie": cookie, "form_token": form, "header_token": header}),
+        );
         let token = match form.filter(|f| !f.is_empty()) {
             Some(f) => Some((f, TokenSource::Post)),
             None => header.map(|h| (h, TokenSource::Header("X-Csrftoken"))),
         };
-        let ours = csrf::check_token(cookie, token).err().map(|e| e.to_string());
-        assert_eq!(ours.as_deref(), django.as_str(), "cookie={cookie:?} form={form:?} header={header:?}");
+        let ours = csrf::check_token(cookie, token)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            ours.as_deref(),
+            django.as_str(),
+            "cookie={cookie:?} form={form:?} header={header:?}"
+        );
     }
 }
 
 #[test]
 fn password_reset_tokens_in_any_time_zone() {
     let mut o = oracle();
-    let last_login = Utc.with_ymd_and_hms(2023, 12, 31, 12, 34, 56).unwrap() + chrono::Duration::microseconds(789_000);
+    let last_login = Utc.with_ymd_and_hms(2023, 12, 31, 12, 34, 56).unwrap()
+        + chrono::Duration::microseconds(789_000);
     let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     for tz in ["UTC", "America/Chicago", "Asia/Kolkata", "Pacific/Chatham"] {
         let generator = PasswordResetTokenGenerator {
@@ -399,28 +608,68 @@ fn password_reset_tokens_in_any_time_zone() {
             timeout: auth::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT,
             time_zone: tz.parse().unwrap(),
         };
-        for (login, email) in [(None, "alice@example.com"), (Some(last_login), ""), (Some(last_login), "ünï@example.com")] {
-            let user = TokenUser { pk: 7, password: ENCODED, last_login: login, email };
+        for (login, email) in [
+            (None, "alice@example.com"),
+            (Some(last_login), ""),
+            (Some(last_login), "ünï@example.com"),
+        ] {
+            let user = TokenUser {
+                pk: 7,
+                password: ENCODED,
+                last_login: login,
+                email,
+            };
             let juser = json!({"pk": 7, "password": ENCODED, "email": email, "last_login": login.map(session::python_isoformat)});
             let settings = json!({"TIME_ZONE": tz});
             let time = now.timestamp() as f64;
-            let django = o.call("tokens.make", settings.clone(), json!({"user": juser, "time": time}));
+            let django = o.call(
+                "tokens.make",
+                settings.clone(),
+                json!({"user": juser, "time": time}),
+            );
             let ours = generator.make_token_at(&user, now);
             assert_eq!(ours, django.as_str().unwrap(), "{tz}");
             for offset in [0, 259_200, 259_201, -3600] {
                 let at = now + chrono::Duration::seconds(offset);
-                let theirs = o.call("tokens.check", settings.clone(), json!({"user": juser, "token": ours, "time": at.timestamp() as f64}));
-                assert_eq!(generator.check_token_at(&user, &ours, at), theirs.as_bool().unwrap(), "{tz} +{offset}");
+                let theirs = o.call(
+                    "tokens.check",
+                    settings.clone(),
+                    json!({"user": juser, "token": ours, "time": at.timestamp() as f64}),
+                );
+                assert_eq!(
+                    generator.check_token_at(&user, &ours, at),
+                    theirs.as_bool().unwrap(),
+                    "{tz} +{offset}"
+                );
             }
         }
     }
     // A token from the old key passes in both while the key is a fallback.
-    let old = PasswordResetTokenGenerator { keys: Keys::new(FALLBACK, vec![]), timeout: 259_200, time_zone: chrono_tz::UTC };
-    let user = TokenUser { pk: 1, password: ENCODED, last_login: None, email: "a@b.c" };
+    let old = PasswordResetTokenGenerator {
+        keys: Keys::new(FALLBACK, vec![]),
+        timeout: 259_200,
+        time_zone: chrono_tz::UTC,
+    };
+    let user = TokenUser {
+        pk: 1,
+        password: ENCODED,
+        last_login: None,
+        email: "a@b.c",
+    };
     let token = old.make_token_at(&user, now);
     let juser = json!({"pk": 1, "password": ENCODED, "email": "a@b.c"});
-    assert_eq!(o.call("tokens.check", json!({}), json!({"user": juser, "token": token, "time": now.timestamp() as f64})), json!(true));
-    let current = PasswordResetTokenGenerator { keys: keys(), ..old };
+    assert_eq!(
+        o.call(
+            "tokens.check",
+            json!({}),
+            json!({"user": juser, "token": token, "time": now.timestamp() as f64})
+        ),
+        json!(true)
+    );
+    let current = PasswordResetTokenGenerator {
+        keys: keys(),
+        ..old
+    };
     assert!(current.check_token_at(&user, &token, now));
 
     for pk in [1, 42, 12345, 9_007_199_254_740_993] {
@@ -440,19 +689,47 @@ fn get_user_decides_as_django() {
     let active = json!({"pk": 1, "password": ENCODED, "is_active": true});
     let inactive = json!({"pk": 1, "password": ENCODED, "is_active": false});
     let cases = [
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&active)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": old}), Some(&active)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": "nope"}), Some(&active)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend}), Some(&active)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": "x.Backend", "_auth_user_hash": current}), Some(&active)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&inactive)),
-        (json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}), None),
-        (json!({"_auth_user_id": "2", "_auth_user_backend": backend, "_auth_user_hash": current}), Some(&active)),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}),
+            Some(&active),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": old}),
+            Some(&active),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": "nope"}),
+            Some(&active),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend}),
+            Some(&active),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": "x.Backend", "_auth_user_hash": current}),
+            Some(&active),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}),
+            Some(&inactive),
+        ),
+        (
+            json!({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": current}),
+            None,
+        ),
+        (
+            json!({"_auth_user_id": "2", "_auth_user_backend": backend, "_auth_user_hash": current}),
+            Some(&active),
+        ),
         (json!({"counter": 1}), Some(&active)),
     ];
     let backends = vec![backend.to_string()];
     for (session_json, user) in cases {
-        let django = o.call("auth.get_user", json!({}), json!({"session": session_json, "user": user}));
+        let django = o.call(
+            "auth.get_user",
+            json!({}),
+            json!({"session": session_json, "user": user}),
+        );
         let mut data = session_from_json(&session_json);
         let row = user.map(|u| UserForSession {
             pk: u["pk"].as_i64().unwrap(),
@@ -475,9 +752,21 @@ fn get_user_decides_as_django() {
                 (None, true)
             }
         };
-        assert_eq!(user_pk, django["user_pk"].as_i64(), "{session_json} {user:?}");
-        assert_eq!(key_changed, django["key_changed"].as_bool().unwrap(), "{session_json}");
-        assert_eq!(data, session_from_json(&django["session"]), "{session_json}");
+        assert_eq!(
+            user_pk,
+            django["user_pk"].as_i64(),
+            "{session_json} {user:?}"
+        );
+        assert_eq!(
+            key_changed,
+            django["key_changed"].as_bool().unwrap(),
+            "{session_json}"
+        );
+        assert_eq!(
+            data,
+            session_from_json(&django["session"]),
+            "{session_json}"
+        );
     }
 }
 
@@ -485,26 +774,59 @@ fn get_user_decides_as_django() {
 fn csrf_origin_and_referer_matrix() {
     use auth::csrf::{RequestOrigin, TrustedOrigins, check_origin_and_referer};
     let mut o = oracle();
-    let trusted_list = vec!["https://*.trusted.com".to_string(), "https://other.com".to_string()];
+    let trusted_list = vec![
+        "https://*.trusted.com".to_string(),
+        "https://other.com".to_string(),
+    ];
     let trusted = TrustedOrigins::new(&trusted_list);
     let cases: &[(bool, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
         (true, None, None, "testserver", None),
         (true, None, Some("https://testserver/"), "testserver", None),
         (true, None, Some("http://testserver/"), "testserver", None),
         (true, None, Some("https://evil.com/"), "testserver", None),
-        (true, None, Some("https://a.trusted.com/x"), "testserver", None),
+        (
+            true,
+            None,
+            Some("https://a.trusted.com/x"),
+            "testserver",
+            None,
+        ),
         (true, None, Some("https://trusted.com/"), "testserver", None),
         (true, None, Some("not a url"), "testserver", None),
-        (true, None, Some("https://testserver:8443/"), "testserver:8443", None),
-        (true, None, Some("https://shop.example.com/"), "example.com", Some(".example.com")),
-        (true, None, Some("https://evil.org/"), "example.com", Some(".example.com")),
+        (
+            true,
+            None,
+            Some("https://testserver:8443/"),
+            "testserver:8443",
+            None,
+        ),
+        (
+            true,
+            None,
+            Some("https://shop.example.com/"),
+            "example.com",
+            Some(".example.com"),
+        ),
+        (
+            true,
+            None,
+            Some("https://evil.org/"),
+            "example.com",
+            Some(".example.com"),
+        ),
         (true, Some("https://testserver"), None, "testserver", None),
         (true, Some("http://testserver"), None, "testserver", None),
         (false, Some("https://evil.com"), None, "testserver", None),
         (false, Some("null"), None, "testserver", None),
         (false, Some("http://testserver"), None, "testserver", None),
         (true, Some("https://other.com"), None, "testserver", None),
-        (true, Some("https://x.trusted.com"), None, "testserver", None),
+        (
+            true,
+            Some("https://x.trusted.com"),
+            None,
+            "testserver",
+            None,
+        ),
         (true, Some("http://x.trusted.com"), None, "testserver", None),
         (false, None, None, "testserver", None),
     ];
@@ -515,8 +837,20 @@ fn csrf_origin_and_referer_matrix() {
             json!({"secure": secure, "origin": origin, "referer": referer, "host": host}),
         );
         let port = django["port"].as_str().unwrap().to_string();
-        let request = RequestOrigin { is_secure: secure, host: Some(host), port: &port, origin, referer };
-        let ours = check_origin_and_referer(&request, &trusted, cookie_domain).err().map(|e| e.to_string());
-        assert_eq!(ours.as_deref(), django["reason"].as_str(), "{secure} {origin:?} {referer:?} {host}");
+        let request = RequestOrigin {
+            is_secure: secure,
+            host: Some(host),
+            port: &port,
+            origin,
+            referer,
+        };
+        let ours = check_origin_and_referer(&request, &trusted, cookie_domain)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            ours.as_deref(),
+            django["reason"].as_str(),
+            "{secure} {origin:?} {referer:?} {host}"
+        );
     }
 }

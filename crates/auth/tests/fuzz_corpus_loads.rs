@@ -33,14 +33,34 @@ fn every_corpus_input_passes_the_fuzz_check() {
 fn seeds_decode_as_django_made_them() {
     let keys = checks::keys();
     let (login, _) = session::decode_db(&seed("db_login"), &keys).expect("Django's session row");
-    assert_eq!(login.get("_auth_user_id").and_then(|v| v.as_str()), Some("1"));
+    assert_eq!(
+        login.get("_auth_user_id").and_then(|v| v.as_str()),
+        Some("1")
+    );
     let (_, which) = session::decode_db(&seed("db_old_key"), &keys).expect("fallback key");
     assert_eq!(which, auth::signing::KeyMatch::Fallback(0));
-    let (cookie, _) = session::decode_signed_cookie_at(&seed("signed_cookie"), &keys, 1_209_600, checks::NOW).unwrap();
+    let (cookie, _) =
+        session::decode_signed_cookie_at(&seed("signed_cookie"), &keys, 1_209_600, checks::NOW)
+            .unwrap();
     assert_eq!(cookie, login);
-    for refused in ["tampered", "truncated", "no_separator", "bad_timestamp", "legacy", "legacy_pickle"] {
-        assert!(session::decode_db(&seed(refused), &keys).is_err(), "{refused}");
+    for refused in [
+        "tampered",
+        "truncated",
+        "no_separator",
+        "bad_timestamp",
+        "legacy",
+        "legacy_pickle",
+    ] {
+        assert!(
+            session::decode_db(&seed(refused), &keys).is_err(),
+            "{refused}"
+        );
     }
-    assert_eq!(decode_payload(&seed("payload_bomb")).unwrap_err(), SigningError::TooLarge);
-    assert!(auth::json::loads_latin1(&decode_payload(&seed("payload_deep_json")).unwrap()).is_err());
+    assert_eq!(
+        decode_payload(&seed("payload_bomb")).unwrap_err(),
+        SigningError::TooLarge
+    );
+    assert!(
+        auth::json::loads_latin1(&decode_payload(&seed("payload_deep_json")).unwrap()).is_err()
+    );
 }

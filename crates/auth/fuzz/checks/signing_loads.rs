@@ -17,16 +17,26 @@ fn round_trips(data: &SessionData) {
     let keys = keys();
     let again = session::encode_db_at(data, &keys, NOW).expect("decoded sessions re-encode");
     let (back, _) = session::decode_db(&again, &keys).expect("and decode");
-    assert!(same(&back.to_value(), &data.to_value()), "db round trip changed the data");
+    assert!(
+        same(&back.to_value(), &data.to_value()),
+        "db round trip changed the data"
+    );
 }
 
 /// Equality where NaN equals NaN (a NaN in JSON is valid Python, and not equal to itself).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Float(x), Value::Float(y)) => {
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+        }
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Dict(x), Value::Dict(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
         }
         _ => a == b,
     }
@@ -35,7 +45,9 @@ fn same(a: &Value, b: &Value) -> bool {
 pub fn check(data: &[u8]) {
     let keys = keys();
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok((value, _)) = signing::loads_at(text, &keys, session::SESSION_STORE_SALT, Some(100.0), NOW) {
+        if let Ok((value, _)) =
+            signing::loads_at(text, &keys, session::SESSION_STORE_SALT, Some(100.0), NOW)
+        {
             let _ = SessionData::from_value(value);
         }
         if let Ok((data, _)) = session::decode_db(text, &keys) {

@@ -44,36 +44,39 @@ impl Oracle {
             });
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut oracle = Oracle { child, stdin, stdout };
+        let mut oracle = Oracle {
+            child,
+            stdin,
+            stdout,
+        };
         let version = oracle.call("version", json!({}), json!({}));
         eprintln!("Django oracle: {version}");
         oracle
     }
 
-    /// Sends one request; returns `Ok(result)` or `Err("ExceptionType: message")` as Django answered.
-    pub fn try_call(&mut self, op: &str, settings: Value, args: Value) -> Result<Value, String> {
+    /// Sends one request; returns Django's whole answer (`ok`, or `error` with `trace`).
+    fn request(&mut self, op: &str, settings: Value, args: Value) -> (Value, Value) {
         let request = json!({"op": op, "settings": settings, "args": args});
         writeln!(self.stdin, "{request}").expect("oracle stdin");
         self.stdin.flush().expect("oracle stdin");
         let mut line = String::new();
         let n = self.stdout.read_line(&mut line).expect("oracle stdout");
         assert!(n > 0, "the Django oracle exited (request {request})");
-        let mut answer: Value = serde_json::from_str(&line).expect("oracle answers JSON");
-        if let Some(ok) = answer.get_mut("ok") {
-            return Ok(ok.take());
+        (request, serde_json::from_str(&line).expect("oracle answers JSON"))
+    }
+
+    /// Returns `Ok(result)` or `Err("ExceptionType: message")` as Django answered.
+    pub fn try_call(&mut self, op: &str, settings: Value, args: Value) -> Result<Value, String> {
+        let (_, mut answer) = self.request(op, settings, args);
+        match answer.get_mut("ok") {
+            Some(ok) => Ok(ok.take()),
+            None => Err(answer["error"].as_str().unwrap_or("?").to_string()),
         }
-        Err(answer["error"].as_str().unwrap_or("?").to_string())
     }
 
     /// Like `try_call`, but a Django exception fails the test (with Django's traceback).
     pub fn call(&mut self, op: &str, settings: Value, args: Value) -> Value {
-        let request = json!({"op": op, "settings": settings, "args": args});
-        writeln!(self.stdin, "{request}").expect("oracle stdin");
-        self.stdin.flush().expect("oracle stdin");
-        let mut line = String::new();
-        let n = self.stdout.read_line(&mut line).expect("oracle stdout");
-        assert!(n > 0, "the Django oracle exited (request {request})");
-        let mut answer: Value = serde_json::from_str(&line).expect("oracle answers JSON");
+        let (request, mut answer) = self.request(op, settings, args);
         match answer.get_mut("ok") {
             Some(ok) => ok.take(),
             None => panic!(
@@ -151,7 +154,11 @@ pub fn from_json(value: &Value) -> auth::Value {
         },
         Value::String(s) => V::Str(s.clone()),
         Value::Array(items) => V::List(items.iter().map(from_json).collect()),
-        Value::Object(map) => V::Dict(map.iter().map(|(k, v)| (V::Str(k.clone()), from_json(v))).collect()),
+        Value::Object(map) => V::Dict(
+            map.iter()
+                .map(|(k, v)| (V::Str(k.clone()), from_json(v)))
+                .collect(),
+        ),
     }
 }
 
