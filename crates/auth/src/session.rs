@@ -349,6 +349,19 @@ pub const SESSION_STORE_SALT: &str = "django.contrib.sessions.SessionStore";
 /// The salt of the `signed_cookies` engine's `signing.dumps`.
 pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
 
+/// `KEY_PREFIX` of the `cache` engine (`django.contrib.sessions.backends.cache`).
+pub const CACHE_KEY_PREFIX: &str = "django.contrib.sessions.cache";
+/// `KEY_PREFIX` of the `cached_db` engine.
+pub const CACHED_DB_KEY_PREFIX: &str = "django.contrib.sessions.cached_db";
+
+/// The Redis key of a session: `default_key_func(engine_prefix + session_key, KEY_PREFIX, VERSION)`, i.e.
+/// `f"{key_prefix}:{version}:{engine_prefix}{session_key}"`. There is no separator between the engine
+/// prefix and the session key: `:1:django.contrib.sessions.cache<key>`. Django's `RedisCache` and
+/// django-redis build the same key.
+pub fn cache_key(key_prefix: &str, version: i64, engine_prefix: &str, session_key: &str) -> String {
+    format!("{key_prefix}:{version}:{engine_prefix}{session_key}")
+}
+
 /// The cache engine's value: the session dict pickled, as Django's `RedisCache` (protocol 5) or
 /// django-redis (protocol 4) stores it. Returns the protocol, so a rewrite can keep it.
 pub fn decode_cache(

@@ -854,3 +854,28 @@ fn csrf_origin_and_referer_matrix() {
         );
     }
 }
+
+#[test]
+fn cache_keys_as_djangos_cache_makes_them() {
+    let mut o = oracle();
+    let key = session::get_new_session_key().unwrap();
+    for (prefix, version) in [("", 1), ("myapp", 3), ("a:b", -2)] {
+        let caches = json!({"default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": prefix, "VERSION": version,
+        }});
+        for (engine, engine_prefix) in [
+            ("cache", session::CACHE_KEY_PREFIX),
+            ("cached_db", session::CACHED_DB_KEY_PREFIX),
+        ] {
+            let django = o.call(
+                "session.cache_key",
+                json!({"CACHES": caches}),
+                json!({"engine": engine, "session_key": key}),
+            );
+            assert_eq!(
+                session::cache_key(prefix, version, engine_prefix, &key),
+                django.as_str().unwrap()
+            );
+        }
+    }
+}

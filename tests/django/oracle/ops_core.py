@@ -374,3 +374,14 @@ def csrf_check_origin(secure, origin=None, referer=None, host="testserver"):
         middleware.process_request(request)
         response = middleware.process_view(request, lambda r: HttpResponse(), (), {})
     return {"reason": reasons[0] if response is not None else None, "port": request.get_port()}
+
+
+@op("session.cache_key")
+def session_cache_key(engine, session_key):
+    """The full Redis key Django's cache layer uses for a session (``cache.make_key(store.cache_key)``)."""
+    from importlib import import_module
+
+    from django.core.cache import caches
+
+    store = import_module(f"django.contrib.sessions.backends.{engine}").SessionStore(session_key=session_key)
+    return caches["default"].make_key(store.cache_key)

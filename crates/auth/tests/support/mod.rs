@@ -62,7 +62,10 @@ impl Oracle {
         let mut line = String::new();
         let n = self.stdout.read_line(&mut line).expect("oracle stdout");
         assert!(n > 0, "the Django oracle exited (request {request})");
-        (request, serde_json::from_str(&line).expect("oracle answers JSON"))
+        (
+            request,
+            serde_json::from_str(&line).expect("oracle answers JSON"),
+        )
     }
 
     /// Returns `Ok(result)` or `Err("ExceptionType: message")` as Django answered.
