@@ -16,7 +16,9 @@ use auth::auth::{get_session_auth_hash, session_auth, verify_session_auth_hash};
 use auth::pickle::Limits;
 use auth::session::{self, SessionData};
 use auth::signing::Keys;
-use criterion::{Criterion, black_box};
+use std::hint::black_box;
+
+use criterion::Criterion;
 
 const ENCODED: &str =
     "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";

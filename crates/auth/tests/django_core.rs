@@ -779,7 +779,9 @@ fn csrf_origin_and_referer_matrix() {
         "https://other.com".to_string(),
     ];
     let trusted = TrustedOrigins::new(&trusted_list);
-    let cases: &[(bool, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
+    /// (HTTPS, Origin, Referer, Host, CSRF_COOKIE_DOMAIN)
+    type Case<'a> = (bool, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
         (true, None, None, "testserver", None),
         (true, None, Some("https://testserver/"), "testserver", None),
         (true, None, Some("http://testserver/"), "testserver", None),
