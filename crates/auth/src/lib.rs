@@ -9,7 +9,6 @@ pub mod crypto;
 pub mod csrf;
 pub mod hashers;
 pub mod json;
-#[path = "pickle_stub.rs"]
 pub mod pickle;
 pub mod session;
 pub mod signing;
