@@ -31,11 +31,13 @@ lint:
 bench: venvs
 	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p auth --bench decode
 
-## fuzz: run the cargo-fuzz targets for FUZZ_SECONDS each (needs `cargo install cargo-fuzz`)
+## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`). New inputs go to
+## crates/auth/fuzz/scratch/ (ignored); copy a crash into corpus/<target>/ so `make test` replays it.
 FUZZ_SECONDS ?= 60
 fuzz:
-	cd crates/auth/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
-		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd crates/auth/fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do mkdir -p scratch/$$t; \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t scratch/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+		-rss_limit_mb=1024 || exit 1; done
 
 clean:
 	$(CARGO) clean

@@ -195,10 +195,13 @@ pub fn loads(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
 /// `pickle.dumps(value, protocol)` byte for byte as CPython 3.11's C pickler writes it, for protocol 4
 /// (django-redis's `PickleSerializer`) or 5 (Django's `RedisSerializer`); other protocols are refused.
 ///
-/// Identical bytes need identical sharing: Python writes an object seen before as `BINGET`. We do so for
-/// what is always shared in CPython (a global such as `datetime.datetime`, the module-name string of
-/// globals, and the `''`/one-latin-1-character str and `b''`/one-byte bytes singletons); any other object
-/// is written in full at each occurrence, which Python reads back as equal (not identical) objects.
+/// Identical bytes need identical sharing: Python writes an object seen before (by identity) as `BINGET`.
+/// We do so for what CPython always shares: a global such as `datetime.datetime`, the module-name string
+/// of globals, the `''`/one-latin-1-character str and `b''`/one-byte bytes singletons, attribute names
+/// (the interned str keys of objects' state dicts and `NEWOBJ_EX` kwargs), and `timezone.utc` and
+/// cached `ZoneInfo` instances. Any other object is written in full at each occurrence, which Python reads
+/// back as equal (not identical) objects; so a pickle that shares, say, one list twice is not rewritten
+/// byte for byte, only equivalently.
 pub fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>, PickleError> {
     if !(4..=5).contains(&protocol) {
         return Err(PickleError::UnsupportedDumpsProtocol(protocol));

@@ -780,7 +780,13 @@ fn csrf_origin_and_referer_matrix() {
     ];
     let trusted = TrustedOrigins::new(&trusted_list);
     /// (HTTPS, Origin, Referer, Host, CSRF_COOKIE_DOMAIN)
-    type Case<'a> = (bool, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>);
+    type Case<'a> = (
+        bool,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
     let cases: &[Case] = &[
         (true, None, None, "testserver", None),
         (true, None, Some("https://testserver/"), "testserver", None),

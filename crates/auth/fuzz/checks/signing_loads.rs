@@ -61,11 +61,11 @@ pub fn check(data: &[u8]) {
             let _ = json::loads_latin1(&bytes);
         }
     }
-    if let Ok(value) = json::loads_latin1(data) {
-        if let Ok(out) = json::dumps(&value, json::COMPACT) {
-            let back = json::loads_latin1(out.as_bytes()).expect("our JSON reads back");
-            assert!(same(&back, &value), "JSON round trip changed the value");
-        }
+    if let Ok(value) = json::loads_latin1(data)
+        && let Ok(out) = json::dumps(&value, json::COMPACT)
+    {
+        let back = json::loads_latin1(out.as_bytes()).expect("our JSON reads back");
+        assert!(same(&back, &value), "JSON round trip changed the value");
     }
     if let Ok(data) = session::decode_django_redis_json(data) {
         let out = session::encode_django_redis_json(&data).expect("re-encodes");

@@ -1,5 +1,5 @@
 """Writes the seed corpus of the `signing_loads` fuzz target with a real Django (run from the repo root:
-.venv/django-5.2/bin/python crates/auth/fuzz/make_corpus_loads.py). The key is the one the target uses."""
+.venv/django-5.2/bin/python crates/auth/fuzz/make_corpus_signing_loads.py). The key is the one the target uses."""
 
 import base64
 import os
