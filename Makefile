@@ -12,8 +12,8 @@ ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django
 
 ## test: the whole suite (unit, property, fuzz-corpus replay, and golden vectors against Django 5.2 and 4.2)
 test: venvs
-	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) test --workspace
-	DJANGO_PYTHON=$(DJANGO_42) $(CARGO) test -p auth $(ORACLE_TESTS)
+	DJANGO_PYTHON=$(DJANGO_52) DJANGO_EXPECTED_VERSION=5.2 $(CARGO) test --workspace
+	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test -p auth $(ORACLE_TESTS)
 
 ## venvs: the pinned Django oracles in .venv/ (idempotent)
 venvs:

@@ -3,7 +3,8 @@
 //! `Oracle::start()` runs `python -m oracle` from `tests/django/` with the interpreter named by
 //! `DJANGO_PYTHON` (default: the workspace's `.venv/django-5.2/bin/python`, made by
 //! `tests/django/setup-venvs.sh`). A missing Python or Django fails the test with a message saying how to
-//! set it up: these tests never skip.
+//! set it up: these tests never skip. With `DJANGO_EXPECTED_VERSION` set (`make test` sets it), the oracle
+//! must be that Django version.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -51,6 +52,14 @@ impl Oracle {
         };
         let version = oracle.call("version", json!({}), json!({}));
         eprintln!("Django oracle: {version}");
+        // `make test` names the Django each run must use, so a wrong venv cannot pass unnoticed.
+        if let Ok(expected) = std::env::var("DJANGO_EXPECTED_VERSION") {
+            let actual = version["django"].as_str().unwrap_or_default();
+            assert!(
+                actual.starts_with(&format!("{expected}.")),
+                "expected Django {expected}, the oracle runs {actual}"
+            );
+        }
         oracle
     }
 
