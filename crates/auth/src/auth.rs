@@ -1,6 +1,6 @@
 //! `django.contrib.auth`'s keys in the session: who is logged in, with which backend, under which password.
 
-use crate::crypto::{Algorithm, constant_time_compare, salted_hmac_hex};
+use crate::crypto::{Algorithm, SaltedHmac, constant_time_compare, salted_hmac_hex, to_hex};
 use crate::session::SessionData;
 use crate::signing::{KeyMatch, Keys};
 use crate::value::Value;
@@ -29,23 +29,62 @@ pub fn get_session_auth_hash(encoded_password: &str, secret: &str) -> String {
     )
 }
 
-/// The check in `django.contrib.auth.get_user`: the stored hash against the hash under `SECRET_KEY`, then
-/// under each of `SECRET_KEY_FALLBACKS`, each compare in constant time. A missing or empty hash never
-/// verifies. On `Fallback`, Django (and the stores) cycle the session key and store the current-key hash.
+/// The check in `django.contrib.auth.get_user`, with a one-off [`SessionAuthHasher`]: see
+/// [`SessionAuthHasher::verify`]. Services checking on every request should keep a `SessionAuthHasher`.
 pub fn verify_session_auth_hash(
     session_hash: Option<&str>,
     encoded_password: &str,
     keys: &Keys,
 ) -> Option<KeyMatch> {
-    let session_hash = session_hash.filter(|h| !h.is_empty())?;
-    keys.verification_keys().enumerate().find_map(|(i, key)| {
-        let expected = get_session_auth_hash(encoded_password, key);
-        constant_time_compare(session_hash, expected).then_some(if i == 0 {
-            KeyMatch::Current
-        } else {
-            KeyMatch::Fallback(i - 1)
+    SessionAuthHasher::new(keys).verify(session_hash, encoded_password)
+}
+
+/// `get_session_auth_hash` under `SECRET_KEY` and each of `SECRET_KEY_FALLBACKS`, with each key's HMAC
+/// derived once (at start-up) instead of on every request.
+#[derive(Clone)]
+pub struct SessionAuthHasher {
+    /// `[SECRET_KEY, *SECRET_KEY_FALLBACKS]`, in Django's order of verification.
+    macs: Vec<SaltedHmac>,
+}
+
+impl SessionAuthHasher {
+    pub fn new(keys: &Keys) -> SessionAuthHasher {
+        let macs = keys
+            .verification_keys()
+            .map(|key| {
+                SaltedHmac::new(
+                    SESSION_AUTH_HASH_SALT.as_bytes(),
+                    key.as_bytes(),
+                    Algorithm::Sha256,
+                )
+            })
+            .collect();
+        SessionAuthHasher { macs }
+    }
+
+    /// `user.get_session_auth_hash()` under the current `SECRET_KEY`.
+    pub fn get_session_auth_hash(&self, encoded_password: &str) -> String {
+        self.macs
+            .first()
+            .map(|mac| to_hex(&mac.mac(encoded_password.as_bytes())))
+            .unwrap_or_default()
+    }
+
+    /// The check in `django.contrib.auth.get_user`: the stored hash against the hash under `SECRET_KEY`,
+    /// then under each of `SECRET_KEY_FALLBACKS`, each compare in constant time. A missing or empty hash
+    /// never verifies. On `Fallback`, Django (and the stores) cycle the session key and store the
+    /// current-key hash.
+    pub fn verify(&self, session_hash: Option<&str>, encoded_password: &str) -> Option<KeyMatch> {
+        let session_hash = session_hash.filter(|h| !h.is_empty())?;
+        self.macs.iter().enumerate().find_map(|(i, mac)| {
+            let expected = to_hex(&mac.mac(encoded_password.as_bytes()));
+            constant_time_compare(session_hash, expected).then_some(if i == 0 {
+                KeyMatch::Current
+            } else {
+                KeyMatch::Fallback(i - 1)
+            })
         })
-    })
+    }
 }
 
 /// The three auth keys of a session, as `get_user` reads them.
@@ -130,7 +169,7 @@ pub fn get_user(
     auth: Option<&SessionAuth>,
     authentication_backends: &[String],
     user: Option<&UserForSession>,
-    keys: &Keys,
+    hasher: &SessionAuthHasher,
 ) -> GetUser {
     let Some(auth) = auth else {
         return GetUser::Anonymous;
@@ -141,11 +180,11 @@ pub fn get_user(
     let Some(user) = user.filter(|u| u.is_active && Some(u.pk) == auth.user_pk()) else {
         return GetUser::Anonymous;
     };
-    match verify_session_auth_hash(auth.hash.as_deref(), user.password, keys) {
+    match hasher.verify(auth.hash.as_deref(), user.password) {
         Some(KeyMatch::Current) => GetUser::Authenticated { user_pk: user.pk },
         Some(KeyMatch::Fallback(_)) => GetUser::AuthenticatedUpgrade {
             user_pk: user.pk,
-            new_hash: get_session_auth_hash(user.password, &keys.secret_key),
+            new_hash: hasher.get_session_auth_hash(user.password),
         },
         None => GetUser::AnonymousFlush,
     }
@@ -192,7 +231,7 @@ mod tests {
 
     #[test]
     fn get_user_outcomes() {
-        let keys = Keys::new("new", vec!["old".into()]);
+        let keys = SessionAuthHasher::new(&Keys::new("new", vec!["old".into()]));
         let backends = vec![MODEL_BACKEND.to_string()];
         let user = UserForSession {
             pk: 1,

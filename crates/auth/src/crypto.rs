@@ -1,6 +1,12 @@
 //! `django.utils.crypto`: `salted_hmac`, `constant_time_compare`, `get_random_string`.
 
-use hmac::{Mac, SimpleHmac};
+use hmac::digest::block_buffer::Eager;
+use hmac::digest::core_api::{
+    BlockSizeUser, BufferKindUser, CoreProxy, FixedOutputCore, UpdateCore,
+};
+use hmac::digest::typenum::{IsLess, Le, NonZero, U256};
+use hmac::digest::{Digest, HashMarker, KeyInit};
+use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
 /// The hash functions `salted_hmac` and `Signer` accept (`hashlib.<name>` in Django).
@@ -38,24 +44,63 @@ impl Algorithm {
 /// signature depend on both the salt and the secret, and it is the part a reimplementation most often gets
 /// wrong.
 pub fn salted_hmac(key_salt: &[u8], value: &[u8], secret: &[u8], algorithm: Algorithm) -> Vec<u8> {
-    fn run<D>(key_salt: &[u8], value: &[u8], secret: &[u8]) -> Vec<u8>
-    where
-        D: sha2::Digest + hmac::digest::core_api::BlockSizeUser,
-    {
-        let mut hasher = D::new();
-        hasher.update(key_salt);
-        hasher.update(secret);
-        let key = hasher.finalize();
-        let Ok(mut mac) = <SimpleHmac<D> as Mac>::new_from_slice(&key) else {
-            unreachable!("HMAC accepts keys of any length")
-        };
-        mac.update(value);
-        mac.finalize().into_bytes().to_vec()
+    SaltedHmac::new(key_salt, secret, algorithm).mac(value)
+}
+
+/// `salted_hmac` with the key derived once: for a fixed salt and secret (the session auth hash, checked on
+/// every request), deriving `H(key_salt + secret)` and the HMAC pads again each time would double the work.
+#[derive(Clone)]
+pub struct SaltedHmac(Keyed);
+
+#[derive(Clone)]
+enum Keyed {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+impl SaltedHmac {
+    pub fn new(key_salt: &[u8], secret: &[u8], algorithm: Algorithm) -> SaltedHmac {
+        fn keyed<D>(key_salt: &[u8], secret: &[u8]) -> Hmac<D>
+        where
+            D: Digest + BlockSizeUser + CoreProxy,
+            D::Core: HashMarker
+                + UpdateCore
+                + FixedOutputCore
+                + BufferKindUser<BufferKind = Eager>
+                + Default
+                + Clone,
+            <D::Core as BlockSizeUser>::BlockSize: IsLess<U256>,
+            Le<<D::Core as BlockSizeUser>::BlockSize, U256>: NonZero,
+        {
+            let mut hasher = D::new();
+            hasher.update(key_salt);
+            hasher.update(secret);
+            let key = hasher.finalize();
+            let Ok(mac) = <Hmac<D> as KeyInit>::new_from_slice(&key) else {
+                unreachable!("HMAC accepts keys of any length")
+            };
+            mac
+        }
+        SaltedHmac(match algorithm {
+            Algorithm::Sha1 => Keyed::Sha1(keyed(key_salt, secret)),
+            Algorithm::Sha256 => Keyed::Sha256(keyed(key_salt, secret)),
+            Algorithm::Sha512 => Keyed::Sha512(keyed(key_salt, secret)),
+        })
     }
-    match algorithm {
-        Algorithm::Sha1 => run::<sha1::Sha1>(key_salt, value, secret),
-        Algorithm::Sha256 => run::<sha2::Sha256>(key_salt, value, secret),
-        Algorithm::Sha512 => run::<sha2::Sha512>(key_salt, value, secret),
+
+    /// The digest of `value` under this salt and secret.
+    pub fn mac(&self, value: &[u8]) -> Vec<u8> {
+        fn run<M: Mac + Clone>(mac: &M, value: &[u8]) -> Vec<u8> {
+            let mut mac = mac.clone();
+            mac.update(value);
+            mac.finalize().into_bytes().to_vec()
+        }
+        match &self.0 {
+            Keyed::Sha1(m) => run(m, value),
+            Keyed::Sha256(m) => run(m, value),
+            Keyed::Sha512(m) => run(m, value),
+        }
     }
 }
 

@@ -181,15 +181,19 @@ pub fn loads(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
         data,
         pos: 0,
         limits,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
+        // Sized for a typical session up front: growing these was a third of a login session's decode.
+        nodes: Vec::with_capacity((data.len() / 8).clamp(8, 4096)),
+        stack: Vec::with_capacity(32),
+        marks: Vec::with_capacity(8),
+        memo: Memo {
+            dense: Vec::with_capacity((data.len() / 8).clamp(8, 4096)),
+            ..Memo::default()
+        },
         proto: 0,
     };
     let root = machine.run()?;
-    machine.measure(root)?;
-    machine.build(root)
+    let shared = machine.measure(root)?;
+    machine.build(root, shared)
 }
 
 /// `pickle.dumps(value, protocol)` byte for byte as CPython 3.11's C pickler writes it, for protocol 4
@@ -388,13 +392,54 @@ struct Machine<'a> {
     stack: Vec<NodeId>,
     /// Stack lengths at each open `MARK`; the last one is the "fence" below which no opcode may pop.
     marks: Vec<usize>,
-    memo: HashMap<u64, NodeId>,
+    memo: Memo,
     /// The last `PROTO` seen (0 without one): below 3, module and class names of Python 2 are mapped as
     /// `Unpickler(fix_imports=True)` does.
     proto: u8,
 }
 
 type Res<T> = Result<T, PickleError>;
+
+/// Python's memo (a dict from index to object). `MEMOIZE` numbers entries densely from 0, so they live in a
+/// vector, which is several times cheaper than hashing on the hot path of every session read; `PUT`/`BINPUT`
+/// may name any index, and those beyond the dense range go to a map. `len` counts entries, as `len(memo)`.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<NodeId>>,
+    sparse: HashMap<u64, NodeId>,
+    len: usize,
+}
+
+impl Memo {
+    fn get(&self, index: u64) -> Option<NodeId> {
+        match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&index).copied(),
+        }
+    }
+
+    fn put(&mut self, index: u64, id: NodeId, max_memo: usize) -> Res<()> {
+        if self.get(index).is_none() {
+            if self.len >= max_memo {
+                return Err(PickleError::MemoTooLarge { limit: max_memo });
+            }
+            self.len += 1;
+        }
+        match usize::try_from(index) {
+            // Dense while the index stays within the memo limit, so the vector is bounded too.
+            Ok(i) if i < max_memo => {
+                if i >= self.dense.len() {
+                    self.dense.resize(i + 1, None);
+                }
+                self.dense[i] = Some(id);
+            }
+            _ => {
+                self.sparse.insert(index, id);
+            }
+        }
+        Ok(())
+    }
+}
 
 fn invalid(offset: usize, reason: &'static str) -> PickleError {
     PickleError::Invalid { offset, reason }
@@ -547,19 +592,13 @@ impl<'a> Machine<'a> {
 
     fn memo_put(&mut self, index: u64, offset: usize) -> Res<()> {
         let top = self.top(offset)?;
-        if !self.memo.contains_key(&index) && self.memo.len() >= self.limits.max_memo {
-            return Err(PickleError::MemoTooLarge {
-                limit: self.limits.max_memo,
-            });
-        }
-        self.memo.insert(index, top);
-        Ok(())
+        self.memo.put(index, top, self.limits.max_memo)
     }
 
     fn memo_get(&mut self, index: u64, offset: usize) -> Res<()> {
-        let id = *self
+        let id = self
             .memo
-            .get(&index)
+            .get(index)
             .ok_or(PickleError::MemoMissing { index, offset })?;
         self.push(id)
     }
@@ -919,7 +958,7 @@ impl<'a> Machine<'a> {
                     self.push_object(Ctor::Reduce(cls, args))?;
                 }
                 op::MEMOIZE => {
-                    let index = u64::try_from(self.memo.len()).unwrap_or(u64::MAX);
+                    let index = u64::try_from(self.memo.len).unwrap_or(u64::MAX);
                     self.memo_put(index, at)?;
                 }
                 op::PUT => {
@@ -1005,8 +1044,8 @@ impl<'a> Machine<'a> {
 
     /// Walks the graph from `root` once (each node once, iteratively) and refuses it before anything is
     /// copied if it has a cycle, or if its expansion into a tree would be too deep, too many nodes or too
-    /// many bytes.
-    fn measure(&self, root: NodeId) -> Res<()> {
+    /// many bytes. Returns how many times each node is referenced, so `build` can move what is used once.
+    fn measure(&self, root: NodeId) -> Res<bool> {
         const WHITE: u8 = 0;
         const GRAY: u8 = 1;
         const BLACK: u8 = 2;
@@ -1016,30 +1055,50 @@ impl<'a> Machine<'a> {
             limit: limits.max_nodes,
         };
         let n = self.nodes.len();
-        let mut color = vec![WHITE; n];
-        let mut size = vec![0u64; n];
-        let mut bytes = vec![0u64; n];
-        let mut depth = vec![0usize; n];
+        #[derive(Clone, Copy)]
+        struct Meta {
+            color: u8,
+            refs: u32,
+            size: u64,
+            bytes: u64,
+            depth: usize,
+        }
+        let mut shared = false;
+        let mut meta = vec![
+            Meta {
+                color: WHITE,
+                refs: 0,
+                size: 0,
+                bytes: 0,
+                depth: 0
+            };
+            n
+        ];
         // (node, its children, next child to visit)
         let mut frames: Vec<(NodeId, Vec<NodeId>, usize)> = Vec::new();
         let mut next = Some(root);
         loop {
             if let Some(id) = next.take() {
                 let node = self.nodes.get(id).ok_or(PickleError::Cycle)?;
-                match color.get(id).copied() {
+                let Some(m) = meta.get_mut(id) else {
+                    return Err(PickleError::Cycle);
+                };
+                m.refs = m.refs.saturating_add(1);
+                shared |= m.refs > 1;
+                match Some(m.color) {
                     Some(GRAY) => return Err(PickleError::Cycle),
                     Some(WHITE) => {
                         if let Node::Leaf(_) = node {
-                            color[id] = BLACK;
-                            size[id] = 1;
-                            bytes[id] = node.payload();
+                            m.color = BLACK;
+                            m.size = 1;
+                            m.bytes = node.payload();
                         } else {
                             if frames.len() >= limits.max_depth {
                                 return Err(PickleError::TooDeep {
                                     limit: limits.max_depth,
                                 });
                             }
-                            color[id] = GRAY;
+                            m.color = GRAY;
                             let mut children = Vec::new();
                             node.children(&mut children);
                             frames.push((id, children, 0));
@@ -1061,9 +1120,9 @@ impl<'a> Machine<'a> {
             let mut total_bytes = self.nodes.get(id).map_or(0, Node::payload);
             let mut max_child_depth = 0;
             for &c in children.iter() {
-                total_size = total_size.saturating_add(size[c]);
-                total_bytes = total_bytes.saturating_add(bytes[c]);
-                max_child_depth = max_child_depth.max(depth[c]);
+                total_size = total_size.saturating_add(meta[c].size);
+                total_bytes = total_bytes.saturating_add(meta[c].bytes);
+                max_child_depth = max_child_depth.max(meta[c].depth);
             }
             frames.pop();
             if usize::try_from(total_size).map_or(true, |s| s > limits.max_nodes) {
@@ -1078,16 +1137,21 @@ impl<'a> Machine<'a> {
                     limit: limits.max_depth,
                 });
             }
-            color[id] = BLACK;
-            size[id] = total_size;
-            bytes[id] = total_bytes;
-            depth[id] = d;
+            meta[id] = Meta {
+                color: BLACK,
+                refs: meta[id].refs,
+                size: total_size,
+                bytes: total_bytes,
+                depth: d,
+            };
         }
-        Ok(())
+        Ok(shared)
     }
 
-    /// Copies the (measured, acyclic) graph into a tree, iteratively.
-    fn build(&self, root: NodeId) -> Res<Value> {
+    /// Copies the (measured, acyclic) graph into a tree, iteratively. When nothing is shared (nearly every
+    /// session), each leaf occurs once in the tree and is moved out of the arena rather than cloned; a
+    /// shared container is expanded once per reference, so then its leaves must be cloned.
+    fn build(&mut self, root: NodeId, shared: bool) -> Res<Value> {
         struct Frame {
             id: NodeId,
             children: Vec<NodeId>,
@@ -1113,7 +1177,10 @@ impl<'a> Machine<'a> {
         while let Some(top) = frames.last_mut() {
             if let Some(&child) = top.children.get(top.next) {
                 top.next += 1;
-                match self.nodes.get(child) {
+                match self.nodes.get_mut(child) {
+                    Some(Node::Leaf(v)) if !shared => {
+                        top.built.push(std::mem::replace(v, Value::None))
+                    }
                     Some(Node::Leaf(v)) => top.built.push(v.clone()),
                     Some(node) => frames.push(frame(child, node)),
                     None => return Err(PickleError::Cycle),
@@ -1378,6 +1445,17 @@ fn feed(v: &Value, h: &mut impl Hasher, hasher: &RandomState) -> Result<(), &'st
 /// last value. Matters for security: a crafted session with two `_auth_user_id` entries must read as the
 /// one Django sees.
 fn dict_from_pairs(pairs: Vec<(Value, Value)>) -> Res<Vec<(Value, Value)>> {
+    // Every session is a small dict of str keys: compare them directly, without hashing.
+    if pairs.len() <= 32 && pairs.iter().all(|(k, _)| matches!(k, Value::Str(_))) {
+        let mut out: Vec<(Value, Value)> = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => out.push((key, value)),
+            }
+        }
+        return Ok(out);
+    }
     let hasher = RandomState::new();
     let mut out: Vec<(Value, Value)> = Vec::with_capacity(pairs.len());
     let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(pairs.len());

@@ -681,7 +681,7 @@ fn password_reset_tokens_in_any_time_zone() {
 
 #[test]
 fn get_user_decides_as_django() {
-    use auth::auth::{GetUser, UserForSession, get_user, session_auth};
+    use auth::auth::{GetUser, SessionAuthHasher, UserForSession, get_user, session_auth};
     let mut o = oracle();
     let current = auth::auth::get_session_auth_hash(ENCODED, SECRET);
     let old = auth::auth::get_session_auth_hash(ENCODED, FALLBACK);
@@ -739,7 +739,12 @@ fn get_user_decides_as_django() {
         // The store looks the user up by the session's pk; a different pk finds no row.
         let auth = session_auth(&data);
         let row = row.filter(|r| auth.as_ref().and_then(|a| a.user_pk()) == Some(r.pk));
-        let outcome = get_user(auth.as_ref(), &backends, row.as_ref(), &keys());
+        let outcome = get_user(
+            auth.as_ref(),
+            &backends,
+            row.as_ref(),
+            &SessionAuthHasher::new(&keys()),
+        );
         let (user_pk, key_changed) = match &outcome {
             GetUser::Authenticated { user_pk } => (Some(*user_pk), false),
             GetUser::AuthenticatedUpgrade { user_pk, new_hash } => {
