@@ -1019,17 +1019,11 @@ impl<'a> Machine<'a> {
         self.push_leaf(Value::Str(s))
     }
 
-    /// `Unpickler.find_class` without the import: below protocol 3, Python 2 names are mapped to their
-    /// Python 3 homes (`_compat_pickle`), so a value read from an old pickle is written back under the name
-    /// Python 3 will import.
+    /// `Unpickler.find_class` without the import: below protocol 3, the Python 2 module names of built-in
+    /// types are mapped to their Python 3 homes (see `IMPORT_MAPPING`), so a value read from an old pickle
+    /// is written back under the name Python 3 will import.
     fn find_class(&self, module: String, name: String) -> Value {
         if self.proto < 3 {
-            if let Some((m, n)) = compat_name(&module, &name) {
-                return Value::Global {
-                    module: m.to_string(),
-                    name: n.to_string(),
-                };
-            }
             if let Some(&(_, m)) = IMPORT_MAPPING.iter().find(|(old, _)| *old == module) {
                 return Value::Global {
                     module: m.to_string(),
@@ -1749,215 +1743,12 @@ fn parse_memo_index(line: &[u8]) -> Option<u64> {
     u64::try_from(n).ok()
 }
 
-/// `_compat_pickle.NAME_MAPPING`, which `Unpickler.find_class` applies below protocol 3.
-fn compat_name(module: &str, name: &str) -> Option<(&'static str, &'static str)> {
-    if module == "exceptions" {
-        if let Some(n) = PY2_EXCEPTIONS.iter().find(|n| **n == name) {
-            return Some(("builtins", n));
-        }
-    }
-    NAME_MAPPING
-        .iter()
-        .find(|(m, n, _, _)| *m == module && *n == name)
-        .map(|&(_, _, m, n)| (m, n))
-}
-
-/// `_compat_pickle.IMPORT_MAPPING` (Python 3.11).
-const IMPORT_MAPPING: &[(&str, &str)] = &[
-    ("__builtin__", "builtins"),
-    ("copy_reg", "copyreg"),
-    ("Queue", "queue"),
-    ("SocketServer", "socketserver"),
-    ("ConfigParser", "configparser"),
-    ("repr", "reprlib"),
-    ("tkFileDialog", "tkinter.filedialog"),
-    ("tkSimpleDialog", "tkinter.simpledialog"),
-    ("tkColorChooser", "tkinter.colorchooser"),
-    ("tkCommonDialog", "tkinter.commondialog"),
-    ("Dialog", "tkinter.dialog"),
-    ("Tkdnd", "tkinter.dnd"),
-    ("tkFont", "tkinter.font"),
-    ("tkMessageBox", "tkinter.messagebox"),
-    ("ScrolledText", "tkinter.scrolledtext"),
-    ("Tkconstants", "tkinter.constants"),
-    ("Tix", "tkinter.tix"),
-    ("ttk", "tkinter.ttk"),
-    ("Tkinter", "tkinter"),
-    ("markupbase", "_markupbase"),
-    ("_winreg", "winreg"),
-    ("thread", "_thread"),
-    ("dummy_thread", "_dummy_thread"),
-    ("dbhash", "dbm.bsd"),
-    ("dumbdbm", "dbm.dumb"),
-    ("dbm", "dbm.ndbm"),
-    ("gdbm", "dbm.gnu"),
-    ("xmlrpclib", "xmlrpc.client"),
-    ("SimpleXMLRPCServer", "xmlrpc.server"),
-    ("httplib", "http.client"),
-    ("htmlentitydefs", "html.entities"),
-    ("HTMLParser", "html.parser"),
-    ("Cookie", "http.cookies"),
-    ("cookielib", "http.cookiejar"),
-    ("BaseHTTPServer", "http.server"),
-    ("test.test_support", "test.support"),
-    ("commands", "subprocess"),
-    ("urlparse", "urllib.parse"),
-    ("robotparser", "urllib.robotparser"),
-    ("urllib2", "urllib.request"),
-    ("anydbm", "dbm"),
-    ("_abcoll", "collections.abc"),
-    ("cPickle", "pickle"),
-    ("_elementtree", "xml.etree.ElementTree"),
-    ("FileDialog", "tkinter.filedialog"),
-    ("SimpleDialog", "tkinter.simpledialog"),
-    ("DocXMLRPCServer", "xmlrpc.server"),
-    ("SimpleHTTPServer", "http.server"),
-    ("CGIHTTPServer", "http.server"),
-    ("UserDict", "collections"),
-    ("UserList", "collections"),
-    ("UserString", "collections"),
-    ("whichdb", "dbm"),
-    ("StringIO", "io"),
-    ("cStringIO", "io"),
-];
-
-/// `_compat_pickle.NAME_MAPPING` (Python 3.11), without the `exceptions.X -> builtins.X` entries, which
-/// `PY2_EXCEPTIONS` lists.
-const NAME_MAPPING: &[(&str, &str, &str, &str)] = &[
-    ("__builtin__", "xrange", "builtins", "range"),
-    ("__builtin__", "reduce", "functools", "reduce"),
-    ("__builtin__", "intern", "sys", "intern"),
-    ("__builtin__", "unichr", "builtins", "chr"),
-    ("__builtin__", "unicode", "builtins", "str"),
-    ("__builtin__", "long", "builtins", "int"),
-    ("itertools", "izip", "builtins", "zip"),
-    ("itertools", "imap", "builtins", "map"),
-    ("itertools", "ifilter", "builtins", "filter"),
-    ("itertools", "ifilterfalse", "itertools", "filterfalse"),
-    ("itertools", "izip_longest", "itertools", "zip_longest"),
-    ("UserDict", "IterableUserDict", "collections", "UserDict"),
-    ("UserList", "UserList", "collections", "UserList"),
-    ("UserString", "UserString", "collections", "UserString"),
-    ("whichdb", "whichdb", "dbm", "whichdb"),
-    ("_socket", "fromfd", "socket", "fromfd"),
-    (
-        "_multiprocessing",
-        "Connection",
-        "multiprocessing.connection",
-        "Connection",
-    ),
-    (
-        "multiprocessing.process",
-        "Process",
-        "multiprocessing.context",
-        "Process",
-    ),
-    (
-        "multiprocessing.forking",
-        "Popen",
-        "multiprocessing.popen_fork",
-        "Popen",
-    ),
-    (
-        "urllib",
-        "ContentTooShortError",
-        "urllib.error",
-        "ContentTooShortError",
-    ),
-    ("urllib", "getproxies", "urllib.request", "getproxies"),
-    ("urllib", "pathname2url", "urllib.request", "pathname2url"),
-    ("urllib", "quote_plus", "urllib.parse", "quote_plus"),
-    ("urllib", "quote", "urllib.parse", "quote"),
-    ("urllib", "unquote_plus", "urllib.parse", "unquote_plus"),
-    ("urllib", "unquote", "urllib.parse", "unquote"),
-    ("urllib", "url2pathname", "urllib.request", "url2pathname"),
-    ("urllib", "urlcleanup", "urllib.request", "urlcleanup"),
-    ("urllib", "urlencode", "urllib.parse", "urlencode"),
-    ("urllib", "urlopen", "urllib.request", "urlopen"),
-    ("urllib", "urlretrieve", "urllib.request", "urlretrieve"),
-    ("urllib2", "HTTPError", "urllib.error", "HTTPError"),
-    ("urllib2", "URLError", "urllib.error", "URLError"),
-    (
-        "multiprocessing",
-        "AuthenticationError",
-        "multiprocessing.context",
-        "AuthenticationError",
-    ),
-    (
-        "multiprocessing",
-        "BufferTooShort",
-        "multiprocessing.context",
-        "BufferTooShort",
-    ),
-    (
-        "multiprocessing",
-        "ProcessError",
-        "multiprocessing.context",
-        "ProcessError",
-    ),
-    (
-        "multiprocessing",
-        "TimeoutError",
-        "multiprocessing.context",
-        "TimeoutError",
-    ),
-    ("__builtin__", "basestring", "builtins", "str"),
-    ("exceptions", "StandardError", "builtins", "Exception"),
-    ("UserDict", "UserDict", "collections", "UserDict"),
-    ("socket", "_socketobject", "socket", "SocketType"),
-];
-
-/// The Python 2 `exceptions` module names `_compat_pickle.NAME_MAPPING` maps to the same name in
-/// `builtins`.
-const PY2_EXCEPTIONS: &[&str] = &[
-    "ArithmeticError",
-    "AssertionError",
-    "AttributeError",
-    "BaseException",
-    "BufferError",
-    "BytesWarning",
-    "DeprecationWarning",
-    "EOFError",
-    "EnvironmentError",
-    "Exception",
-    "FloatingPointError",
-    "FutureWarning",
-    "GeneratorExit",
-    "IOError",
-    "ImportError",
-    "ImportWarning",
-    "IndentationError",
-    "IndexError",
-    "KeyError",
-    "KeyboardInterrupt",
-    "LookupError",
-    "MemoryError",
-    "NameError",
-    "NotImplementedError",
-    "OSError",
-    "OverflowError",
-    "PendingDeprecationWarning",
-    "ReferenceError",
-    "RuntimeError",
-    "RuntimeWarning",
-    "StopIteration",
-    "SyntaxError",
-    "SyntaxWarning",
-    "SystemError",
-    "SystemExit",
-    "TabError",
-    "TypeError",
-    "UnboundLocalError",
-    "UnicodeDecodeError",
-    "UnicodeEncodeError",
-    "UnicodeError",
-    "UnicodeTranslateError",
-    "UnicodeWarning",
-    "UserWarning",
-    "ValueError",
-    "Warning",
-    "ZeroDivisionError",
-];
+/// The module renames `Unpickler(fix_imports=True)` applies below protocol 3, limited to the two that
+/// Python 3's own pickler emits for built-in types at protocols 0–2 (`__builtin__.set`,
+/// `copy_reg._reconstructor`). Other Python 2 names are kept as they are: Django has written protocol 4 or
+/// 5 since it runs on Python 3, so an older pickle in a session store would be an oddity, and it stays
+/// inert data either way.
+const IMPORT_MAPPING: &[(&str, &str)] = &[("__builtin__", "builtins"), ("copy_reg", "copyreg")];
 
 // ------------------------------------------------------------------------------------------------------
 // Writing
@@ -2702,9 +2493,10 @@ mod tests {
             load(b"\x80\x02c__builtin__\nbytes\nq\x00)Rq\x01.").unwrap(),
             Value::Bytes(vec![])
         );
+        // Only the module is mapped: Python 2 names of other things are kept as they are (inert anyway).
         assert_eq!(
             load(b"\x80\x02c__builtin__\nxrange\n.").unwrap(),
-            global("builtins", "range")
+            global("builtins", "xrange")
         );
         assert_eq!(
             load(b"\x80\x03c__builtin__\nxrange\n.").unwrap(),
