@@ -892,3 +892,33 @@ fn cache_keys_as_djangos_cache_makes_them() {
         }
     }
 }
+
+#[test]
+fn session_keys_follow_djangos_rules() {
+    let mut o = oracle();
+    let keys = [
+        "",
+        "1234567",
+        "12345678",
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "ÄÖÜäöüßé",
+        "with space!",
+    ];
+    let django = o.call("session.validate_keys", json!({}), json!({"keys": keys}));
+    for (key, valid) in keys.iter().zip(django["valid"].as_array().unwrap()) {
+        assert_eq!(
+            session::validate_session_key(key),
+            valid.as_bool().unwrap(),
+            "{key:?}"
+        );
+    }
+    // A key Django makes is one we accept before any store round trip, and ours have the same shape.
+    let theirs = django["new"].as_str().unwrap();
+    assert!(session::is_well_formed_session_key(theirs), "{theirs}");
+    let ours = session::get_new_session_key().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    assert!(
+        ours.bytes()
+            .all(|b| session::VALID_KEY_CHARS.as_bytes().contains(&b))
+    );
+}

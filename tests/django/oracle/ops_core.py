@@ -385,3 +385,12 @@ def session_cache_key(engine, session_key):
 
     store = import_module(f"django.contrib.sessions.backends.{engine}").SessionStore(session_key=session_key)
     return caches["default"].make_key(store.cache_key)
+
+
+@op("session.validate_keys")
+def session_validate_keys(keys):
+    """``SessionBase._validate_session_key`` for each key, and a key Django would make."""
+    from django.contrib.sessions.backends.cache import SessionStore
+
+    store = SessionStore()
+    return {"valid": [bool(store._validate_session_key(k)) for k in keys], "new": store._get_new_session_key()}
