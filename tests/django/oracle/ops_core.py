@@ -251,8 +251,6 @@ def csrf_get_token(cookie=None):
 @op("csrf.check")
 def csrf_check(cookie=None, form_token=None, header_token=None):
     """Runs Django's real ``CsrfViewMiddleware`` on a POST; the rejection reason, or ``None`` if accepted."""
-    from django.http import HttpResponse
-    from django.middleware.csrf import CsrfViewMiddleware
     from django.test import RequestFactory
 
     data = {} if form_token is None else {"csrfmiddlewaretoken": form_token}
@@ -260,9 +258,22 @@ def csrf_check(cookie=None, form_token=None, header_token=None):
     request = RequestFactory().post("/", data, **headers)
     if cookie is not None:
         request.COOKIES["csrftoken"] = cookie
+    return csrf_rejection(request)
+
+
+def csrf_rejection(request):
+    """Runs ``CsrfViewMiddleware`` on ``request``: the reason it would reject it, or ``None``."""
+    from django.http import HttpResponse
+    from django.middleware.csrf import CsrfViewMiddleware
+
     reasons = []
+
+    def reject(self, request, reason):
+        reasons.append(reason)
+        return HttpResponse(status=403)
+
     middleware = CsrfViewMiddleware(lambda r: HttpResponse())
-    with mock.patch.object(CsrfViewMiddleware, "_reject", lambda self, req, reason: reasons.append(reason) or HttpResponse(status=403)):
+    with mock.patch.object(CsrfViewMiddleware, "_reject", reject):
         middleware.process_request(request)
         response = middleware.process_view(request, lambda r: HttpResponse(), (), {})
     return reasons[0] if response is not None else None
@@ -356,8 +367,6 @@ def auth_get_user(session, user=None):
 @op("csrf.check_origin")
 def csrf_check_origin(secure, origin=None, referer=None, host="testserver"):
     """``CsrfViewMiddleware.process_view`` on a POST with a valid token, so only Origin/Referer can fail."""
-    from django.http import HttpResponse
-    from django.middleware.csrf import CsrfViewMiddleware
     from django.test import RequestFactory
 
     secret = "abcdefghijklmnopqrstuvwxyzABCDEF"
@@ -368,12 +377,7 @@ def csrf_check_origin(secure, origin=None, referer=None, host="testserver"):
         headers["HTTP_REFERER"] = referer
     request = RequestFactory().post("/", secure=secure, HTTP_HOST=host, **headers)
     request.COOKIES["csrftoken"] = secret
-    reasons = []
-    middleware = CsrfViewMiddleware(lambda r: HttpResponse())
-    with mock.patch.object(CsrfViewMiddleware, "_reject", lambda self, req, reason: reasons.append(reason) or HttpResponse(status=403)):
-        middleware.process_request(request)
-        response = middleware.process_view(request, lambda r: HttpResponse(), (), {})
-    return {"reason": reasons[0] if response is not None else None, "port": request.get_port()}
+    return {"reason": csrf_rejection(request), "port": request.get_port()}
 
 
 @op("session.cache_key")
