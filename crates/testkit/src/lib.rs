@@ -1,0 +1,440 @@
+//! Real Redis and PostgreSQL servers for tests, each in its own temporary directory on a free loopback
+//! port, stopped and removed when dropped. No Docker, no fixed ports, nothing left behind.
+//!
+//! The binaries come from the machine (Debian's `redis-server` and `postgresql`, which `.ci/run` installs);
+//! a missing binary is an error that says what to install, so a test fails rather than skips. Each server
+//! can be stopped and started again on the same port, which is how the outage tests take a service away
+//! and bring it back. Server output goes to a log file in the directory; `log()` returns it for a failing
+//! test to print.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    #[error("{what} not found ({hint})")]
+    Missing { what: String, hint: &'static str },
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    #[error("{what} did not become ready within {secs} s; its log:\n{log}")]
+    NotReady {
+        what: &'static str,
+        secs: u64,
+        log: String,
+    },
+    #[error("{what} failed: {output}")]
+    Command { what: String, output: String },
+}
+
+type Result<T> = std::result::Result<T, KitError>;
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> KitError {
+    let context = context.into();
+    move |e| KitError::Io(context, e)
+}
+
+/// How long a server may take to accept connections (a cold `initdb` on a slow CI machine included).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A free TCP port on 127.0.0.1: bind port 0, read it, release it. Another process could take it before
+/// the server binds; `start` then fails with the server's own message and the caller may retry.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("reading the free port"))?
+        .port())
+}
+
+fn wait_for_port(port: u16, what: &'static str, log: &Path, child: &mut Child) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while start.elapsed() < READY_TIMEOUT {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(KitError::NotReady {
+        what,
+        secs: READY_TIMEOUT.as_secs(),
+        log: read_log(log),
+    })
+}
+
+fn read_log(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
+}
+
+fn find_binary(candidates: &[&str], hint: &'static str) -> Result<PathBuf> {
+    for c in candidates {
+        let path = Path::new(c);
+        if path.is_absolute() && path.exists() {
+            return Ok(path.to_path_buf());
+        }
+        if !path.is_absolute() {
+            if let Some(found) = std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|dir| dir.join(c))
+                .find(|p| p.exists())
+            {
+                return Ok(found);
+            }
+        }
+    }
+    Err(KitError::Missing {
+        what: candidates.join(" or "),
+        hint,
+    })
+}
+
+/// Stops a child: a polite signal first (`SIGINT` = PostgreSQL's fast shutdown, Redis exits too), then
+/// `SIGKILL` after a grace period.
+fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A `redis-server` on 127.0.0.1 with no persistence, in a temporary directory.
+pub struct RedisServer {
+    dir: TempDir,
+    port: u16,
+    binary: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Result<RedisServer> {
+        let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
+        let dir = TempDir::new().map_err(io("creating a temporary directory"))?;
+        let mut server = RedisServer {
+            dir,
+            port: free_port()?,
+            binary,
+            child: None,
+        };
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.dir.path().join("redis.log"))
+    }
+
+    /// Takes the server away (an outage); the port stays reserved for `start_again`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// Starts the server again on the same port, with empty data.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.stop();
+        let log = self.dir.path().join("redis.log");
+        let mut child = Command::new(&self.binary)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io("starting redis-server"))?;
+        wait_for_port(self.port, "redis-server", &log, &mut child)?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Sends one inline command and returns the first reply line (for tests of the kit itself).
+    pub fn command(&self, line: &str) -> Result<String> {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).map_err(io("connecting to redis"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(io("setting a timeout"))?;
+        stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .map_err(io("writing to redis"))?;
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).map_err(io("reading from redis"))?;
+        Ok(String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The uid and gid a PostgreSQL server must run as: itself, or `postgres` when we are root (PostgreSQL
+/// refuses to run as root).
+fn postgres_identity() -> Result<Option<(u32, u32)>> {
+    let status =
+        fs::read_to_string("/proc/self/status").map_err(io("reading /proc/self/status"))?;
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|s| s.parse::<u32>().ok());
+    if euid != Some(0) {
+        return Ok(None);
+    }
+    let passwd = fs::read_to_string("/etc/passwd").map_err(io("reading /etc/passwd"))?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&"postgres"))
+        .and_then(|f| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))
+        .map(Some)
+        .ok_or(KitError::Missing {
+            what: "user postgres".into(),
+            hint: "install Debian's postgresql",
+        })
+}
+
+/// A PostgreSQL cluster made by `initdb` in a temporary directory, on 127.0.0.1 only, trust auth,
+/// `fsync=off`, with a database `test` for the caller.
+pub struct PostgresServer {
+    dir: TempDir,
+    port: u16,
+    bin: PathBuf,
+    identity: Option<(u32, u32)>,
+    child: Option<Child>,
+}
+
+impl PostgresServer {
+    pub fn start() -> Result<PostgresServer> {
+        let initdb = find_postgres_binary("initdb")?;
+        let bin = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
+        let identity = postgres_identity()?;
+        let dir = TempDir::new().map_err(io("creating a temporary directory"))?;
+        if let Some((uid, gid)) = identity {
+            let status = Command::new("chown")
+                .arg(format!("{uid}:{gid}"))
+                .arg(dir.path())
+                .status()
+                .map_err(io("chown"))?;
+            if !status.success() {
+                return Err(KitError::Command {
+                    what: "chown".into(),
+                    output: status.to_string(),
+                });
+            }
+        }
+        let server = PostgresServer {
+            dir,
+            port: free_port()?,
+            bin,
+            identity,
+            child: None,
+        };
+        let data = server.data_dir();
+        server.run(
+            "initdb",
+            server.command(&initdb).arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]),
+        )?;
+        let mut server = server;
+        server.start_again()?;
+        let createdb = server.bin.join("createdb");
+        server.run(
+            "createdb",
+            server.command(&createdb).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &server.port.to_string(),
+                "-U",
+                "postgres",
+                "test",
+            ]),
+        )?;
+        Ok(server)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        if let Some((uid, gid)) = self.identity {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, what: &str, cmd: &mut Command) -> Result<()> {
+        let out = cmd.output().map_err(io(format!("running {what}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(KitError::Command {
+            what: what.into(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/test`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/test", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.dir.path().join("postgres.log"))
+    }
+
+    /// Takes the server away (an outage); data and port are kept for `start_again`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// Starts the server again on the same port with the same data.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.stop();
+        let log_path = self.dir.path().join("postgres.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io("opening the log"))?;
+        let log_err = log.try_clone().map_err(io("opening the log"))?;
+        let postgres = self.bin.join("postgres");
+        let mut child = self
+            .command(&postgres)
+            .arg("-D")
+            .arg(self.data_dir())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ])
+            .arg("-c")
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(io("starting postgres"))?;
+        wait_for_port(self.port, "postgres", &log_path, &mut child)?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Runs one SQL statement with `psql` and returns its unaligned output (for tests of the kit itself).
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        let out = self
+            .command(&self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+            ])
+            .args(["-A", "-t", "-c", sql])
+            .output()
+            .map_err(io("running psql"))?;
+        if !out.status.success() {
+            return Err(KitError::Command {
+                what: "psql".into(),
+                output: String::from_utf8_lossy(&out.stderr).into(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn find_postgres_binary(name: &str) -> Result<PathBuf> {
+    let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    match versions.into_iter().rev().find(|p| p.exists()) {
+        Some(path) => Ok(path),
+        None => find_binary(&[name], "install Debian's postgresql"),
+    }
+}

@@ -1,0 +1,48 @@
+//! The kit itself: real servers start, answer, go away and come back on the same port.
+
+use testkit::{PostgresServer, RedisServer};
+
+#[test]
+fn redis_starts_stops_and_comes_back() {
+    let mut redis = RedisServer::start().expect("redis-server starts");
+    assert_eq!(redis.command("PING").unwrap(), "+PONG", "{}", redis.log());
+    assert_eq!(redis.command("SET k v").unwrap(), "+OK");
+    redis.stop();
+    assert!(
+        redis.command("PING").is_err(),
+        "a stopped server refuses connections"
+    );
+    redis.start_again().expect("restarts");
+    assert_eq!(redis.command("PING").unwrap(), "+PONG");
+    assert_eq!(
+        redis.command("GET k").unwrap(),
+        "$-1",
+        "no persistence: a restart starts empty"
+    );
+    assert!(redis.url().starts_with("redis://127.0.0.1:"));
+}
+
+#[test]
+fn two_redis_servers_do_not_share_anything() {
+    let a = RedisServer::start().unwrap();
+    let b = RedisServer::start().unwrap();
+    assert_ne!(a.port(), b.port());
+    a.command("SET only-a 1").unwrap();
+    assert_eq!(b.command("EXISTS only-a").unwrap(), ":0");
+}
+
+#[test]
+fn postgres_starts_stops_and_keeps_its_data() {
+    let mut pg = PostgresServer::start().expect("postgres starts");
+    assert_eq!(pg.psql("select 1 + 1").unwrap(), "2", "{}", pg.log());
+    pg.psql("create table t (x int); insert into t values (42)")
+        .unwrap();
+    pg.stop();
+    assert!(
+        pg.psql("select 1").is_err(),
+        "a stopped server refuses connections"
+    );
+    pg.start_again().expect("restarts");
+    assert_eq!(pg.psql("select x from t").unwrap(), "42");
+    assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"));
+}
