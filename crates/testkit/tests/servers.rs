@@ -46,3 +46,20 @@ fn postgres_starts_stops_and_keeps_its_data() {
     assert_eq!(pg.psql("select x from t").unwrap(), "42");
     assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"));
 }
+
+#[test]
+fn a_panicking_test_still_stops_its_servers() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outcome = std::thread::spawn(move || {
+        let redis = RedisServer::start().unwrap();
+        tx.send(redis.port()).unwrap();
+        panic!("the test fails while the server runs");
+    })
+    .join();
+    assert!(outcome.is_err());
+    let port = rx.recv().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the server on {port} was left running"
+    );
+}
