@@ -118,23 +118,81 @@ fn stop_child(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A `redis-server` on 127.0.0.1 with no persistence, in a temporary directory.
-pub struct RedisServer {
+/// What both servers share: a temporary directory, a port, a log file, and the running process.
+struct Process {
     dir: TempDir,
     port: u16,
-    binary: PathBuf,
+    /// The program's name, for messages and the log file (`<name>.log` in the directory).
+    name: &'static str,
     child: Option<Child>,
+}
+
+impl Process {
+    fn new(name: &'static str) -> Result<Process> {
+        let dir = TempDir::new().map_err(io("creating a temporary directory"))?;
+        Ok(Process {
+            dir,
+            port: free_port()?,
+            name,
+            child: None,
+        })
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.log", self.name))
+    }
+
+    fn log(&self) -> String {
+        read_log(&self.log_path())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// (Re)starts the server with `cmd`, its output appended to the log, and waits until it accepts
+    /// connections on the port.
+    fn spawn(&mut self, cmd: &mut Command) -> Result<()> {
+        self.stop();
+        let log_path = self.log_path();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io("opening the log"))?;
+        let log_err = log.try_clone().map_err(io("opening the log"))?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(io(format!("starting {}", self.name)))?;
+        wait_for_port(self.port, self.name, &log_path, &mut child)?;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `redis-server` on 127.0.0.1 with no persistence, in a temporary directory.
+pub struct RedisServer {
+    process: Process,
+    binary: PathBuf,
 }
 
 impl RedisServer {
     pub fn start() -> Result<RedisServer> {
         let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
-        let dir = TempDir::new().map_err(io("creating a temporary directory"))?;
         let mut server = RedisServer {
-            dir,
-            port: free_port()?,
+            process: Process::new("redis-server")?,
             binary,
-            child: None,
         };
         server.start_again()?;
         Ok(server)
@@ -142,49 +200,41 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:<port>/0`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://127.0.0.1:{}/0", self.process.port)
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port
     }
 
     pub fn log(&self) -> String {
-        read_log(&self.dir.path().join("redis.log"))
+        self.process.log()
     }
 
     /// Takes the server away (an outage); the port stays reserved for `start_again`.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
-        }
+        self.process.stop()
     }
 
     /// Starts the server again on the same port, with empty data.
     pub fn start_again(&mut self) -> Result<()> {
-        self.stop();
-        let log = self.dir.path().join("redis.log");
-        let mut child = Command::new(&self.binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .arg("--logfile")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io("starting redis-server"))?;
-        wait_for_port(self.port, "redis-server", &log, &mut child)?;
-        self.child = Some(child);
-        Ok(())
+        let mut cmd = Command::new(&self.binary);
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &self.process.port.to_string(),
+        ])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(self.process.dir.path());
+        self.process.spawn(&mut cmd)
     }
 
     /// Sends one inline command and returns the first reply line (for tests of the kit itself).
     pub fn command(&self, line: &str) -> Result<String> {
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", self.port)).map_err(io("connecting to redis"))?;
+        let mut stream = TcpStream::connect(("127.0.0.1", self.process.port))
+            .map_err(io("connecting to redis"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(io("setting a timeout"))?;
@@ -198,12 +248,6 @@ impl RedisServer {
             .next()
             .unwrap_or_default()
             .to_string())
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -236,11 +280,9 @@ fn postgres_identity() -> Result<Option<(u32, u32)>> {
 /// A PostgreSQL cluster made by `initdb` in a temporary directory, on 127.0.0.1 only, trust auth,
 /// `fsync=off`, with a database `test` for the caller.
 pub struct PostgresServer {
-    dir: TempDir,
-    port: u16,
+    process: Process,
     bin: PathBuf,
     identity: Option<(u32, u32)>,
-    child: Option<Child>,
 }
 
 impl PostgresServer {
@@ -248,11 +290,11 @@ impl PostgresServer {
         let initdb = find_postgres_binary("initdb")?;
         let bin = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
         let identity = postgres_identity()?;
-        let dir = TempDir::new().map_err(io("creating a temporary directory"))?;
+        let process = Process::new("postgres")?;
         if let Some((uid, gid)) = identity {
             let status = Command::new("chown")
                 .arg(format!("{uid}:{gid}"))
-                .arg(dir.path())
+                .arg(process.dir.path())
                 .status()
                 .map_err(io("chown"))?;
             if !status.success() {
@@ -263,11 +305,9 @@ impl PostgresServer {
             }
         }
         let server = PostgresServer {
-            dir,
-            port: free_port()?,
+            process,
             bin,
             identity,
-            child: None,
         };
         let data = server.data_dir();
         server.run(
@@ -290,7 +330,7 @@ impl PostgresServer {
                 "-h",
                 "127.0.0.1",
                 "-p",
-                &server.port.to_string(),
+                &server.process.port.to_string(),
                 "-U",
                 "postgres",
                 "test",
@@ -300,7 +340,7 @@ impl PostgresServer {
     }
 
     fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.process.dir.path().join("data")
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -309,7 +349,8 @@ impl PostgresServer {
             use std::os::unix::process::CommandExt;
             cmd.uid(uid).gid(gid);
         }
-        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
+        cmd.current_dir(self.process.dir.path())
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -330,49 +371,37 @@ impl PostgresServer {
 
     /// `postgres://postgres@127.0.0.1:<port>/test`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/test", self.port)
+        format!("postgres://postgres@127.0.0.1:{}/test", self.process.port)
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port
     }
 
     pub fn log(&self) -> String {
-        read_log(&self.dir.path().join("postgres.log"))
+        self.process.log()
     }
 
     /// Takes the server away (an outage); data and port are kept for `start_again`.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
-        }
+        self.process.stop()
     }
 
     /// Starts the server again on the same port with the same data.
     pub fn start_again(&mut self) -> Result<()> {
-        self.stop();
-        let log_path = self.dir.path().join("postgres.log");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io("opening the log"))?;
-        let log_err = log.try_clone().map_err(io("opening the log"))?;
-        let postgres = self.bin.join("postgres");
-        let mut child = self
-            .command(&postgres)
-            .arg("-D")
+        let mut cmd = self.command(&self.bin.join("postgres"));
+        cmd.arg("-D")
             .arg(self.data_dir())
             .args([
                 "-p",
-                &self.port.to_string(),
+                &self.process.port.to_string(),
                 "-c",
                 "listen_addresses=127.0.0.1",
             ])
             .arg("-c")
             .arg(format!(
                 "unix_socket_directories={}",
-                self.dir.path().display()
+                self.process.dir.path().display()
             ))
             .args([
                 "-c",
@@ -381,14 +410,8 @@ impl PostgresServer {
                 "synchronous_commit=off",
                 "-c",
                 "full_page_writes=off",
-            ])
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(io("starting postgres"))?;
-        wait_for_port(self.port, "postgres", &log_path, &mut child)?;
-        self.child = Some(child);
-        Ok(())
+            ]);
+        self.process.spawn(&mut cmd)
     }
 
     /// Runs one SQL statement with `psql` and returns its unaligned output (for tests of the kit itself).
@@ -399,7 +422,7 @@ impl PostgresServer {
                 "-h",
                 "127.0.0.1",
                 "-p",
-                &self.port.to_string(),
+                &self.process.port.to_string(),
                 "-U",
                 "postgres",
                 "-d",
@@ -415,12 +438,6 @@ impl PostgresServer {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-}
-
-impl Drop for PostgresServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
