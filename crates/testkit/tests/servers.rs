@@ -20,7 +20,11 @@ fn redis_starts_stops_and_comes_back() {
         "no persistence: a restart starts empty"
     );
     assert!(redis.url().starts_with("redis://127.0.0.1:"));
-    assert!(redis.log().contains("Ready to accept connections"), "{}", redis.log());
+    assert!(
+        redis.log().contains("Ready to accept connections"),
+        "{}",
+        redis.log()
+    );
 }
 
 #[test]
@@ -46,7 +50,12 @@ fn postgres_starts_stops_and_keeps_its_data() {
     pg.start_again().expect("restarts");
     assert_eq!(pg.psql("select x from t").unwrap(), "42");
     assert!(pg.url().starts_with("postgres://postgres@127.0.0.1:"));
-    assert!(pg.log().contains("database system is ready to accept connections"), "{}", pg.log());
+    assert!(
+        pg.log()
+            .contains("database system is ready to accept connections"),
+        "{}",
+        pg.log()
+    );
 }
 
 #[test]
