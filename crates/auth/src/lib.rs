@@ -2,17 +2,23 @@
 //!
 //! Every rule of sessions and auth lives here; the services only speak HTTP. Names follow Django's
 //! (`salted_hmac`, `Signer`, `get_session_auth_hash`, `check_password`) so a Django developer can grep for
-//! them. This crate is pure: the Redis and PostgreSQL stores build on it.
+//! them. The pure modules (formats) come first; `connections`, `store`, `users` and `migrate` add the
+//! I/O on Redis and PostgreSQL.
 
 pub mod auth;
+pub mod connections;
 pub mod crypto;
 pub mod csrf;
 pub mod hashers;
 pub mod json;
 pub mod pickle;
+pub mod schema;
 pub mod session;
+pub mod settings;
 pub mod signing;
+pub mod store;
 pub mod tokens;
+pub mod users;
 pub mod value;
 
 pub use value::Value;

@@ -1,0 +1,409 @@
+//! The two connections the stores need: Redis (Django's `CACHES["default"]`) and PostgreSQL (Django's
+//! `DATABASES["default"]`), each with timeouts that hold during an outage.
+//!
+//! Both connect lazily: a service starts while Redis or PostgreSQL is down, answers 503 meanwhile, and
+//! serves again as soon as the server is back, without a restart. Every call is bounded by a deadline, so
+//! an outage costs a request at most the configured timeout, never a hang.
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// A store could not do its work. The services answer 503 for `Unavailable` and 500-free messages for the
+/// rest; no variant carries a secret, a session key or a URL with a password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis or PostgreSQL refused, dropped the connection, or did not answer within the timeout.
+    #[error("{service} unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+    /// The server answered with an error that retrying won't fix (a wrong type, a missing table, an ACL
+    /// refusal). The message is the server's, which names no value we sent.
+    #[error("{service} error: {reason}")]
+    Server {
+        service: &'static str,
+        reason: String,
+    },
+    /// A setting (a URL, a timeout) that cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A session could not be encoded (a value the engine's format cannot hold).
+    #[error(transparent)]
+    Encode(#[from] crate::session::SessionError),
+    /// `create()` found every fresh key taken: Django's "Unable to create a new session key. It is likely
+    /// that the cache is unavailable."
+    #[error("unable to create a new session key")]
+    CreateFailed,
+    /// A session update lost the compare-and-set race too many times in a row.
+    #[error("session update kept conflicting with other writers")]
+    Contention,
+    /// Listing a user's sessions needs the per-user index, which lives in Redis.
+    #[error("the per-user session index needs REDIS_URL and a cache or cached_db engine")]
+    NoIndex,
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Redis
+
+/// How to reach Redis: `REDIS_URL` (`redis://`, `rediss://`, `user:password@`, `/db`), and
+/// `REDIS_SOCKET_CONNECT_TIMEOUT` / `REDIS_SOCKET_TIMEOUT` (django-redis's `SOCKET_CONNECT_TIMEOUT` and
+/// `SOCKET_TIMEOUT` options).
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// A shared, self-healing Redis connection: redis-rs's `ConnectionManager` multiplexes every request on
+/// one connection and reconnects in the background after a failure. Cloning is cheap.
+#[derive(Clone)]
+pub struct Redis {
+    manager: ConnectionManager,
+    /// The deadline of one call: connect plus response. The manager has its own timeouts; this one also
+    /// covers its reconnection attempts, so a call never outlives it.
+    deadline: Duration,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+const REDIS: &str = "redis";
+const POSTGRES: &str = "postgresql";
+
+impl Redis {
+    /// Prepares the connection without making it (the first call connects). Needs a Tokio runtime.
+    pub fn connect(config: &RedisConfig) -> Result<Redis, StoreError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name())))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            // One quick retry; the deadline below bounds the whole call anyway.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(100));
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| StoreError::Config(format!("redis: {}", e.kind_name())))?;
+        Ok(Redis {
+            manager,
+            deadline: config.connect_timeout + config.response_timeout,
+        })
+    }
+
+    /// A connection handle for one call or pipeline; use it with [`Redis::run`].
+    pub fn connection(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+
+    /// Runs a Redis future under the deadline, mapping failures to [`StoreError`].
+    pub async fn run<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(redis_error(&e)),
+            Err(_) => Err(StoreError::Unavailable {
+                service: REDIS,
+                reason: format!("no answer within {:?}", self.deadline),
+            }),
+        }
+    }
+
+    /// Runs one command.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection();
+        self.run(cmd.query_async(&mut connection)).await
+    }
+}
+
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for redis::RedisError {
+    /// The error's category only: redis-rs's messages can quote the URL it was given.
+    fn kind_name(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+}
+
+fn redis_error(e: &redis::RedisError) -> StoreError {
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Io | redis::ErrorKind::ClusterConnectionNotFound
+        )
+    {
+        StoreError::Unavailable {
+            service: REDIS,
+            reason: e.kind_name(),
+        }
+    } else {
+        // A server error: its code and detail (e.g. "NOAUTH Authentication required", "WRONGTYPE ...").
+        StoreError::Server {
+            service: REDIS,
+            reason: match (e.code(), e.detail()) {
+                (Some(code), Some(detail)) => format!("{code} {detail}"),
+                (Some(code), None) => code.to_string(),
+                _ => e.kind_name(),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/// How to reach PostgreSQL: `DATABASE_URL` (`postgres://user:password@host:port/name`, libpq-style
+/// parameters allowed), the pool size (`DATABASE_POOL_SIZE`), and `DATABASE_CONNECT_TIMEOUT` /
+/// `DATABASE_TIMEOUT` (Django's `OPTIONS["connect_timeout"]` and a per-query deadline).
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A pool of PostgreSQL connections (diesel-async on deadpool). Connections are made on demand and
+/// checked before reuse (`SELECT 1`), so a restarted server costs the next call one reconnection and
+/// nothing more. Cloning is cheap.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<AsyncPgConnection>,
+    deadline: Duration,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+pub type Connection = Object<AsyncPgConnection>;
+
+impl Database {
+    /// Builds the pool without connecting.
+    pub fn connect(config: &DatabaseConfig) -> Result<Database, StoreError> {
+        let mut pg_config: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|_| StoreError::Config("DATABASE_URL is not a PostgreSQL URL".into()))?;
+        if pg_config.get_connect_timeout().is_none() {
+            pg_config.connect_timeout(config.connect_timeout);
+        }
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        manager_config.custom_setup = Box::new(move |_url| {
+            let pg_config = pg_config.clone();
+            Box::pin(async move {
+                let (client, connection) = pg_config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await
+            })
+        });
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            config.url.clone(),
+            manager_config,
+        );
+        let deadline = config.connect_timeout + config.timeout;
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .wait_timeout(Some(deadline))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Config(format!("database pool: {e}")))?;
+        Ok(Database {
+            pool,
+            deadline: config.timeout,
+        })
+    }
+
+    /// A connection from the pool, or `Unavailable` within the connect timeout.
+    pub async fn get(&self) -> Result<Connection, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable {
+            service: POSTGRES,
+            reason: pool_error_reason(&e),
+        })
+    }
+
+    /// Runs `work` on a pooled connection under the query deadline. A connection whose query failed at
+    /// the transport level is dropped from the pool rather than reused.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+            &'c mut AsyncPgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = diesel::QueryResult<T>> + Send + 'c>,
+        >,
+    {
+        let mut connection = self.get().await?;
+        let outcome = tokio::time::timeout(self.deadline, work(&mut connection)).await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                let error = diesel_error(&e);
+                if error.is_unavailable() {
+                    let _ = Object::take(connection);
+                }
+                Err(error)
+            }
+            Err(_) => {
+                let _ = Object::take(connection);
+                Err(StoreError::Unavailable {
+                    service: POSTGRES,
+                    reason: format!("no answer within {:?}", self.deadline),
+                })
+            }
+        }
+    }
+}
+
+fn pool_error_reason(e: &diesel_async::pooled_connection::deadpool::PoolError) -> String {
+    use deadpool::managed::PoolError;
+    match e {
+        PoolError::Timeout(kind) => format!("timed out ({kind:?})"),
+        PoolError::Backend(_) => "cannot connect".to_string(),
+        PoolError::Closed => "pool closed".to_string(),
+        PoolError::NoRuntimeSpecified => "no runtime".to_string(),
+        PoolError::PostCreateHook(_) => "connection setup failed".to_string(),
+    }
+}
+
+/// Transport failures are outages; everything else is the server's answer.
+pub(crate) fn diesel_error(e: &diesel::result::Error) -> StoreError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)
+        | Error::BrokenTransactionManager => StoreError::Unavailable {
+            service: POSTGRES,
+            reason: "connection lost".into(),
+        },
+        // tokio-postgres reports a dropped socket as an "unknown" database error whose message says so.
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if is_transport_message(info.message()) =>
+        {
+            StoreError::Unavailable {
+                service: POSTGRES,
+                reason: "connection lost".into(),
+            }
+        }
+        // An administrator shutdown or a server crash terminates the backend with SQLSTATE 57P01/57P02/57P03.
+        Error::DatabaseError(_, info) if info.message().contains("terminating connection") => {
+            StoreError::Unavailable {
+                service: POSTGRES,
+                reason: "connection terminated by the server".into(),
+            }
+        }
+        Error::DatabaseError(_, info) => StoreError::Server {
+            service: POSTGRES,
+            reason: info.message().to_string(),
+        },
+        other => StoreError::Server {
+            service: POSTGRES,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn is_transport_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("connection closed")
+        || m.contains("error communicating")
+        || m.contains("broken pipe")
+        || m.contains("connection reset")
+        || m.contains("unexpected eof")
+        || m.contains("error connecting")
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable url>".into();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("redis://user:s3cret@host:6379/2"),
+            "redis://user:***@host:6379/2"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5/test"),
+            "postgres://postgres:***@127.0.0.1:5/test"
+        );
+        assert_eq!(redact_url("rediss://:p@ss@host"), "rediss://:***@host");
+        assert_eq!(redact_url("redis://host/0"), "redis://host/0");
+        let config = RedisConfig {
+            url: "redis://u:topsecret@h/0".into(),
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+        };
+        assert!(!format!("{config:?}").contains("topsecret"));
+    }
+}

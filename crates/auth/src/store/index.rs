@@ -1,0 +1,118 @@
+//! The per-user index of sessions, for "list my sessions" and "log out everywhere".
+//!
+//! Django keeps no such index: finding a user's sessions means decoding every session. Here each user has
+//! a sorted set in Redis under `KEY_PREFIX:VERSION:django_rs.user_sessions.<pk>`, a key no Django cache
+//! user reads, whose members are session keys scored by their expiry (milliseconds since the epoch). The
+//! set itself expires with its last session, and members past their expiry are pruned on every write, so
+//! it never outlives what it indexes. Sessions Django created join it the first time our services load
+//! them.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::unix_millis;
+use crate::connections::{Redis, StoreError};
+use crate::session;
+
+/// The engine prefix of the index keys (after `KEY_PREFIX:VERSION:`).
+pub const USER_INDEX_PREFIX: &str = "django_rs.user_sessions.";
+
+/// Adds (or re-scores) a session, drops expired members, and makes the set expire with its last member.
+static ADD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1
+",
+    )
+});
+
+#[derive(Clone, Debug)]
+pub struct UserIndex {
+    redis: Redis,
+    key_prefix: String,
+    version: i64,
+}
+
+/// One indexed session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSession {
+    pub session_key: String,
+    pub expire_date: DateTime<Utc>,
+}
+
+impl UserIndex {
+    pub fn new(redis: Redis, key_prefix: &str, version: i64) -> UserIndex {
+        UserIndex {
+            redis,
+            key_prefix: key_prefix.to_string(),
+            version,
+        }
+    }
+
+    fn key(&self, user_pk: i64) -> String {
+        session::cache_key(
+            &self.key_prefix,
+            self.version,
+            USER_INDEX_PREFIX,
+            &user_pk.to_string(),
+        )
+    }
+
+    pub async fn add(
+        &self,
+        user_pk: i64,
+        session_key: &str,
+        expire_date: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.redis.connection();
+        self.redis
+            .run(
+                ADD.key(self.key(user_pk))
+                    .arg(session_key)
+                    .arg(unix_millis(expire_date))
+                    .arg(unix_millis(Utc::now()))
+                    .invoke_async::<i64>(&mut connection),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove(&self, user_pk: i64, session_key: &str) -> Result<(), StoreError> {
+        self.redis
+            .query::<i64>(redis::cmd("ZREM").arg(self.key(user_pk)).arg(session_key))
+            .await?;
+        Ok(())
+    }
+
+    /// The indexed sessions that have not expired, soonest expiry first. The caller checks each still
+    /// exists and still belongs to the user.
+    pub async fn members(&self, user_pk: i64) -> Result<Vec<UserSession>, StoreError> {
+        let now = unix_millis(Utc::now());
+        let entries: Vec<(String, f64)> = self
+            .redis
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.key(user_pk))
+                    .arg(format!("({now}"))
+                    .arg("+inf")
+                    .arg("BYSCORE")
+                    .arg("WITHSCORES"),
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(session_key, score)| {
+                let expire_date = Utc.timestamp_millis_opt(score as i64).single()?;
+                Some(UserSession {
+                    session_key,
+                    expire_date,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,560 @@
+//! Django's session engines on real storage, behind one narrow trait, and the session type that owns
+//! every rule of `SessionBase`: load, create, save only when modified, `cycle_key`, `flush`.
+//!
+//! Like `django.contrib.sessions`, each engine ([`cache`], [`cached_db`], [`db`], [`signed_cookies`]) only
+//! loads, creates, updates, deletes and checks existence; [`SessionStore`] holds the semantics. Two things go
+//! beyond Django:
+//! - an update never resurrects a session deleted meanwhile (a concurrent logout): engines update only what
+//!   still exists and report [`SaveOutcome::Interrupted`], which Django would raise as `SessionInterrupted`;
+//! - two of our writers updating one session at once don't drop each other's keys: each update is a
+//!   compare-and-set against what was loaded, and on a conflict the store re-reads the session and
+//!   re-applies this request's changes (not its whole dict) before trying again.
+
+pub mod cache;
+pub mod cached_db;
+pub mod db;
+pub mod index;
+pub mod signed_cookies;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::auth;
+use crate::connections::StoreError;
+use crate::session::{self, Expiry, ExpirySettings, SessionData, SetExpiry};
+use crate::value::Value;
+
+pub use cache::{CacheFlavor, CacheSessions};
+pub use cached_db::CachedDbSessions;
+pub use db::DbSessions;
+pub use index::{UserIndex, UserSession};
+pub use signed_cookies::SignedCookieSessions;
+
+/// Django's `_get_new_session_key` loop gives up after 10000 collisions ("It is likely that the cache is
+/// unavailable"); with 165 random bits a second try is already a sign of trouble.
+const MAX_CREATE_ATTEMPTS: usize = 100;
+/// Compare-and-set rounds before an update gives up. Each lost round means another writer saved, so with
+/// `n` writers on one session the last one needs `n` rounds; this is far above any real page's fan-out
+/// and still bounds a request to well under a second.
+const MAX_UPDATE_ATTEMPTS: usize = 1000;
+/// Django's keys are 32 characters and `django_session.session_key` is `varchar(40)`: a longer cookie
+/// cannot name a stored session, and is not worth a round trip.
+const MAX_SESSION_KEY_LEN: usize = 40;
+
+/// What an engine read: the session and the exact stored form it came from, which a later update compares
+/// against (compare-and-set).
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub data: SessionData,
+    raw: Raw,
+    /// When the storage will drop it, where the engine read that too (the Redis TTL, the row's
+    /// `expire_date`); the per-user index is scored with it.
+    expire_date: Option<DateTime<Utc>>,
+}
+
+/// The stored form an update is conditional on.
+#[derive(Clone, Debug, PartialEq)]
+enum Raw {
+    /// The cache engines' pickled value, compared byte for byte inside Redis.
+    Bytes(Vec<u8>),
+    /// `django_session.session_data`, compared as text inside a row lock.
+    Text(String),
+    /// Nothing to compare (signed cookies; a cached_db session read from the database and cached).
+    Nothing,
+}
+
+/// The result of a conditional update.
+#[derive(Debug)]
+pub enum Update {
+    /// Written; what is now stored.
+    Saved(Stored),
+    /// The session no longer exists (deleted or expired meanwhile): nothing was written.
+    Missing,
+    /// Another writer changed the session since it was read; this is what is stored now.
+    Conflict(Stored),
+}
+
+/// One session engine: the storage half of a Django `SessionStore` class. Sessions are dicts; keys are
+/// already validated; expiry is computed by the caller.
+pub trait SessionBackend {
+    /// `load()`: the session if it exists and has not expired. Corrupt data is Django's "Session data
+    /// corrupted": a warning and, for engines where Django drops the key, `None`.
+    fn load(
+        &self,
+        session_key: &str,
+    ) -> impl Future<Output = Result<Option<Stored>, StoreError>> + Send;
+
+    /// `save(must_create=True)`: stores under a new key, `None` if the key is taken.
+    fn create(
+        &self,
+        session_key: &str,
+        data: &SessionData,
+        expiry: &Expiry,
+    ) -> impl Future<Output = Result<Option<Stored>, StoreError>> + Send;
+
+    /// `save()`, but only if what is stored is still `expected`.
+    fn update(
+        &self,
+        session_key: &str,
+        expected: &Stored,
+        data: &SessionData,
+        expiry: &Expiry,
+    ) -> impl Future<Output = Result<Update, StoreError>> + Send;
+
+    /// `delete(session_key)`.
+    fn delete(&self, session_key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `exists(session_key)`.
+    fn exists(&self, session_key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `clear_expired()`: the number of sessions removed (0 where the storage expires them itself).
+    fn clear_expired(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// `_get_new_session_key()`; for signed cookies the key is the signed session itself.
+    fn new_session_key(&self, _data: &SessionData) -> Result<String, StoreError> {
+        Ok(session::get_new_session_key().map_err(session::SessionError::from)?)
+    }
+
+    /// Whether the key is the session (signed cookies): every save makes a new key, nothing is stored.
+    fn key_is_data(&self) -> bool {
+        false
+    }
+}
+
+/// `SESSION_ENGINE`: one of Django's four engines.
+#[derive(Clone, Debug)]
+pub enum Engine {
+    Cache(CacheSessions),
+    CachedDb(CachedDbSessions),
+    Db(DbSessions),
+    SignedCookies(SignedCookieSessions),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $engine:ident => $call:expr) => {
+        match $self {
+            Engine::Cache($engine) => $call,
+            Engine::CachedDb($engine) => $call,
+            Engine::Db($engine) => $call,
+            Engine::SignedCookies($engine) => $call,
+        }
+    };
+}
+
+impl SessionBackend for Engine {
+    async fn load(&self, session_key: &str) -> Result<Option<Stored>, StoreError> {
+        dispatch!(self, e => e.load(session_key).await)
+    }
+    async fn create(
+        &self,
+        session_key: &str,
+        data: &SessionData,
+        expiry: &Expiry,
+    ) -> Result<Option<Stored>, StoreError> {
+        dispatch!(self, e => e.create(session_key, data, expiry).await)
+    }
+    async fn update(
+        &self,
+        session_key: &str,
+        expected: &Stored,
+        data: &SessionData,
+        expiry: &Expiry,
+    ) -> Result<Update, StoreError> {
+        dispatch!(self, e => e.update(session_key, expected, data, expiry).await)
+    }
+    async fn delete(&self, session_key: &str) -> Result<(), StoreError> {
+        dispatch!(self, e => e.delete(session_key).await)
+    }
+    async fn exists(&self, session_key: &str) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.exists(session_key).await)
+    }
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.clear_expired().await)
+    }
+    fn new_session_key(&self, data: &SessionData) -> Result<String, StoreError> {
+        dispatch!(self, e => e.new_session_key(data))
+    }
+    fn key_is_data(&self) -> bool {
+        dispatch!(self, e => e.key_is_data())
+    }
+}
+
+/// One change a request made to its session, kept so that a conflicting update can be re-applied to what
+/// another writer stored meanwhile.
+#[derive(Clone, Debug)]
+enum Change {
+    Set(String, Value),
+    Remove(String),
+    Clear,
+}
+
+/// A request's session: Django's `SessionStore` instance (`request.session`) minus the storage.
+#[derive(Debug, Default)]
+pub struct Session {
+    session_key: Option<String>,
+    data: SessionData,
+    stored: Option<Stored>,
+    changes: Vec<Change>,
+    modified: bool,
+}
+
+impl Session {
+    /// `session.session_key`: `None` for a new session, or when the cookie named nothing stored.
+    pub fn session_key(&self) -> Option<&str> {
+        self.session_key.as_deref()
+    }
+
+    pub fn data(&self) -> &SessionData {
+        &self.data
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// `session[key] = value`.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        let (key, value) = (key.into(), value.into());
+        self.data.insert(key.clone(), value.clone());
+        self.changes.push(Change::Set(key, value));
+        self.modified = true;
+    }
+
+    /// `session.pop(key)`: marks the session modified only if the key was there.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let removed = self.data.remove(key);
+        if removed.is_some() {
+            self.changes.push(Change::Remove(key.to_string()));
+            self.modified = true;
+        }
+        removed
+    }
+
+    /// `session.clear()`.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.changes.push(Change::Clear);
+        self.modified = true;
+    }
+
+    /// `session.set_expiry(value)`.
+    pub fn set_expiry(&mut self, value: SetExpiry) {
+        let mut probe = self.data.clone();
+        session::set_expiry(&mut probe, value);
+        match probe.get(session::EXPIRY_KEY) {
+            Some(v) => self.insert(session::EXPIRY_KEY, v.clone()),
+            None => {
+                self.remove(session::EXPIRY_KEY);
+            }
+        }
+    }
+
+    /// `session.modified`.
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    /// `session.is_empty()`: no key and no data; Django neither saves it nor sets a cookie.
+    pub fn is_empty(&self) -> bool {
+        self.session_key.is_none() && self.data.is_empty()
+    }
+
+    /// The `_auth_user_id` of this session, if it is a logged-in one.
+    pub fn user_pk(&self) -> Option<i64> {
+        auth::session_auth(&self.data).and_then(|a| a.user_pk())
+    }
+
+    fn apply(data: &mut SessionData, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Set(k, v) => data.insert(k.clone(), v.clone()),
+                Change::Remove(k) => {
+                    data.remove(k);
+                }
+                Change::Clear => data.clear(),
+            }
+        }
+    }
+
+    fn saved(&mut self, session_key: String, stored: Stored) {
+        self.session_key = Some(session_key);
+        self.data = stored.data.clone();
+        self.stored = Some(stored);
+        self.changes.clear();
+        self.modified = false;
+    }
+}
+
+/// What `save` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Written (created, updated, or a new signed cookie).
+    Saved,
+    /// Nothing to write: not modified (and not `SESSION_SAVE_EVERY_REQUEST`), or an empty new session.
+    NotSaved,
+    /// The session was deleted or expired while the request ran (a concurrent logout): nothing was written
+    /// and nothing was resurrected. Django raises `SessionInterrupted` (HTTP 400); the services answer as
+    /// for a logged-out user.
+    Interrupted,
+}
+
+/// The session settings the semantics depend on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionSettings {
+    /// `SESSION_COOKIE_AGE` and `SESSION_EXPIRE_AT_BROWSER_CLOSE`.
+    pub expiry: ExpirySettings,
+    /// `SESSION_SAVE_EVERY_REQUEST`.
+    pub save_every_request: bool,
+}
+
+/// Django's `SessionStore` semantics on one engine, plus the per-user index where Redis holds sessions.
+#[derive(Clone, Debug)]
+pub struct SessionStore {
+    engine: Engine,
+    settings: SessionSettings,
+    index: Option<UserIndex>,
+}
+
+impl SessionStore {
+    pub fn new(
+        engine: Engine,
+        settings: SessionSettings,
+        index: Option<UserIndex>,
+    ) -> SessionStore {
+        SessionStore {
+            engine,
+            settings,
+            index,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    fn expiry(&self, data: &SessionData) -> Result<Expiry, StoreError> {
+        Ok(session::expiry(data, &self.settings.expiry, Utc::now())?)
+    }
+
+    /// `SessionStore(session_key)` then `load()`: the session the cookie names, or a new empty one when the
+    /// cookie is absent, malformed, unknown or expired. A key the client made up is never adopted: the
+    /// new session gets a fresh key when it is first saved.
+    pub async fn load(&self, cookie: Option<&str>) -> Result<Session, StoreError> {
+        let Some(key) = cookie.filter(|k| self.acceptable_key(k)) else {
+            return Ok(Session::default());
+        };
+        let Some(stored) = self.engine.load(key).await? else {
+            return Ok(Session::default());
+        };
+        let mut session = Session::default();
+        session.saved(key.to_string(), stored);
+        self.index_join(&session).await;
+        Ok(session)
+    }
+
+    fn acceptable_key(&self, key: &str) -> bool {
+        session::validate_session_key(key)
+            && (self.engine.key_is_data() || key.len() <= MAX_SESSION_KEY_LEN)
+    }
+
+    /// `save()` as `SessionMiddleware` calls it: only when modified or `SESSION_SAVE_EVERY_REQUEST`, and
+    /// never for an empty new session. A new session is created under a fresh key (`SET NX` / `INSERT`,
+    /// another key on a collision); an existing one is updated only if it still exists, re-applying this
+    /// request's changes over any concurrent writer's.
+    pub async fn save(&self, session: &mut Session) -> Result<SaveOutcome, StoreError> {
+        if !(session.modified || self.settings.save_every_request) || session.is_empty() {
+            return Ok(SaveOutcome::NotSaved);
+        }
+        let (Some(key), Some(expected), false) = (
+            session.session_key.clone(),
+            session.stored.clone(),
+            self.engine.key_is_data(),
+        ) else {
+            self.create(session).await?;
+            return Ok(SaveOutcome::Saved);
+        };
+        let mut expected = expected;
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let expiry = self.expiry(&session.data)?;
+            match self
+                .engine
+                .update(&key, &expected, &session.data, &expiry)
+                .await?
+            {
+                Update::Saved(stored) => {
+                    session.saved(key, stored);
+                    self.index_add(&session.data, session.session_key(), &expiry)
+                        .await;
+                    return Ok(SaveOutcome::Saved);
+                }
+                Update::Missing => {
+                    self.index_remove(&session.data, &key).await;
+                    return Ok(SaveOutcome::Interrupted);
+                }
+                Update::Conflict(current) => {
+                    let mut data = current.data.clone();
+                    Session::apply(&mut data, &session.changes);
+                    session.data = data;
+                    expected = current;
+                    // Let the writer that just won finish before trying again.
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// `create()`: the session's current data under a fresh key.
+    async fn create(&self, session: &mut Session) -> Result<(), StoreError> {
+        let expiry = self.expiry(&session.data)?;
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            let key = self.engine.new_session_key(&session.data)?;
+            if let Some(stored) = self.engine.create(&key, &session.data, &expiry).await? {
+                session.saved(key, stored);
+                self.index_add(&session.data, session.session_key(), &expiry)
+                    .await;
+                return Ok(());
+            }
+        }
+        Err(StoreError::CreateFailed)
+    }
+
+    /// `cycle_key()`: the same data under a new key, then the old key deleted (login does this against
+    /// session fixation). The new key holds exactly what this request sees.
+    pub async fn cycle_key(&self, session: &mut Session) -> Result<(), StoreError> {
+        let old = session.session_key.take();
+        session.stored = None;
+        self.create(session).await?;
+        if let Some(old) = old {
+            if !self.engine.key_is_data() {
+                self.engine.delete(&old).await?;
+            }
+            self.index_remove(&session.data, &old).await;
+        }
+        Ok(())
+    }
+
+    /// `flush()`: the data cleared, the stored session deleted, no key (logout).
+    pub async fn flush(&self, session: &mut Session) -> Result<(), StoreError> {
+        if let Some(key) = session.session_key.take() {
+            if !self.engine.key_is_data() {
+                self.engine.delete(&key).await?;
+            }
+            self.index_remove(&session.data, &key).await;
+        }
+        *session = Session {
+            modified: true,
+            ..Session::default()
+        };
+        Ok(())
+    }
+
+    /// `exists(session_key)`.
+    pub async fn exists(&self, session_key: &str) -> Result<bool, StoreError> {
+        if !self.acceptable_key(session_key) || self.engine.key_is_data() {
+            return Ok(false);
+        }
+        self.engine.exists(session_key).await
+    }
+
+    /// `clear_expired()` (`manage.py clearsessions`).
+    pub async fn clear_expired(&self) -> Result<u64, StoreError> {
+        self.engine.clear_expired().await
+    }
+
+    /// The user's live sessions, newest expiry last. Each one is read back, so a session that is gone,
+    /// expired, or now belongs to someone else is dropped from the index instead of listed.
+    pub async fn user_sessions(&self, user_pk: i64) -> Result<Vec<UserSession>, StoreError> {
+        let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
+        let mut live = Vec::new();
+        for entry in index.members(user_pk).await? {
+            let belongs = match self.engine.load(&entry.session_key).await? {
+                Some(stored) => {
+                    auth::session_auth(&stored.data).and_then(|a| a.user_pk()) == Some(user_pk)
+                }
+                None => false,
+            };
+            if belongs {
+                live.push(entry);
+            } else {
+                index.remove(user_pk, &entry.session_key).await?;
+            }
+        }
+        Ok(live)
+    }
+
+    /// "Log out everywhere": deletes every session of the user except `keep`; returns how many.
+    pub async fn delete_user_sessions(
+        &self,
+        user_pk: i64,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
+        let mut deleted = 0;
+        for entry in self.user_sessions(user_pk).await? {
+            if Some(entry.session_key.as_str()) == keep {
+                continue;
+            }
+            self.engine.delete(&entry.session_key).await?;
+            index.remove(user_pk, &entry.session_key).await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// A session Django created joins the index the first time we see it. Index failures never fail the
+    /// request: the index is repaired on the next load or listing.
+    async fn index_join(&self, session: &Session) {
+        if let (Some(key), Some(stored)) = (session.session_key(), session.stored.as_ref()) {
+            if let Ok(mut expiry) = self.expiry(&stored.data) {
+                if let Some(date) = stored.expire_date {
+                    expiry.date = date;
+                }
+                self.index_add(&stored.data, Some(key), &expiry).await;
+            }
+        }
+    }
+
+    async fn index_add(&self, data: &SessionData, key: Option<&str>, expiry: &Expiry) {
+        let (Some(index), Some(key)) = (self.index.as_ref(), key) else {
+            return;
+        };
+        let Some(user_pk) = auth::session_auth(data).and_then(|a| a.user_pk()) else {
+            return;
+        };
+        if let Err(e) = index.add(user_pk, key, expiry.date).await {
+            tracing::warn!(error = %e, "user session index not updated");
+        }
+    }
+
+    async fn index_remove(&self, data: &SessionData, key: &str) {
+        let Some(index) = self.index.as_ref() else {
+            return;
+        };
+        let Some(user_pk) = auth::session_auth(data).and_then(|a| a.user_pk()) else {
+            return;
+        };
+        if let Err(e) = index.remove(user_pk, key).await {
+            tracing::warn!(error = %e, "user session index not updated");
+        }
+    }
+}
+
+/// The expiry as a Redis TTL in milliseconds (never below 0).
+fn ttl_millis(expiry: &Expiry) -> i64 {
+    expiry.age.saturating_mul(1000).max(0)
+}
+
+fn unix_millis(date: DateTime<Utc>) -> i64 {
+    date.timestamp_millis()
+}
+
+/// Logs Django's "Session data corrupted" without the key or the data.
+fn corrupted(engine: &'static str, error: &session::SessionError) {
+    tracing::warn!(engine, %error, "Session data corrupted");
+}

@@ -1,0 +1,89 @@
+//! `django.contrib.sessions.backends.signed_cookies`: the cookie is the session, signed with
+//! `SECRET_KEY` (verified with the fallbacks too) and valid for `SESSION_COOKIE_AGE` from its timestamp.
+//! Nothing is stored, so nothing can be deleted server-side: a logout only drops the cookie, exactly as
+//! with Django.
+
+use super::{Raw, SessionBackend, Stored, Update};
+use crate::connections::StoreError;
+use crate::session::{self, Expiry, SessionData};
+use crate::signing::{self, Keys};
+
+#[derive(Clone, Debug)]
+pub struct SignedCookieSessions {
+    keys: Keys,
+    /// `SESSION_COOKIE_AGE`, the `max_age` of `signing.loads` (a custom `set_expiry` does not change it).
+    cookie_age: i64,
+}
+
+impl SignedCookieSessions {
+    pub fn new(keys: Keys, cookie_age: i64) -> SignedCookieSessions {
+        SignedCookieSessions { keys, cookie_age }
+    }
+}
+
+impl SessionBackend for SignedCookieSessions {
+    /// A cookie that fails to verify or has expired is an empty new session (Django calls `create()`).
+    async fn load(&self, cookie: &str) -> Result<Option<Stored>, StoreError> {
+        match session::decode_signed_cookie_at(cookie, &self.keys, self.cookie_age, signing::now())
+        {
+            Ok((data, _which)) => Ok(Some(Stored {
+                data,
+                raw: Raw::Nothing,
+                expire_date: None,
+            })),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn create(
+        &self,
+        _cookie: &str,
+        data: &SessionData,
+        _expiry: &Expiry,
+    ) -> Result<Option<Stored>, StoreError> {
+        Ok(Some(Stored {
+            data: data.clone(),
+            raw: Raw::Nothing,
+            expire_date: None,
+        }))
+    }
+
+    async fn update(
+        &self,
+        _cookie: &str,
+        _expected: &Stored,
+        data: &SessionData,
+        _expiry: &Expiry,
+    ) -> Result<Update, StoreError> {
+        Ok(Update::Saved(Stored {
+            data: data.clone(),
+            raw: Raw::Nothing,
+            expire_date: None,
+        }))
+    }
+
+    async fn delete(&self, _cookie: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn exists(&self, _cookie: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// `_get_session_key()`: the signed session itself.
+    fn new_session_key(&self, data: &SessionData) -> Result<String, StoreError> {
+        Ok(session::encode_signed_cookie_at(
+            data,
+            &self.keys,
+            signing::now(),
+        )?)
+    }
+
+    fn key_is_data(&self) -> bool {
+        true
+    }
+}

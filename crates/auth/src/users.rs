@@ -1,0 +1,330 @@
+//! Django's users on its own `auth_user` table: `ModelBackend`'s lookups and `UserManager.create_user`,
+//! through diesel.
+//!
+//! `auth_user` has no database defaults (Django applies them in the ORM), so every insert names every
+//! column. Passwords go through [`PasswordHashers`] on Tokio's blocking pool.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::auth::UserForSession;
+use crate::connections::{Database, StoreError};
+use crate::hashers::{HasherError, PasswordHashers};
+use crate::schema::auth_user as au;
+
+/// A row of `auth_user` (`django.contrib.auth.models.User`).
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = au)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i32,
+    pub password: String,
+    pub last_login: Option<DateTime<Utc>>,
+    pub is_superuser: bool,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub date_joined: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    // The password hash never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// `user.pk` as the session stores it (`_auth_user_id` is its string form).
+    pub fn pk(&self) -> i64 {
+        i64::from(self.id)
+    }
+
+    /// What `get_user` needs to check the session against this user.
+    pub fn for_session(&self) -> UserForSession<'_> {
+        UserForSession {
+            pk: self.pk(),
+            password: &self.password,
+            is_active: self.is_active,
+        }
+    }
+}
+
+/// The fields `UserManager.create_user(username, email, password, **extra_fields)` takes.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    /// `None` gives an unusable password (`set_unusable_password`), as `create_user(password=None)` does.
+    pub password: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hasher(#[from] HasherError),
+    /// `auth_user_username_key`: a user with that username exists.
+    #[error("a user with that username already exists")]
+    UsernameTaken,
+    /// `create_user` with an empty username ("The given username must be set").
+    #[error("the given username must be set")]
+    EmptyUsername,
+    #[error("no user with that id")]
+    NotFound,
+}
+
+/// `AbstractBaseUser.normalize_username`: Unicode NFKC, so that visually identical names are one name.
+pub fn normalize_username(username: &str) -> String {
+    username.nfkc().collect()
+}
+
+/// `BaseUserManager.normalize_email`: the domain part lowercased; the local part is left alone.
+pub fn normalize_email(email: &str) -> String {
+    match email.trim().rsplit_once('@') {
+        Some((name, domain)) => format!("{name}@{}", domain.to_lowercase()),
+        None => email.to_string(),
+    }
+}
+
+/// The users of one database, with the project's `PASSWORD_HASHERS`.
+#[derive(Clone, Debug)]
+pub struct UserStore {
+    db: Database,
+    hashers: Arc<PasswordHashers>,
+}
+
+impl UserStore {
+    pub fn new(db: Database, hashers: Arc<PasswordHashers>) -> UserStore {
+        UserStore { db, hashers }
+    }
+
+    pub fn hashers(&self) -> &Arc<PasswordHashers> {
+        &self.hashers
+    }
+
+    /// `ModelBackend.get_user(user_id)`'s lookup: the row with that pk, active or not.
+    pub async fn get(&self, pk: i64) -> Result<Option<User>, StoreError> {
+        let Ok(id) = i32::try_from(pk) else {
+            return Ok(None);
+        };
+        self.db
+            .run(move |conn| {
+                Box::pin(async move {
+                    au::table
+                        .find(id)
+                        .select(User::as_select())
+                        .first(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await
+    }
+
+    /// `UserManager.get_by_natural_key(username)`: an exact, case-sensitive match.
+    pub async fn get_by_natural_key(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let username = username.to_string();
+        self.db
+            .run(move |conn| {
+                Box::pin(async move {
+                    au::table
+                        .filter(au::username.eq(username))
+                        .select(User::as_select())
+                        .first(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await
+    }
+
+    /// `ModelBackend.authenticate(username, password)`: the active user whose password matches, else
+    /// `None`, taking about the same time whether or not the username exists (Django runs the preferred
+    /// hasher once for an unknown user, #20760). A correct password stored with an outdated hasher or work
+    /// factor is re-hashed and saved, as `check_password`'s setter does.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, UserError> {
+        let Some(mut user) = self.get_by_natural_key(username).await? else {
+            self.hashers
+                .clone()
+                .make_password_blocking(password.to_string())
+                .await?;
+            return Ok(None);
+        };
+        let verification = self
+            .hashers
+            .clone()
+            .check_password_blocking(password.to_string(), user.password.clone())
+            .await?;
+        if !verification.is_correct {
+            return Ok(None);
+        }
+        if verification.must_update {
+            let encoded = self
+                .hashers
+                .clone()
+                .make_password_blocking(password.to_string())
+                .await?;
+            self.save_password(user.id, &encoded).await?;
+            user.password = encoded;
+        }
+        // `user_can_authenticate`: inactive users are refused after the password check, as in Django.
+        Ok(user.is_active.then_some(user))
+    }
+
+    /// `UserManager.create_user`: username NFKC-normalised, email domain lowercased, password hashed
+    /// (unusable when `None`), `is_active` true, `date_joined` now, `last_login` null.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, UserError> {
+        if new.username.is_empty() {
+            return Err(UserError::EmptyUsername);
+        }
+        let password = match new.password {
+            Some(raw) => self.hashers.clone().make_password_blocking(raw).await?,
+            None => crate::hashers::make_unusable_password()?,
+        };
+        let values = (
+            au::password.eq(password),
+            au::last_login.eq(None::<DateTime<Utc>>),
+            au::is_superuser.eq(new.is_superuser),
+            au::username.eq(normalize_username(&new.username)),
+            au::first_name.eq(new.first_name),
+            au::last_name.eq(new.last_name),
+            au::email.eq(normalize_email(&new.email)),
+            au::is_staff.eq(new.is_staff),
+            au::is_active.eq(true),
+            au::date_joined.eq(Utc::now()),
+        );
+        let inserted: Option<User> = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::insert_into(au::table)
+                        .values(values)
+                        .on_conflict(au::username)
+                        .do_nothing()
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await?;
+        inserted.ok_or(UserError::UsernameTaken)
+    }
+
+    /// `user.set_password(raw); user.save()`. Changing the password changes the session auth hash, which
+    /// logs out the user's other sessions (Django's `update_session_auth_hash` keeps the current one).
+    pub async fn set_password(&self, pk: i64, raw: &str) -> Result<String, UserError> {
+        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
+        let encoded = self
+            .hashers
+            .clone()
+            .make_password_blocking(raw.to_string())
+            .await?;
+        self.save_password(id, &encoded).await?;
+        Ok(encoded)
+    }
+
+    async fn save_password(&self, id: i32, encoded: &str) -> Result<(), UserError> {
+        let encoded = encoded.to_string();
+        let updated = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(au::table.find(id))
+                        .set(au::password.eq(encoded))
+                        .execute(conn)
+                        .await
+                })
+            })
+            .await?;
+        if updated == 0 {
+            return Err(UserError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// `update_last_login` (the `user_logged_in` receiver): `last_login = now()`.
+    pub async fn update_last_login(&self, pk: i64) -> Result<DateTime<Utc>, UserError> {
+        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
+        let now = Utc::now();
+        let updated = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(au::table.find(id))
+                        .set(au::last_login.eq(Some(now)))
+                        .execute(conn)
+                        .await
+                })
+            })
+            .await?;
+        if updated == 0 {
+            return Err(UserError::NotFound);
+        }
+        Ok(now)
+    }
+
+    /// `user.is_active = value; user.save()`: an inactive user can neither log in nor keep a session.
+    pub async fn set_active(&self, pk: i64, is_active: bool) -> Result<(), UserError> {
+        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
+        let updated = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(au::table.find(id))
+                        .set(au::is_active.eq(is_active))
+                        .execute(conn)
+                        .await
+                })
+            })
+            .await?;
+        if updated == 0 {
+            return Err(UserError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_as_django() {
+        assert_eq!(normalize_email("Jo.Doe@ExAmple.COM"), "Jo.Doe@example.com");
+        assert_eq!(normalize_email(" a@B.c "), "a@b.c");
+        assert_eq!(normalize_email("no-at-sign"), "no-at-sign");
+        assert_eq!(normalize_email(""), "");
+        // NFKC folds the ligature and the fullwidth letters.
+        assert_eq!(normalize_username("ﬁｎｅ"), "fine");
+    }
+}

@@ -1,0 +1,433 @@
+//! The `cache` engine on a real Redis: Django's semantics (create, load, save only when modified,
+//! `cycle_key`, `flush`, expiry, collision, never adopting a made-up key), the races Django loses
+//! (resurrection, lost updates), the per-user index, and an outage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth::connections::{Redis, RedisConfig, StoreError};
+use auth::session::{self, SessionData, SetExpiry};
+use auth::store::{
+    CacheFlavor, CacheSessions, Engine, SaveOutcome, SessionBackend, SessionSettings, SessionStore,
+    UserIndex,
+};
+use auth::{Value, auth as dj_auth};
+use testkit::RedisServer;
+
+fn redis(server: &RedisServer) -> Redis {
+    Redis::connect(&RedisConfig {
+        url: server.url(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+    })
+    .unwrap()
+}
+
+fn store(redis: &Redis, flavor: CacheFlavor) -> SessionStore {
+    SessionStore::new(
+        Engine::Cache(CacheSessions::new(redis.clone(), "", 1, flavor)),
+        SessionSettings::default(),
+        Some(UserIndex::new(redis.clone(), "", 1)),
+    )
+}
+
+async fn raw_get(redis: &Redis, key: &str) -> Option<Vec<u8>> {
+    redis.query(redis::cmd("GET").arg(key)).await.unwrap()
+}
+
+async fn pttl(redis: &Redis, key: &str) -> i64 {
+    redis.query(redis::cmd("PTTL").arg(key)).await.unwrap()
+}
+
+fn cache_key(session_key: &str) -> String {
+    format!(":1:django.contrib.sessions.cache{session_key}")
+}
+
+fn log_in(session: &mut auth::store::Session, pk: i64) {
+    session.insert(dj_auth::SESSION_KEY, pk.to_string());
+    session.insert(dj_auth::BACKEND_SESSION_KEY, dj_auth::MODEL_BACKEND);
+    session.insert(dj_auth::HASH_SESSION_KEY, "0".repeat(64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_as_django() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
+        let store = store(&redis, flavor);
+
+        // No cookie: a new empty session, not saved while empty or unmodified.
+        let mut session = store.load(None).await.unwrap();
+        assert!(session.is_empty());
+        assert_eq!(
+            store.save(&mut session).await.unwrap(),
+            SaveOutcome::NotSaved
+        );
+
+        // Modified: created under a fresh 32-character key, pickled as the flavor pickles, TTL two weeks.
+        session.insert("counter", 1i64);
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
+        let key = session.session_key().unwrap().to_string();
+        assert!(session::is_well_formed_session_key(&key), "{key}");
+        let raw = raw_get(&redis, &cache_key(&key)).await.unwrap();
+        let mut expected = SessionData::new();
+        expected.insert("counter", 1i64);
+        assert_eq!(
+            raw,
+            session::encode_cache(&expected, flavor.pickle_protocol()).unwrap()
+        );
+        let ttl = pttl(&redis, &cache_key(&key)).await;
+        assert!((1_209_590_000..=1_209_600_000).contains(&ttl), "{ttl}");
+
+        // Loaded back; saving unmodified writes nothing.
+        let mut loaded = store.load(Some(&key)).await.unwrap();
+        assert_eq!(loaded.session_key(), Some(key.as_str()));
+        assert_eq!(loaded.get("counter"), Some(&Value::Int(1)));
+        redis
+            .query::<()>(redis::cmd("PEXPIRE").arg(cache_key(&key)).arg(100_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.save(&mut loaded).await.unwrap(),
+            SaveOutcome::NotSaved
+        );
+        assert!(pttl(&redis, &cache_key(&key)).await <= 100_000);
+
+        // Modified and saved: same key, new value, TTL from set_expiry.
+        loaded.insert("counter", 2i64);
+        loaded.set_expiry(SetExpiry::Seconds(300));
+        assert_eq!(store.save(&mut loaded).await.unwrap(), SaveOutcome::Saved);
+        assert_eq!(loaded.session_key(), Some(key.as_str()));
+        let ttl = pttl(&redis, &cache_key(&key)).await;
+        assert!((290_000..=300_000).contains(&ttl), "{ttl}");
+        let reread = store.load(Some(&key)).await.unwrap();
+        assert_eq!(reread.get("counter"), Some(&Value::Int(2)));
+
+        // cycle_key: a new key holding the same bytes, the old key gone.
+        let before = raw_get(&redis, &cache_key(&key)).await.unwrap();
+        let mut cycled = store.load(Some(&key)).await.unwrap();
+        store.cycle_key(&mut cycled).await.unwrap();
+        let new_key = cycled.session_key().unwrap().to_string();
+        assert_ne!(new_key, key);
+        assert_eq!(raw_get(&redis, &cache_key(&new_key)).await.unwrap(), before);
+        assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);
+        assert!(!store.exists(&key).await.unwrap());
+        assert!(store.exists(&new_key).await.unwrap());
+
+        // flush: deleted, no key, data cleared.
+        store.flush(&mut cycled).await.unwrap();
+        assert_eq!(cycled.session_key(), None);
+        assert!(cycled.data().is_empty());
+        assert_eq!(raw_get(&redis, &cache_key(&new_key)).await, None);
+
+        // A key the client made up is never adopted: the session saves under a fresh key.
+        let made_up = "abcdefghijklmnopqrstuvwxyz012345";
+        let mut session = store.load(Some(made_up)).await.unwrap();
+        assert_eq!(session.session_key(), None);
+        session.insert("x", 1i64);
+        store.save(&mut session).await.unwrap();
+        assert_ne!(session.session_key(), Some(made_up));
+        assert_eq!(raw_get(&redis, &cache_key(made_up)).await, None);
+
+        // Too short, too long or garbage: a new session, no error.
+        for cookie in ["short", &"a".repeat(41), "\u{0}\u{1}garbage-with-nul"] {
+            let session = store.load(Some(cookie)).await.unwrap();
+            assert_eq!(session.session_key(), None);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_collision_and_corruption() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let backend = CacheSessions::new(redis.clone(), "", 1, CacheFlavor::Django);
+    let store = store(&redis, CacheFlavor::Django);
+
+    // A key that is taken is a collision: create() reports it and writes nothing.
+    let mut data = SessionData::new();
+    data.insert("a", 1i64);
+    let expiry = session::expiry(&data, &Default::default(), chrono::Utc::now()).unwrap();
+    let key = "k".repeat(32);
+    assert!(
+        backend
+            .create(&key, &data, &expiry)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut other = SessionData::new();
+    other.insert("b", 2i64);
+    assert!(
+        backend
+            .create(&key, &other, &expiry)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.load(Some(&key)).await.unwrap().data(), &data);
+
+    // An expired session loads as a new one.
+    let mut short = store.load(None).await.unwrap();
+    short.insert("x", 1i64);
+    short.set_expiry(SetExpiry::Seconds(1));
+    store.save(&mut short).await.unwrap();
+    let short_key = short.session_key().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        store.load(Some(&short_key)).await.unwrap().session_key(),
+        None
+    );
+
+    // An explicit expiry in the past stores nothing (Django's timeout 0 deletes).
+    let mut past = store.load(None).await.unwrap();
+    past.set_expiry(SetExpiry::Date(
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    ));
+    store.save(&mut past).await.unwrap();
+    let past_key = past.session_key().unwrap().to_string();
+    assert_eq!(raw_get(&redis, &cache_key(&past_key)).await, None);
+
+    // Corrupt or malicious bytes: "Session data corrupted", a new session, nothing executed.
+    for garbage in [
+        b"not a pickle".to_vec(),
+        b"\x80\x04\x95\x00".to_vec(),
+        // pickle of os.system("true"): a GLOBAL + REDUCE, which the reader refuses to call.
+        b"cos\nsystem\n(S'true'\ntR.".to_vec(),
+        b"42".to_vec(),
+    ] {
+        let key = "g".repeat(32);
+        redis
+            .query::<()>(redis::cmd("SET").arg(cache_key(&key)).arg(&garbage))
+            .await
+            .unwrap();
+        let session = store.load(Some(&key)).await.unwrap();
+        assert_eq!(session.session_key(), None);
+        assert!(session.data().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_never_resurrects_a_deleted_session() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let store = store(&redis, CacheFlavor::Django);
+    let mut session = store.load(None).await.unwrap();
+    log_in(&mut session, 7);
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    // Request A loads the session; request B logs out (flush); A then modifies and saves.
+    let mut a = store.load(Some(&key)).await.unwrap();
+    let mut b = store.load(Some(&key)).await.unwrap();
+    store.flush(&mut b).await.unwrap();
+    a.insert("cart", "3 items");
+    assert_eq!(store.save(&mut a).await.unwrap(), SaveOutcome::Interrupted);
+    assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);
+    assert!(store.user_sessions(7).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
+        let store = Arc::new(store(&redis, flavor));
+        let mut session = store.load(None).await.unwrap();
+        log_in(&mut session, 1);
+        store.save(&mut session).await.unwrap();
+        let key = session.session_key().unwrap().to_string();
+
+        // 100 writers, each loading the session and adding its own key at the same time.
+        let mut writers = Vec::new();
+        for i in 0..100 {
+            let (store, key) = (store.clone(), key.clone());
+            writers.push(tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                session.insert(format!("writer{i}"), i as i64);
+                store.save(&mut session).await.unwrap()
+            }));
+        }
+        for writer in writers {
+            assert_eq!(writer.await.unwrap(), SaveOutcome::Saved);
+        }
+        let merged = store.load(Some(&key)).await.unwrap();
+        for i in 0..100 {
+            assert_eq!(
+                merged.get(&format!("writer{i}")),
+                Some(&Value::Int(i)),
+                "writer{i}'s key was lost"
+            );
+        }
+        assert_eq!(merged.user_pk(), Some(1));
+
+        // 100 writers again, and a logout racing them: once the logout is done, nothing brings the
+        // session back, and every writer either saved before it or was told it was interrupted.
+        let mut writers = Vec::new();
+        for i in 0..100 {
+            let (store, key) = (store.clone(), key.clone());
+            writers.push(tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                // Loaded after the logout: a new session, nothing to race.
+                session.session_key()?;
+                session.insert(format!("late{i}"), i as i64);
+                Some(store.save(&mut session).await.unwrap())
+            }));
+        }
+        let logout = {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let mut session = store.load(Some(&key)).await.unwrap();
+                store.flush(&mut session).await.unwrap();
+            })
+        };
+        let mut outcomes = Vec::new();
+        for writer in writers {
+            outcomes.push(writer.await.unwrap());
+        }
+        logout.await.unwrap();
+        assert!(outcomes.iter().all(|o| matches!(
+            o,
+            None | Some(SaveOutcome::Saved) | Some(SaveOutcome::Interrupted)
+        )));
+        assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);
+        assert!(!store.exists(&key).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_index_lists_and_logs_out_everywhere() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let store = store(&redis, CacheFlavor::Django);
+
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let mut session = store.load(None).await.unwrap();
+        log_in(&mut session, 42);
+        store.save(&mut session).await.unwrap();
+        keys.push(session.session_key().unwrap().to_string());
+    }
+    let mut someone_else = store.load(None).await.unwrap();
+    log_in(&mut someone_else, 43);
+    store.save(&mut someone_else).await.unwrap();
+
+    // A session Django wrote itself (raw pickle, no index entry) joins once we load it.
+    let mut django_data = SessionData::new();
+    dj_auth::set_session_auth(
+        &mut django_data,
+        42,
+        dj_auth::MODEL_BACKEND,
+        &"1".repeat(64),
+    );
+    let django_key = "d".repeat(32);
+    redis
+        .query::<()>(
+            redis::cmd("SET")
+                .arg(cache_key(&django_key))
+                .arg(session::encode_cache(&django_data, 5).unwrap())
+                .arg("EX")
+                .arg(600),
+        )
+        .await
+        .unwrap();
+    let listed: Vec<String> = store
+        .user_sessions(42)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_key)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    let loaded = store.load(Some(&django_key)).await.unwrap();
+    assert_eq!(loaded.user_pk(), Some(42));
+    let listed = store.user_sessions(42).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    // Soonest expiry first: the Django session expires in 10 minutes.
+    assert_eq!(listed[0].session_key, django_key);
+
+    // A session deleted behind the index's back (Django's logout) drops out of the listing.
+    redis
+        .query::<()>(redis::cmd("DEL").arg(cache_key(&keys[0])))
+        .await
+        .unwrap();
+    assert_eq!(store.user_sessions(42).await.unwrap().len(), 3);
+
+    // Log out everywhere but here.
+    let deleted = store
+        .delete_user_sessions(42, Some(&keys[1]))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let left: Vec<String> = store
+        .user_sessions(42)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_key)
+        .collect();
+    assert_eq!(left, vec![keys[1].clone()]);
+    assert_eq!(raw_get(&redis, &cache_key(&django_key)).await, None);
+    assert_eq!(raw_get(&redis, &cache_key(&keys[2])).await, None);
+    // The other user is untouched.
+    assert_eq!(store.user_sessions(43).await.unwrap().len(), 1);
+    // The index expires with its last session.
+    let index_ttl = pttl(&redis, ":1:django_rs.user_sessions.42").await;
+    assert!(index_ttl > 0 && index_ttl <= 1_209_600_000, "{index_ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_is_a_typed_error_within_the_timeout_then_recovers() {
+    let mut server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let store = store(&redis, CacheFlavor::Django);
+    let mut session = store.load(None).await.unwrap();
+    session.insert("k", "v");
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.load(Some(&key)).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::Unavailable {
+                    service: "redis",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        // The deadline is connect + response timeout (1 s); allow generous scheduling slack.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let mut fresh = store.load(None).await.unwrap();
+    fresh.insert("k", "v");
+    assert!(store.save(&mut fresh).await.unwrap_err().is_unavailable());
+
+    // Back (empty, as after a restart without persistence): the same store works again, no restart.
+    server.start_again().unwrap();
+    let mut recovered = None;
+    for _ in 0..50 {
+        let mut session = store.load(None).await.unwrap();
+        session.insert("k", "v");
+        if store.save(&mut session).await.is_ok() {
+            recovered = Some(session);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let session = recovered.expect("the store did not recover after Redis came back");
+    let key = session.session_key().unwrap();
+    assert_eq!(
+        store.load(Some(key)).await.unwrap().get("k"),
+        Some(&Value::Str("v".into()))
+    );
+}
