@@ -6,7 +6,7 @@ ROOT := $(abspath .)
 DJANGO_52 := $(ROOT)/.venv/django-5.2/bin/python
 DJANGO_42 := $(ROOT)/.venv/django-4.2/bin/python
 # The integration tests that talk to a real Django; they run once per pinned Django version.
-ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django
+ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --test store_django
 
 .PHONY: test venvs fmt lint bench fuzz clean
 

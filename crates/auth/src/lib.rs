@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod csrf;
 pub mod hashers;
 pub mod json;
+pub mod migrate;
 pub mod pickle;
 pub mod schema;
 pub mod session;

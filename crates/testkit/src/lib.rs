@@ -414,10 +414,48 @@ impl PostgresServer {
         self.process.spawn(&mut cmd)
     }
 
-    /// Runs one SQL statement with `psql` and returns its unaligned output (for tests of the kit itself).
+    /// Runs one SQL statement with `psql` in the database `test` and returns its unaligned output.
     pub fn psql(&self, sql: &str) -> Result<String> {
+        self.psql_in("test", sql)
+    }
+
+    /// Runs one SQL statement with `psql` in `database` and returns its unaligned output.
+    pub fn psql_in(&self, database: &str, sql: &str) -> Result<String> {
+        self.client(
+            "psql",
+            database,
+            &["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        )
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<database>`.
+    pub fn database_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.process.port
+        )
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn create_database(&self, database: &str) -> Result<String> {
+        self.psql(&format!("CREATE DATABASE \"{database}\""))?;
+        Ok(self.database_url(database))
+    }
+
+    /// `pg_dump <args> <database>`'s output, without the `\restrict`/`\unrestrict` lines whose random
+    /// token differs on every run, so that two dumps of equal databases compare equal.
+    pub fn pg_dump(&self, database: &str, args: &[&str]) -> Result<String> {
+        let dump = self.client("pg_dump", database, args)?;
+        Ok(dump
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    fn client(&self, program: &str, database: &str, args: &[&str]) -> Result<String> {
         let out = self
-            .command(&self.bin.join("psql"))
+            .command(&self.bin.join(program))
             .args([
                 "-h",
                 "127.0.0.1",
@@ -426,14 +464,14 @@ impl PostgresServer {
                 "-U",
                 "postgres",
                 "-d",
-                "test",
+                database,
             ])
-            .args(["-A", "-t", "-c", sql])
+            .args(args)
             .output()
-            .map_err(io("running psql"))?;
+            .map_err(io(format!("running {program}")))?;
         if !out.status.success() {
             return Err(KitError::Command {
-                what: "psql".into(),
+                what: program.into(),
                 output: String::from_utf8_lossy(&out.stderr).into(),
             });
         }

@@ -26,12 +26,23 @@ pub struct Oracle {
 
 impl Oracle {
     fn start() -> Oracle {
+        Oracle::spawn(&["-m", "oracle"], "tests/django", &[])
+    }
+
+    /// The peer: a real Django project (`tests/django/peer`) on the given PostgreSQL/Redis settings,
+    /// answering the same JSON-lines protocol (`python manage.py peer`).
+    pub fn peer(env: &[(&str, &str)]) -> Oracle {
+        Oracle::spawn(&["manage.py", "peer"], "tests/django/peer", env)
+    }
+
+    fn spawn(args: &[&str], dir: &str, env: &[(&str, &str)]) -> Oracle {
         let python = std::env::var_os("DJANGO_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace_root().join(".venv/django-5.2/bin/python"));
         let mut child = Command::new(&python)
-            .args(["-m", "oracle"])
-            .current_dir(workspace_root().join("tests/django"))
+            .args(args)
+            .current_dir(workspace_root().join(dir))
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -51,10 +62,13 @@ impl Oracle {
             stdout,
         };
         let version = oracle.call("version", json!({}), json!({}));
-        eprintln!("Django oracle: {version}");
+        eprintln!("Django {dir}: {version}");
         // `make test` names the Django each run must use, so a wrong venv cannot pass unnoticed.
         if let Ok(expected) = std::env::var("DJANGO_EXPECTED_VERSION") {
-            let actual = version["django"].as_str().unwrap_or_default();
+            let actual = version["django"]
+                .as_str()
+                .or(version.as_str())
+                .unwrap_or_default();
             assert!(
                 actual.starts_with(&format!("{expected}.")),
                 "expected Django {expected}, the oracle runs {actual}"
@@ -102,7 +116,11 @@ impl Oracle {
     /// The Django major.minor the oracle runs, e.g. "5.2".
     pub fn django_version(&mut self) -> String {
         let v = self.call("version", json!({}), json!({}));
-        let full = v["django"].as_str().unwrap_or_default().to_string();
+        let full = v["django"]
+            .as_str()
+            .or(v.as_str())
+            .unwrap_or_default()
+            .to_string();
         full.split('.').take(2).collect::<Vec<_>>().join(".")
     }
 }

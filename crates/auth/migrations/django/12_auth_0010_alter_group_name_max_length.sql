@@ -1,0 +1,1 @@
+ALTER TABLE "auth_group" ALTER COLUMN "name" TYPE varchar(150);

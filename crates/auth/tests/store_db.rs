@@ -1,0 +1,308 @@
+//! The `db` and `cached_db` engines and the user store on a real PostgreSQL (and Redis): Django's
+//! semantics, the races Django loses, `clear_expired`, and a PostgreSQL outage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth::Value;
+use auth::auth as dj_auth;
+use auth::connections::StoreError;
+use auth::migrate::{self, DefaultAutoField};
+use auth::session::SetExpiry;
+use auth::settings::{Connections, Settings};
+use auth::store::{SaveOutcome, SessionStore};
+use auth::users::NewUser;
+use testkit::{PostgresServer, RedisServer};
+
+fn settings(pg: &PostgresServer, redis: &RedisServer, engine: &str) -> Settings {
+    let map: HashMap<&str, String> = [
+        ("SECRET_KEY", "db-store-test-secret".to_string()),
+        ("SESSION_ENGINE", engine.to_string()),
+        ("DATABASE_URL", pg.url()),
+        ("REDIS_URL", redis.url()),
+        ("DATABASE_CONNECT_TIMEOUT", "0.5".to_string()),
+        ("DATABASE_TIMEOUT", "1".to_string()),
+        ("DATABASE_POOL_SIZE", "4".to_string()),
+        ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".to_string()),
+        ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
+        (
+            "PASSWORD_HASHERS",
+            "django.contrib.auth.hashers.MD5PasswordHasher".to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    Settings::from_lookup(|name| map.get(name).cloned()).unwrap()
+}
+
+async fn setup(
+    pg: &PostgresServer,
+    redis: &RedisServer,
+    engine: &str,
+) -> (Settings, Connections, SessionStore) {
+    let settings = settings(pg, redis, engine);
+    let connections = settings.connect().unwrap();
+    migrate::migrate(
+        connections.database.as_ref().unwrap(),
+        DefaultAutoField::BigAuto,
+    )
+    .await
+    .unwrap();
+    let store = settings.session_store(&connections).unwrap();
+    (settings, connections, store)
+}
+
+fn log_in(session: &mut auth::store::Session, pk: i64) {
+    session.insert(dj_auth::SESSION_KEY, pk.to_string());
+    session.insert(dj_auth::BACKEND_SESSION_KEY, dj_auth::MODEL_BACKEND);
+    session.insert(dj_auth::HASH_SESSION_KEY, "0".repeat(64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_engines_behave_as_django() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    for engine in ["db", "cached_db"] {
+        let (_, _, store) = setup(&pg, &redis, engine).await;
+
+        let mut session = store.load(None).await.unwrap();
+        assert_eq!(
+            store.save(&mut session).await.unwrap(),
+            SaveOutcome::NotSaved
+        );
+        session.insert("counter", 1i64);
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
+        let key = session.session_key().unwrap().to_string();
+        let row = pg
+            .psql(&format!(
+                "SELECT session_data, round(extract(epoch FROM expire_date - now())) \
+                 FROM django_session WHERE session_key = '{key}'"
+            ))
+            .unwrap();
+        let (data, age) = row.split_once('|').unwrap();
+        // Signed, compressed JSON of {"counter": 1}, signed with our SECRET_KEY.
+        let keys = auth::signing::Keys::new("db-store-test-secret", vec![]);
+        let (decoded, _) = auth::session::decode_db(data, &keys).unwrap();
+        assert_eq!(decoded.get("counter"), Some(&Value::Int(1)));
+        let age: i64 = age.parse().unwrap();
+        assert!((1_209_590..=1_209_600).contains(&age), "{age}");
+
+        // Load, modify, save; the expiry follows set_expiry.
+        let mut loaded = store.load(Some(&key)).await.unwrap();
+        assert_eq!(loaded.get("counter"), Some(&Value::Int(1)));
+        assert_eq!(
+            store.save(&mut loaded).await.unwrap(),
+            SaveOutcome::NotSaved
+        );
+        loaded.insert("counter", 2i64);
+        loaded.set_expiry(SetExpiry::Seconds(60));
+        assert_eq!(store.save(&mut loaded).await.unwrap(), SaveOutcome::Saved);
+        let age: i64 = pg
+            .psql(&format!(
+                "SELECT round(extract(epoch FROM expire_date - now())) FROM django_session \
+                 WHERE session_key = '{key}'"
+            ))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((55..=60).contains(&age), "{age}");
+        assert_eq!(
+            store.load(Some(&key)).await.unwrap().get("counter"),
+            Some(&Value::Int(2))
+        );
+
+        // cycle_key and flush.
+        let mut cycled = store.load(Some(&key)).await.unwrap();
+        store.cycle_key(&mut cycled).await.unwrap();
+        let new_key = cycled.session_key().unwrap().to_string();
+        assert!(!store.exists(&key).await.unwrap());
+        assert!(store.exists(&new_key).await.unwrap());
+        assert_eq!(
+            store.load(Some(&new_key)).await.unwrap().get("counter"),
+            Some(&Value::Int(2))
+        );
+        store.flush(&mut cycled).await.unwrap();
+        assert!(!store.exists(&new_key).await.unwrap());
+
+        // An expired row loads as a new session, and clear_expired removes it.
+        let mut old = store.load(None).await.unwrap();
+        old.insert("x", 1i64);
+        store.save(&mut old).await.unwrap();
+        let old_key = old.session_key().unwrap().to_string();
+        pg.psql(&format!(
+            "UPDATE django_session SET expire_date = now() - interval '1 second' \
+             WHERE session_key = '{old_key}'"
+        ))
+        .unwrap();
+        if engine == "cached_db" {
+            // The cache would still answer until its own TTL; drop it as Redis would at expiry.
+            redis
+                .command(&format!(
+                    "DEL :1:django.contrib.sessions.cached_db{old_key}"
+                ))
+                .unwrap();
+        }
+        assert_eq!(
+            store.load(Some(&old_key)).await.unwrap().session_key(),
+            None
+        );
+        assert!(store.clear_expired().await.unwrap() >= 1);
+        assert_eq!(
+            pg.psql(&format!(
+                "SELECT count(*) FROM django_session WHERE session_key = '{old_key}'"
+            ))
+            .unwrap(),
+            "0"
+        );
+
+        // A corrupt row keeps its key with an empty dict (Django's "Session data corrupted"), and
+        // saving over it works.
+        let corrupt_key = format!("{engine:c<32}").replace('_', "c");
+        pg.psql(&format!(
+            "INSERT INTO django_session VALUES ('{corrupt_key}', 'garbage:1:sig', now() + interval '1 hour')"
+        ))
+        .unwrap();
+        let mut corrupt = store.load(Some(&corrupt_key)).await.unwrap();
+        assert_eq!(corrupt.session_key(), Some(corrupt_key.as_str()));
+        assert!(corrupt.data().is_empty());
+        corrupt.insert("fixed", true);
+        assert_eq!(store.save(&mut corrupt).await.unwrap(), SaveOutcome::Saved);
+        assert_eq!(
+            store.load(Some(&corrupt_key)).await.unwrap().get("fixed"),
+            Some(&Value::Bool(true))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_engines_keep_concurrent_writes_and_never_resurrect() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    for engine in ["db", "cached_db"] {
+        let (_, _, store) = setup(&pg, &redis, engine).await;
+        let store = Arc::new(store);
+        let mut session = store.load(None).await.unwrap();
+        log_in(&mut session, 5);
+        store.save(&mut session).await.unwrap();
+        let key = session.session_key().unwrap().to_string();
+
+        let mut writers = Vec::new();
+        for i in 0..100 {
+            let (store, key) = (store.clone(), key.clone());
+            writers.push(tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                session.insert(format!("writer{i}"), i as i64);
+                store.save(&mut session).await.unwrap()
+            }));
+        }
+        for writer in writers {
+            assert_eq!(writer.await.unwrap(), SaveOutcome::Saved);
+        }
+        let merged = store.load(Some(&key)).await.unwrap();
+        for i in 0..100 {
+            assert_eq!(
+                merged.get(&format!("writer{i}")),
+                Some(&Value::Int(i)),
+                "{engine}: writer{i}'s key was lost"
+            );
+        }
+
+        // A logout racing 100 writers: afterwards the session stays gone.
+        let mut writers = Vec::new();
+        for i in 0..100 {
+            let (store, key) = (store.clone(), key.clone());
+            writers.push(tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                session.session_key()?;
+                session.insert(format!("late{i}"), i as i64);
+                Some(store.save(&mut session).await.unwrap())
+            }));
+        }
+        let logout = {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                store.flush(&mut session).await.unwrap();
+            })
+        };
+        for writer in writers {
+            assert!(matches!(
+                writer.await.unwrap(),
+                None | Some(SaveOutcome::Saved) | Some(SaveOutcome::Interrupted)
+            ));
+        }
+        logout.await.unwrap();
+        assert!(!store.exists(&key).await.unwrap(), "{engine}: resurrected");
+        assert_eq!(store.load(Some(&key)).await.unwrap().session_key(), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
+    let mut pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let (settings, connections, store) = setup(&pg, &redis, "db").await;
+    let users = settings.user_store(&connections).unwrap();
+    let user = users
+        .create_user(NewUser {
+            username: "carol".into(),
+            password: Some("pw".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let mut session = store.load(None).await.unwrap();
+    log_in(&mut session, user.pk());
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    pg.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = store.load(Some(&key)).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::Unavailable {
+                    service: "postgresql",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let error = users.get(user.pk()).await.unwrap_err();
+        assert!(error.is_unavailable(), "{error:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert!(matches!(
+        users.authenticate("carol", "pw").await,
+        Err(auth::users::UserError::Store(
+            StoreError::Unavailable { .. }
+        ))
+    ));
+
+    pg.start_again().unwrap();
+    let mut back = None;
+    for _ in 0..50 {
+        if let Ok(session) = store.load(Some(&key)).await {
+            back = Some(session);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let session = back.expect("the store did not recover after PostgreSQL came back");
+    assert_eq!(session.user_pk(), Some(user.pk()));
+    assert_eq!(
+        users
+            .authenticate("carol", "pw")
+            .await
+            .unwrap()
+            .map(|u| u.pk()),
+        Some(user.pk())
+    );
+}

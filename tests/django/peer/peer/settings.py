@@ -1,0 +1,108 @@
+"""Settings of the peer Django project, read only from environment variables named after Django's settings.
+
+Required: SECRET_KEY, DATABASE_URL (postgres://user[:password]@host:port/dbname).
+Optional: SECRET_KEY_FALLBACKS (a JSON list if it starts with "[", else comma-separated), REDIS_URL,
+CACHE_BACKEND, CACHE_KEY_PREFIX, CACHE_VERSION, SESSION_ENGINE (cache, cached_db, db, signed_cookies or a
+dotted path), SESSION_COOKIE_AGE, SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE, PASSWORD_HASHERS,
+DEFAULT_AUTO_FIELD.
+"""
+
+import json
+import os
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def required(name):
+    value = os.environ.get(name)
+    if not value:
+        raise ImproperlyConfigured(f"the peer Django project needs the environment variable {name}")
+    return value
+
+
+def boolean(name, default):
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def key_list(value):
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("["):
+        keys = json.loads(value)
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ImproperlyConfigured("SECRET_KEY_FALLBACKS must be a JSON list of strings")
+        return keys
+    return [key for key in value.split(",") if key]
+
+
+def database(url):
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_URL must be postgres://…, not {url!r}")
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ImproperlyConfigured("DATABASE_URL names no database")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+    }
+
+
+SESSION_ENGINES = {
+    name: f"django.contrib.sessions.backends.{name}" for name in ("cache", "cached_db", "db", "signed_cookies")
+}
+
+SECRET_KEY = required("SECRET_KEY")
+SECRET_KEY_FALLBACKS = key_list(os.environ.get("SECRET_KEY_FALLBACKS", ""))
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "peerapp",
+]
+MIDDLEWARE = []
+DATABASES = {"default": database(required("DATABASE_URL"))}
+# What `startproject` writes; it decides the type of django_migrations.id (bigint), the one table Django
+# creates outside any migration.
+DEFAULT_AUTO_FIELD = os.environ.get("DEFAULT_AUTO_FIELD", "django.db.models.BigAutoField")
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": os.environ.get("CACHE_BACKEND") or "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
+            "VERSION": int(os.environ.get("CACHE_VERSION") or 1),
+        }
+    }
+elif os.environ.get("CACHE_BACKEND"):
+    raise ImproperlyConfigured("CACHE_BACKEND needs REDIS_URL")
+
+_engine = os.environ.get("SESSION_ENGINE") or "db"
+SESSION_ENGINE = SESSION_ENGINES.get(_engine, _engine)
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE") or 1209600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = boolean("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+
+TIME_ZONE = os.environ.get("TIME_ZONE") or "UTC"
+USE_TZ = True
+
+# Django's default list unless the environment names one (same format as SECRET_KEY_FALLBACKS).
+if os.environ.get("PASSWORD_HASHERS"):
+    PASSWORD_HASHERS = key_list(os.environ["PASSWORD_HASHERS"])

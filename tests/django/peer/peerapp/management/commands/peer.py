@@ -1,0 +1,387 @@
+"""``python manage.py peer``: the real Django side of the Rust integration tests.
+
+Reads one JSON request per line on stdin, ``{"op": "...", "args": {...}}``, and writes one JSON line per request:
+``{"ok": <result>}`` or ``{"error": "<ExceptionType>: <message>", "trace": "..."}``. Runs until EOF.
+
+Values cross the boundary the way ``tests/django/oracle`` carries them: plain JSON (tuples become lists),
+bytes as lowercase hex strings, datetimes as ISO 8601 strings (``isoformat()``). Sessions use Django's JSON
+serializer, so session data is plain JSON already. Settings come from the environment only (peer/settings.py);
+a request's ``settings`` must be absent or empty.
+
+Each request runs like one HTTP request: ``close_old_connections()`` before and after it, as Django's
+request_started/request_finished signals do (with CONN_MAX_AGE=0 that closes the connection after every
+request), so the peer survives a database restart.
+"""
+
+import datetime
+import io
+import json
+import sys
+import traceback
+from importlib import import_module
+
+from django.core.management.base import BaseCommand
+
+OPS = {}
+
+
+def op(name):
+    def register(function):
+        OPS[name] = function
+        return function
+
+    return register
+
+
+def engine():
+    from django.conf import settings
+
+    return import_module(settings.SESSION_ENGINE)
+
+
+def store(session_key=None):
+    return engine().SessionStore(session_key=session_key)
+
+
+def iso(value):
+    return value.isoformat() if isinstance(value, (datetime.datetime, datetime.date, datetime.time)) else value
+
+
+def expiry_value(value):
+    """``set_expiry``'s argument: an int, None, or an ISO string meaning a datetime (as the oracle's
+    ``session.set_expiry``), or ``{"seconds": n}`` meaning a timedelta."""
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value)
+    if isinstance(value, dict):
+        return datetime.timedelta(seconds=value["seconds"])
+    return value
+
+
+def request_with(session):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = session
+    return request
+
+
+def get_by_username(username):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.get_by_natural_key(username)
+
+
+# --- meta ------------------------------------------------------------------------------------------------
+
+
+@op("version")
+def version():
+    import django
+
+    return django.get_version()
+
+
+@op("settings")
+def settings_summary():
+    """The settings the environment produced (for the test logs)."""
+    from django.conf import settings
+
+    return {
+        "SESSION_ENGINE": settings.SESSION_ENGINE,
+        "SESSION_COOKIE_AGE": settings.SESSION_COOKIE_AGE,
+        "SESSION_EXPIRE_AT_BROWSER_CLOSE": settings.SESSION_EXPIRE_AT_BROWSER_CLOSE,
+        "CACHES": settings.CACHES,
+        "TIME_ZONE": settings.TIME_ZONE,
+        "SECRET_KEY_FALLBACKS": len(settings.SECRET_KEY_FALLBACKS),
+    }
+
+
+# --- migrations ------------------------------------------------------------------------------------------
+
+
+def plan():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    targets = executor.loader.graph.leaf_nodes()
+    return [[m.app_label, m.name] for m, backwards in executor.migration_plan(targets) if not backwards]
+
+
+@op("migrate_plan")
+def migrate_plan():
+    """The (app, name) migrations ``migrate`` would apply now, in order; [] when there is nothing to do."""
+    return plan()
+
+
+@op("migrate")
+def migrate():
+    """Runs ``migrate`` (post_migrate handlers included); returns the migrations it applied."""
+    from django.core.management import call_command
+
+    applied = plan()
+    call_command("migrate", interactive=False, verbosity=0, stdout=io.StringIO())
+    return applied
+
+
+# --- sessions --------------------------------------------------------------------------------------------
+
+
+@op("session_create")
+def session_create(data):
+    """A new session holding ``data``, saved as the middleware saves a new one. For signed_cookies the
+    session is the cookie, so ``session_key`` is the cookie value."""
+    session = store()
+    session.update(data)
+    session.save()
+    return {"session_key": session.session_key}
+
+
+@op("session_load")
+def session_load(session_key):
+    """Django's load: ``data`` is what the session holds after loading (``{}`` when not found, expired or
+    corrupt), ``found`` whether load found it, ``exists`` what ``SessionStore.exists(key)`` answers (db:
+    the row is there, expired or not; cache: the key is in the cache; signed_cookies: always false)."""
+    session = store(session_key)
+    exists = bool(session.exists(session_key)) if session.session_key is not None else False
+    data = dict(session._session)  # one load(), cached as Django caches it
+    # load() drops the key on a miss (db/cache/cached_db); signed_cookies calls create() instead.
+    found = session.session_key is not None and not session.modified
+    return {
+        "exists": exists,
+        "found": found,
+        "data": data,
+        "expiry_age": session.get_expiry_age(),
+        "expire_at_browser_close": session.get_expire_at_browser_close(),
+        "session_key_after": session.session_key,
+    }
+
+
+@op("session_update")
+def session_update(session_key, set=None, delete=None, delete_before_save=False):
+    """Loads the session, sets ``set``, deletes the keys in ``delete`` and saves as the middleware does.
+    ``{"interrupted": true}`` when ``save()`` raises UpdateError (the middleware's SessionInterrupted).
+    ``delete_before_save`` deletes the stored session between load and save (a concurrent logout)."""
+    from django.contrib.sessions.backends.base import UpdateError
+
+    session = store(session_key)
+    session._session  # noqa: B018  (load)
+    for key, value in (set or {}).items():
+        session[key] = value
+    for key in delete or []:
+        if key in session:
+            del session[key]
+    if delete_before_save:
+        store(session_key).delete(session_key)
+    try:
+        session.save()
+    except UpdateError:
+        return {"interrupted": True}
+    return {"ok": True, "session_key": session.session_key, "data": dict(session._session)}
+
+
+@op("session_cycle_key")
+def session_cycle_key(session_key):
+    session = store(session_key)
+    session.cycle_key()
+    return {"session_key": session.session_key}
+
+
+@op("session_flush")
+def session_flush(session_key):
+    session = store(session_key)
+    session.flush()
+    return {"session_key": session.session_key}
+
+
+@op("session_exists")
+def session_exists(session_key):
+    return bool(store().exists(session_key))
+
+
+@op("session_set_expiry")
+def session_set_expiry(session_key, value):
+    """``set_expiry(value)`` then ``save()``; value: int, null, ISO datetime string, or {"seconds": n}."""
+    session = store(session_key)
+    session.set_expiry(expiry_value(value))
+    session.save()
+    return {
+        "session_key": session.session_key,
+        "data": dict(session._session),
+        "expiry_age": session.get_expiry_age(),
+        "expiry_date": session.get_expiry_date().isoformat(),
+    }
+
+
+@op("clear_expired")
+def clear_expired():
+    engine().SessionStore.clear_expired()
+    return None
+
+
+# --- the cache, as Redis holds it --------------------------------------------------------------------------
+
+
+@op("raw_cache_get")
+def raw_cache_get(key):
+    """The bytes Redis holds under the full key ``key`` (hex, or null) and its PTTL (-2 missing, -1 none)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        value = client.get(key)
+        return {"hex": None if value is None else value.hex(), "pttl": client.pttl(key)}
+    finally:
+        client.close()
+
+
+@op("cache_key")
+def cache_key(session_key):
+    """The full Redis key Django's cache uses for this session: ``cache.make_key(store.cache_key)``."""
+    from django.conf import settings
+    from django.core.cache import caches
+
+    session = store(session_key)
+    if not hasattr(session, "cache_key"):
+        raise ValueError(f"{settings.SESSION_ENGINE} keeps no session in the cache")
+    return str(caches[settings.SESSION_CACHE_ALIAS].make_key(session.cache_key))
+
+
+# --- users ---------------------------------------------------------------------------------------------------
+
+
+@op("create_user")
+def create_user(username, password, email="", is_active=True, is_staff=False, is_superuser=False):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.create_user(
+        username, email, password, is_active=is_active, is_staff=is_staff, is_superuser=is_superuser
+    )
+    return user.pk
+
+
+@op("authenticate")
+def authenticate_(username, password):
+    from django.contrib.auth import authenticate
+
+    user = authenticate(request_with(store()), username=username, password=password)
+    return None if user is None else user.pk
+
+
+@op("get_user_row")
+def get_user_row(pk):
+    """Every column of the auth_user row, as the database returns it (datetimes ISO); null when absent."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM auth_user WHERE id = %s", [pk])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return {column.name: iso(value) for column, value in zip(cursor.description, row)}
+
+
+@op("check_password")
+def check_password(username, password):
+    """``user.check_password`` (which, as in Django, re-hashes and saves an outdated hash)."""
+    return get_by_username(username).check_password(password)
+
+
+@op("set_password")
+def set_password(username, password):
+    user = get_by_username(username)
+    user.set_password(password)
+    user.save()
+    return None
+
+
+@op("session_auth_hash")
+def session_auth_hash(pk):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.get(pk=pk).get_session_auth_hash()
+
+
+@op("login_session")
+def login_session(username, password, session_key=None):
+    """``authenticate`` then ``django.contrib.auth.login`` into a fresh session (or the session
+    ``session_key``), saved as the middleware saves it."""
+    from django.contrib.auth import authenticate, login
+
+    request = request_with(store(session_key))
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise ValueError(f"authentication failed for {username!r}")
+    login(request, user)
+    request.session.save()
+    return {"session_key": request.session.session_key, "data": dict(request.session.items())}
+
+
+@op("get_user")
+def get_user_(session_key, save=True):
+    """``django.contrib.auth.get_user(request)`` for a request carrying the session ``session_key``: who it
+    is, whether it flushed or cycled the session, and (``save``, as SessionMiddleware would) the session
+    saved afterwards when modified and not empty."""
+    from django.contrib.auth import get_user
+
+    session = store(session_key)
+    calls = []
+    for name in ("flush", "cycle_key"):
+        method = getattr(session, name)
+
+        def spy(method=method, name=name):
+            calls.append(name)
+            return method()
+
+        setattr(session, name, spy)
+    user = get_user(request_with(session))
+    saved = False
+    if save and session.modified and not session.is_empty():
+        session.save()
+        saved = True
+    result = {"pk": user.pk} if user.is_authenticated else {"anonymous": True}
+    result.update(
+        flushed="flush" in calls,
+        cycled="cycle_key" in calls,
+        saved=saved,
+        session_key_after=session.session_key,
+        data=dict(session._session),
+    )
+    return result
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+
+class Command(BaseCommand):
+    help = "Answers JSON-lines requests from the Rust tests with real Django (see tests/django/peer/README.md)."
+    requires_system_checks = []
+
+    def handle(self, *args, **options):
+        from django.db import close_old_connections
+
+        out = sys.stdout
+        sys.stdout = sys.stderr  # only answers go to stdout; anything Django prints goes to stderr
+        try:
+            for line in sys.stdin:
+                line = line.strip()
+                if not line:
+                    continue
+                close_old_connections()
+                try:
+                    request = json.loads(line)
+                    if request.get("settings"):
+                        raise ValueError("the peer takes its settings from the environment, not from requests")
+                    handler = OPS.get(request["op"])
+                    if handler is None:
+                        raise ValueError(f"unknown op {request['op']!r}")
+                    answer = json.dumps({"ok": handler(**request.get("args", {}))})
+                except Exception as exc:  # the Rust side asserts on the type and message
+                    answer = json.dumps({"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
+                finally:
+                    close_old_connections()
+                out.write(answer + "\n")
+                out.flush()
+        finally:
+            sys.stdout = out
