@@ -145,6 +145,21 @@ pub fn list(value: &str, name: &'static str) -> Result<Vec<String>, SettingsErro
         .collect())
 }
 
+/// `DATABASE_URL` and its pool settings alone (what `portal migrate` needs); `None` when unset.
+pub fn database_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<DatabaseConfig>, SettingsError> {
+    let Some(url) = get("DATABASE_URL").filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(Some(DatabaseConfig {
+        url,
+        pool_size: integer(get, "DATABASE_POOL_SIZE", 10)?.clamp(1, 1000) as usize,
+        connect_timeout: duration(get, "DATABASE_CONNECT_TIMEOUT", 2.0)?,
+        timeout: duration(get, "DATABASE_TIMEOUT", 5.0)?,
+    }))
+}
+
 impl Settings {
     /// From the process environment.
     pub fn from_env() -> Result<Settings, SettingsError> {
@@ -192,15 +207,7 @@ impl Settings {
                     .into(),
             })?,
         };
-        let database = match get("DATABASE_URL").filter(|s| !s.is_empty()) {
-            None => None,
-            Some(url) => Some(DatabaseConfig {
-                url,
-                pool_size: integer(&get, "DATABASE_POOL_SIZE", 10)?.clamp(1, 1000) as usize,
-                connect_timeout: duration(&get, "DATABASE_CONNECT_TIMEOUT", 2.0)?,
-                timeout: duration(&get, "DATABASE_TIMEOUT", 5.0)?,
-            }),
-        };
+        let database = database_config(&get)?;
         let work_factors = match get("DJANGO_VERSION") {
             None => WorkFactors::django_5_2(),
             Some(v) => WorkFactors::for_django_version(v.trim()).ok_or(SettingsError::Invalid {

@@ -431,3 +431,51 @@ async fn redis_outage_is_a_typed_error_within_the_timeout_then_recovers() {
         Some(&Value::Str("v".into()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_user_password_and_database_index_from_the_url() {
+    let server = RedisServer::start().unwrap();
+    assert_eq!(
+        server
+            .command("ACL SETUSER svc on >s3cret ~* &* +@all")
+            .unwrap(),
+        "+OK"
+    );
+    let url = server
+        .url()
+        .replace("redis://", "redis://svc:s3cret@")
+        .replace("/0", "/2");
+    let connect = |url: &str| {
+        Redis::connect(&RedisConfig {
+            url: url.to_string(),
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+        })
+        .unwrap()
+    };
+    let redis_db2 = connect(&url);
+    let sessions = store(&redis_db2, CacheFlavor::Django);
+    let mut session = sessions.load(None).await.unwrap();
+    session.insert("where", "db 2");
+    sessions.save(&mut session).await.unwrap();
+    let key = cache_key(session.session_key().unwrap());
+    // The key is in database 2, not in database 0.
+    let default_db = redis(&server);
+    assert_eq!(raw_get(&default_db, &key).await, None);
+    assert!(raw_get(&redis_db2, &key).await.is_some());
+
+    // A wrong password is a typed error naming no secret.
+    let wrong = connect(&url.replace("s3cret", "wrong"));
+    let error = store(&wrong, CacheFlavor::Django)
+        .load(Some(&"a".repeat(32)))
+        .await
+        .unwrap_err();
+    assert!(!format!("{error} {error:?}").contains("wrong"), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            StoreError::Server { .. } | StoreError::Unavailable { .. }
+        ),
+        "{error:?}"
+    );
+}
