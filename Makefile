@@ -30,6 +30,7 @@ lint:
 ## bench: criterion benchmarks, printed beside the same operations timed in Python/Django
 bench: venvs
 	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p auth --bench decode
+	$(CARGO) bench -p auth --bench store
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`). New inputs go to
 ## crates/auth/fuzz/scratch/ (ignored); copy a crash into corpus/<target>/ so `make test` replays it.

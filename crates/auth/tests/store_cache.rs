@@ -43,10 +43,11 @@ fn cache_key(session_key: &str) -> String {
     format!(":1:django.contrib.sessions.cache{session_key}")
 }
 
-fn log_in(session: &mut auth::store::Session, pk: i64) {
-    session.insert(dj_auth::SESSION_KEY, pk.to_string());
-    session.insert(dj_auth::BACKEND_SESSION_KEY, dj_auth::MODEL_BACKEND);
-    session.insert(dj_auth::HASH_SESSION_KEY, "0".repeat(64));
+async fn log_in(store: &SessionStore, session: &mut auth::store::Session, pk: i64) {
+    store
+        .login(session, pk, dj_auth::MODEL_BACKEND, &"0".repeat(64))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +214,7 @@ async fn an_update_never_resurrects_a_deleted_session() {
     let redis = redis(&server);
     let store = store(&redis, CacheFlavor::Django);
     let mut session = store.load(None).await.unwrap();
-    log_in(&mut session, 7);
+    log_in(&store, &mut session, 7).await;
     store.save(&mut session).await.unwrap();
     let key = session.session_key().unwrap().to_string();
 
@@ -234,7 +235,7 @@ async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
     for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
         let store = Arc::new(store(&redis, flavor));
         let mut session = store.load(None).await.unwrap();
-        log_in(&mut session, 1);
+        log_in(&store, &mut session, 1).await;
         store.save(&mut session).await.unwrap();
         let key = session.session_key().unwrap().to_string();
 
@@ -305,12 +306,12 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     let mut keys = Vec::new();
     for _ in 0..3 {
         let mut session = store.load(None).await.unwrap();
-        log_in(&mut session, 42);
+        log_in(&store, &mut session, 42).await;
         store.save(&mut session).await.unwrap();
         keys.push(session.session_key().unwrap().to_string());
     }
     let mut someone_else = store.load(None).await.unwrap();
-    log_in(&mut someone_else, 43);
+    log_in(&store, &mut someone_else, 43).await;
     store.save(&mut someone_else).await.unwrap();
 
     // A session Django wrote itself (raw pickle, no index entry) joins once we load it.
@@ -477,5 +478,66 @@ async fn acl_user_password_and_database_index_from_the_url() {
             StoreError::Server { .. } | StoreError::Unavailable { .. }
         ),
         "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_cycles_or_flushes_as_django_login_does() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let store = store(&redis, CacheFlavor::Django);
+    let hash = "a".repeat(64);
+
+    // An anonymous session with data: logging in keeps the data under a new key (cycle_key).
+    let mut session = store.load(None).await.unwrap();
+    session.insert("cart", "3 items");
+    store.save(&mut session).await.unwrap();
+    let anonymous_key = session.session_key().unwrap().to_string();
+    store
+        .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
+        .await
+        .unwrap();
+    store.save(&mut session).await.unwrap();
+    let logged_in_key = session.session_key().unwrap().to_string();
+    assert_ne!(logged_in_key, anonymous_key);
+    assert!(!store.exists(&anonymous_key).await.unwrap());
+    let keys: Vec<&str> = session.data().iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "cart",
+            "_auth_user_id",
+            "_auth_user_backend",
+            "_auth_user_hash"
+        ]
+    );
+
+    // The same user with the same hash: the key stays.
+    store
+        .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
+        .await
+        .unwrap();
+    store.save(&mut session).await.unwrap();
+    assert_eq!(session.session_key(), Some(logged_in_key.as_str()));
+
+    // Another user (or a changed password hash): flushed first, the old data gone.
+    store
+        .login(&mut session, 10, dj_auth::MODEL_BACKEND, &hash)
+        .await
+        .unwrap();
+    store.save(&mut session).await.unwrap();
+    assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
+    assert!(!store.exists(&logged_in_key).await.unwrap());
+    assert_eq!(session.get("cart"), None);
+    assert_eq!(session.user_pk(), Some(10));
+
+    // logout: flushed, nothing stored, no key.
+    let key = session.session_key().unwrap().to_string();
+    store.logout(&mut session).await.unwrap();
+    assert_eq!(session.session_key(), None);
+    assert!(!store.exists(&key).await.unwrap());
+    assert_eq!(
+        store.save(&mut session).await.unwrap(),
+        SaveOutcome::NotSaved
     );
 }

@@ -53,10 +53,11 @@ async fn setup(
     (settings, connections, store)
 }
 
-fn log_in(session: &mut auth::store::Session, pk: i64) {
-    session.insert(dj_auth::SESSION_KEY, pk.to_string());
-    session.insert(dj_auth::BACKEND_SESSION_KEY, dj_auth::MODEL_BACKEND);
-    session.insert(dj_auth::HASH_SESSION_KEY, "0".repeat(64));
+async fn log_in(store: &SessionStore, session: &mut auth::store::Session, pk: i64) {
+    store
+        .login(session, pk, dj_auth::MODEL_BACKEND, &"0".repeat(64))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +184,7 @@ async fn db_engines_keep_concurrent_writes_and_never_resurrect() {
         let (_, _, store) = setup(&pg, &redis, engine).await;
         let store = Arc::new(store);
         let mut session = store.load(None).await.unwrap();
-        log_in(&mut session, 5);
+        log_in(&store, &mut session, 5).await;
         store.save(&mut session).await.unwrap();
         let key = session.session_key().unwrap().to_string();
 
@@ -253,7 +254,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
         .await
         .unwrap();
     let mut session = store.load(None).await.unwrap();
-    log_in(&mut session, user.pk());
+    log_in(&store, &mut session, user.pk()).await;
     store.save(&mut session).await.unwrap();
     let key = session.session_key().unwrap().to_string();
 

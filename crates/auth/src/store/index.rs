@@ -38,11 +38,19 @@ pub struct UserIndex {
     version: i64,
 }
 
-/// One indexed session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One indexed session. The key is a credential: show users a digest of it, never the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserSession {
     pub session_key: String,
     pub expire_date: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSession")
+            .field("expire_date", &self.expire_date)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserIndex {

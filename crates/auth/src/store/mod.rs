@@ -44,7 +44,7 @@ const MAX_SESSION_KEY_LEN: usize = 40;
 
 /// What an engine read: the session and the exact stored form it came from, which a later update compares
 /// against (compare-and-set).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Stored {
     pub data: SessionData,
     raw: Raw,
@@ -53,8 +53,21 @@ pub struct Stored {
     expire_date: Option<DateTime<Utc>>,
 }
 
+impl std::fmt::Debug for Stored {
+    // Session values (the auth hash among them) never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("expire_date", &self.expire_date)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The stored form an update is conditional on.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum Raw {
     /// The cache engines' pickled value, compared byte for byte inside Redis.
     Bytes(Vec<u8>),
@@ -190,13 +203,27 @@ enum Change {
 }
 
 /// A request's session: Django's `SessionStore` instance (`request.session`) minus the storage.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Session {
     session_key: Option<String>,
     data: SessionData,
     stored: Option<Stored>,
     changes: Vec<Change>,
     modified: bool,
+}
+
+impl std::fmt::Debug for Session {
+    // Neither the session key nor the values (the auth hash among them) reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("has_key", &self.session_key.is_some())
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("modified", &self.modified)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -452,6 +479,43 @@ impl SessionStore {
             ..Session::default()
         };
         Ok(())
+    }
+
+    /// `django.contrib.auth.login()`'s session half: a session already holding another user (or this user
+    /// with another auth hash) is flushed, any other is given a new key (`cycle_key`, against session
+    /// fixation), then `_auth_user_id`, `_auth_user_backend` and `_auth_user_hash` are set in Django's
+    /// order. The caller saves the session (and rotates the CSRF token) as Django's middleware would.
+    pub async fn login(
+        &self,
+        session: &mut Session,
+        user_pk: i64,
+        backend: &str,
+        session_auth_hash: &str,
+    ) -> Result<(), StoreError> {
+        if session.data.contains_key(auth::SESSION_KEY) {
+            let same_user = session.user_pk() == Some(user_pk);
+            // `session_auth_hash and not constant_time_compare(session.get(HASH_SESSION_KEY, ""), hash)`.
+            let same_hash = session_auth_hash.is_empty()
+                || matches!(
+                    session.get(auth::HASH_SESSION_KEY),
+                    Some(Value::Str(stored))
+                        if crate::crypto::constant_time_compare(stored, session_auth_hash)
+                );
+            if !same_user || !same_hash {
+                self.flush(session).await?;
+            }
+        } else {
+            self.cycle_key(session).await?;
+        }
+        session.insert(auth::SESSION_KEY, user_pk.to_string());
+        session.insert(auth::BACKEND_SESSION_KEY, backend);
+        session.insert(auth::HASH_SESSION_KEY, session_auth_hash);
+        Ok(())
+    }
+
+    /// `django.contrib.auth.logout()`'s session half: `flush()`.
+    pub async fn logout(&self, session: &mut Session) -> Result<(), StoreError> {
+        self.flush(session).await
     }
 
     /// `exists(session_key)`.

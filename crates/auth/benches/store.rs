@@ -1,0 +1,85 @@
+//! `make bench`: the stores' round trips on a real, local Redis and PostgreSQL (throwaway servers from the
+//! test kit, over loopback), one request at a time.
+//!
+//! - `cache_load`: `SessionStore::load` of a login session (`GET` + `PTTL`, unpickle, index join).
+//! - `cache_save`: load, change one key, conditional save (the compare-and-set script).
+//! - `db_load`: `SessionStore::load` on the `db` engine (one `SELECT`, verify, inflate, JSON).
+//! - `db_save`: load, change one key, conditional `UPDATE`.
+//!
+//! These are latencies of one client on an idle machine, dominated by the loopback round trips; they say
+//! what one request costs, not the throughput under load.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use auth::migrate::{self, DefaultAutoField};
+use auth::settings::Settings;
+use auth::store::SessionStore;
+use criterion::Criterion;
+use testkit::{PostgresServer, RedisServer};
+
+fn store(
+    runtime: &tokio::runtime::Runtime,
+    pg: &PostgresServer,
+    redis: &RedisServer,
+    engine: &str,
+) -> (SessionStore, String) {
+    let map: HashMap<&str, String> = [
+        ("SECRET_KEY", "bench-secret".to_string()),
+        ("SESSION_ENGINE", engine.to_string()),
+        ("DATABASE_URL", pg.url()),
+        ("REDIS_URL", redis.url()),
+    ]
+    .into_iter()
+    .collect();
+    let settings = Settings::from_lookup(|name| map.get(name).cloned()).expect("settings");
+    runtime.block_on(async {
+        let connections = settings.connect().expect("connect");
+        migrate::migrate(
+            connections.database.as_ref().expect("database"),
+            DefaultAutoField::BigAuto,
+        )
+        .await
+        .expect("migrate");
+        let store = settings.session_store(&connections).expect("store");
+        let mut session = store.load(None).await.expect("load");
+        store
+            .login(&mut session, 1, auth::auth::MODEL_BACKEND, &"0".repeat(64))
+            .await
+            .expect("login");
+        store.save(&mut session).await.expect("save");
+        let key = session.session_key().expect("key").to_string();
+        (store, key)
+    })
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pg = PostgresServer::start().expect("postgres");
+    let redis = RedisServer::start().expect("redis");
+    let mut criterion = Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    for engine in ["cache", "db"] {
+        let (store, key) = store(&runtime, &pg, &redis, engine);
+        criterion.bench_function(&format!("{engine}_load"), |b| {
+            b.iter(|| runtime.block_on(store.load(Some(&key))).expect("load"))
+        });
+        let mut n = 0i64;
+        criterion.bench_function(&format!("{engine}_save"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let mut session = store.load(Some(&key)).await.expect("load");
+                    n += 1;
+                    session.insert("counter", n);
+                    store.save(&mut session).await.expect("save")
+                })
+            })
+        });
+    }
+    criterion.final_summary();
+}
