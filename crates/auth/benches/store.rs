@@ -6,6 +6,8 @@
 //! - `db_load`: `SessionStore::load` on the `db` engine (one `SELECT`, verify, inflate, JSON).
 //! - `db_save`: load, change one key, conditional `UPDATE`.
 //!
+//! - `redis_get_baseline`: one `GET` on the same connection, the floor of any Redis-backed load.
+//!
 //! These are latencies of one client on an idle machine, dominated by the loopback round trips; they say
 //! what one request costs, not the throughput under load.
 
@@ -54,8 +56,8 @@ fn store(
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread, as an actix-web worker runs its requests.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
@@ -66,6 +68,24 @@ fn main() {
         .configure_from_args();
     for engine in ["cache", "db"] {
         let (store, key) = store(&runtime, &pg, &redis, engine);
+        if engine == "cache" {
+            // The floor: one Redis round trip on the same connection.
+            let auth::store::Engine::Cache(cache) = store.engine() else {
+                unreachable!("the cache engine was configured")
+            };
+            let cache_key = cache.cache_key(&key);
+            criterion.bench_function("redis_get_baseline", |b| {
+                b.iter(|| {
+                    runtime
+                        .block_on(
+                            cache
+                                .redis()
+                                .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(&cache_key)),
+                        )
+                        .expect("get")
+                })
+            });
+        }
         criterion.bench_function(&format!("{engine}_load"), |b| {
             b.iter(|| runtime.block_on(store.load(Some(&key))).expect("load"))
         });
