@@ -2,6 +2,8 @@
 //! `cycle_key`, `flush`, expiry, collision, never adopting a made-up key), the races Django loses
 //! (resurrection, lost updates), the per-user index, and an outage.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use auth::store::{
     UserIndex,
 };
 use auth::{Value, auth as dj_auth};
+use support::log_in;
 use testkit::RedisServer;
 
 fn redis(server: &RedisServer) -> Redis {
@@ -41,13 +44,6 @@ async fn pttl(redis: &Redis, key: &str) -> i64 {
 
 fn cache_key(session_key: &str) -> String {
     format!(":1:django.contrib.sessions.cache{session_key}")
-}
-
-async fn log_in(store: &SessionStore, session: &mut auth::store::Session, pk: i64) {
-    store
-        .login(session, pk, dj_auth::MODEL_BACKEND, &"0".repeat(64))
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,66 +230,8 @@ async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
     let redis = redis(&server);
     for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
         let store = Arc::new(store(&redis, flavor));
-        let mut session = store.load(None).await.unwrap();
-        log_in(&store, &mut session, 1).await;
-        store.save(&mut session).await.unwrap();
-        let key = session.session_key().unwrap().to_string();
-
-        // 100 writers, each loading the session and adding its own key at the same time.
-        let mut writers = Vec::new();
-        for i in 0..100 {
-            let (store, key) = (store.clone(), key.clone());
-            writers.push(tokio::spawn(async move {
-                let mut session = store.load(Some(&key)).await.unwrap();
-                session.insert(format!("writer{i}"), i as i64);
-                store.save(&mut session).await.unwrap()
-            }));
-        }
-        for writer in writers {
-            assert_eq!(writer.await.unwrap(), SaveOutcome::Saved);
-        }
-        let merged = store.load(Some(&key)).await.unwrap();
-        for i in 0..100 {
-            assert_eq!(
-                merged.get(&format!("writer{i}")),
-                Some(&Value::Int(i)),
-                "writer{i}'s key was lost"
-            );
-        }
-        assert_eq!(merged.user_pk(), Some(1));
-
-        // 100 writers again, and a logout racing them: once the logout is done, nothing brings the
-        // session back, and every writer either saved before it or was told it was interrupted.
-        let mut writers = Vec::new();
-        for i in 0..100 {
-            let (store, key) = (store.clone(), key.clone());
-            writers.push(tokio::spawn(async move {
-                let mut session = store.load(Some(&key)).await.unwrap();
-                // Loaded after the logout: a new session, nothing to race.
-                session.session_key()?;
-                session.insert(format!("late{i}"), i as i64);
-                Some(store.save(&mut session).await.unwrap())
-            }));
-        }
-        let logout = {
-            let (store, key) = (store.clone(), key.clone());
-            tokio::spawn(async move {
-                tokio::task::yield_now().await;
-                let mut session = store.load(Some(&key)).await.unwrap();
-                store.flush(&mut session).await.unwrap();
-            })
-        };
-        let mut outcomes = Vec::new();
-        for writer in writers {
-            outcomes.push(writer.await.unwrap());
-        }
-        logout.await.unwrap();
-        assert!(outcomes.iter().all(|o| matches!(
-            o,
-            None | Some(SaveOutcome::Saved) | Some(SaveOutcome::Interrupted)
-        )));
+        let key = support::writers_and_a_logout(store, &format!("{flavor:?}")).await;
         assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);
-        assert!(!store.exists(&key).await.unwrap());
     }
 }
 

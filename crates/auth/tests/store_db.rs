@@ -1,18 +1,20 @@
 //! The `db` and `cached_db` engines and the user store on a real PostgreSQL (and Redis): Django's
 //! semantics, the races Django loses, `clear_expired`, and a PostgreSQL outage.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth::Value;
-use auth::auth as dj_auth;
 use auth::connections::StoreError;
 use auth::migrate::{self, DefaultAutoField};
 use auth::session::SetExpiry;
 use auth::settings::{Connections, Settings};
 use auth::store::{SaveOutcome, SessionStore};
 use auth::users::NewUser;
+use support::log_in;
 use testkit::{PostgresServer, RedisServer};
 
 fn settings(pg: &PostgresServer, redis: &RedisServer, engine: &str) -> Settings {
@@ -51,13 +53,6 @@ async fn setup(
     .unwrap();
     let store = settings.session_store(&connections).unwrap();
     (settings, connections, store)
-}
-
-async fn log_in(store: &SessionStore, session: &mut auth::store::Session, pk: i64) {
-    store
-        .login(session, pk, dj_auth::MODEL_BACKEND, &"0".repeat(64))
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,60 +177,14 @@ async fn db_engines_keep_concurrent_writes_and_never_resurrect() {
     let redis = RedisServer::start().unwrap();
     for engine in ["db", "cached_db"] {
         let (_, _, store) = setup(&pg, &redis, engine).await;
-        let store = Arc::new(store);
-        let mut session = store.load(None).await.unwrap();
-        log_in(&store, &mut session, 5).await;
-        store.save(&mut session).await.unwrap();
-        let key = session.session_key().unwrap().to_string();
-
-        let mut writers = Vec::new();
-        for i in 0..100 {
-            let (store, key) = (store.clone(), key.clone());
-            writers.push(tokio::spawn(async move {
-                let mut session = store.load(Some(&key)).await.unwrap();
-                session.insert(format!("writer{i}"), i as i64);
-                store.save(&mut session).await.unwrap()
-            }));
-        }
-        for writer in writers {
-            assert_eq!(writer.await.unwrap(), SaveOutcome::Saved);
-        }
-        let merged = store.load(Some(&key)).await.unwrap();
-        for i in 0..100 {
-            assert_eq!(
-                merged.get(&format!("writer{i}")),
-                Some(&Value::Int(i)),
-                "{engine}: writer{i}'s key was lost"
-            );
-        }
-
-        // A logout racing 100 writers: afterwards the session stays gone.
-        let mut writers = Vec::new();
-        for i in 0..100 {
-            let (store, key) = (store.clone(), key.clone());
-            writers.push(tokio::spawn(async move {
-                let mut session = store.load(Some(&key)).await.unwrap();
-                session.session_key()?;
-                session.insert(format!("late{i}"), i as i64);
-                Some(store.save(&mut session).await.unwrap())
-            }));
-        }
-        let logout = {
-            let (store, key) = (store.clone(), key.clone());
-            tokio::spawn(async move {
-                let mut session = store.load(Some(&key)).await.unwrap();
-                store.flush(&mut session).await.unwrap();
-            })
-        };
-        for writer in writers {
-            assert!(matches!(
-                writer.await.unwrap(),
-                None | Some(SaveOutcome::Saved) | Some(SaveOutcome::Interrupted)
-            ));
-        }
-        logout.await.unwrap();
-        assert!(!store.exists(&key).await.unwrap(), "{engine}: resurrected");
-        assert_eq!(store.load(Some(&key)).await.unwrap().session_key(), None);
+        let key = support::writers_and_a_logout(Arc::new(store), engine).await;
+        assert_eq!(
+            pg.psql(&format!(
+                "SELECT count(*) FROM django_session WHERE session_key = '{key}'"
+            ))
+            .unwrap(),
+            "0"
+        );
     }
 }
 

@@ -173,11 +173,7 @@ impl CacheSessions {
             }
             self.redis.query::<Option<String>>(&cmd).await?;
         }
-        Ok(Stored {
-            data: data.clone(),
-            raw: Raw::Bytes(value),
-            expire_date: None,
-        })
+        Ok(Stored::new(data.clone(), Raw::Bytes(value)))
     }
 }
 
@@ -224,11 +220,7 @@ impl SessionBackend for CacheSessions {
                 return Ok(None);
             }
         }
-        Ok(Some(Stored {
-            data: data.clone(),
-            raw: Raw::Bytes(value),
-            expire_date: None,
-        }))
+        Ok(Some(Stored::new(data.clone(), Raw::Bytes(value))))
     }
 
     async fn update(
@@ -259,11 +251,7 @@ impl SessionBackend for CacheSessions {
             )
             .await?;
         Ok(match answer {
-            redis::Value::Int(1) => Update::Saved(Stored {
-                data: data.clone(),
-                raw: Raw::Bytes(value),
-                expire_date: None,
-            }),
+            redis::Value::Int(1) => Update::Saved(Stored::new(data.clone(), Raw::Bytes(value))),
             redis::Value::Array(mut current) => match current.pop() {
                 Some(redis::Value::BulkString(raw)) => match self.decode(raw, None) {
                     Some(stored) => Update::Conflict(stored),

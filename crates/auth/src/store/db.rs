@@ -110,11 +110,7 @@ impl SessionBackend for DbSessions {
                 })
             })
             .await?;
-        Ok((inserted == 1).then(|| Stored {
-            data: data.clone(),
-            raw: Raw::Text(text),
-            expire_date: None,
-        }))
+        Ok((inserted == 1).then(|| Stored::new(data.clone(), Raw::Text(text))))
     }
 
     async fn update(
@@ -161,11 +157,7 @@ impl SessionBackend for DbSessions {
             })
             .await?;
         if updated == 1 {
-            return Ok(Update::Saved(Stored {
-                data: data.clone(),
-                raw: Raw::Text(text),
-                expire_date: None,
-            }));
+            return Ok(Update::Saved(Stored::new(data.clone(), Raw::Text(text))));
         }
         Ok(match SessionBackend::load(self, session_key).await? {
             Some(current) => Update::Conflict(current),

@@ -53,6 +53,16 @@ pub struct Stored {
     expire_date: Option<DateTime<Utc>>,
 }
 
+impl Stored {
+    fn new(data: SessionData, raw: Raw) -> Stored {
+        Stored {
+            data,
+            raw,
+            expire_date: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Stored {
     // Session values (the auth hash among them) never reach a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -26,11 +26,7 @@ impl SessionBackend for SignedCookieSessions {
     async fn load(&self, cookie: &str) -> Result<Option<Stored>, StoreError> {
         match session::decode_signed_cookie_at(cookie, &self.keys, self.cookie_age, signing::now())
         {
-            Ok((data, _which)) => Ok(Some(Stored {
-                data,
-                raw: Raw::Nothing,
-                expire_date: None,
-            })),
+            Ok((data, _which)) => Ok(Some(Stored::new(data, Raw::Nothing))),
             Err(_) => Ok(None),
         }
     }
@@ -41,11 +37,7 @@ impl SessionBackend for SignedCookieSessions {
         data: &SessionData,
         _expiry: &Expiry,
     ) -> Result<Option<Stored>, StoreError> {
-        Ok(Some(Stored {
-            data: data.clone(),
-            raw: Raw::Nothing,
-            expire_date: None,
-        }))
+        Ok(Some(Stored::new(data.clone(), Raw::Nothing)))
     }
 
     async fn update(
@@ -55,11 +47,7 @@ impl SessionBackend for SignedCookieSessions {
         data: &SessionData,
         _expiry: &Expiry,
     ) -> Result<Update, StoreError> {
-        Ok(Update::Saved(Stored {
-            data: data.clone(),
-            raw: Raw::Nothing,
-            expire_date: None,
-        }))
+        Ok(Update::Saved(Stored::new(data.clone(), Raw::Nothing)))
     }
 
     async fn delete(&self, _cookie: &str) -> Result<(), StoreError> {

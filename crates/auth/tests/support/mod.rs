@@ -7,10 +7,13 @@
 //! must be that Django version.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use auth::store::{SaveOutcome, Session, SessionStore};
 
 use serde_json::{Value, json};
 
@@ -195,4 +198,81 @@ pub fn from_json(value: &Value) -> auth::Value {
 /// A session dict from the oracle's JSON.
 pub fn session_from_json(value: &Value) -> auth::session::SessionData {
     auth::session::SessionData::from_value(from_json(value)).expect("a dict")
+}
+
+/// Logs user `pk` in on `session` as `django.contrib.auth.login()` does (with a placeholder auth hash).
+pub async fn log_in(store: &SessionStore, session: &mut Session, pk: i64) {
+    store
+        .login(session, pk, auth::auth::MODEL_BACKEND, &"0".repeat(64))
+        .await
+        .unwrap();
+}
+
+/// The two races Django loses, on any engine: 100 writers adding their own key to one logged-in session at
+/// once keep all 100 keys; then 100 more writers race a logout, and once it is done the session stays
+/// deleted (no writer resurrects it). Returns the session key, now gone.
+pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> String {
+    let mut session = store.load(None).await.unwrap();
+    log_in(&store, &mut session, 1).await;
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    let mut writers = Vec::new();
+    for i in 0..100 {
+        let (store, key) = (store.clone(), key.clone());
+        writers.push(tokio::spawn(async move {
+            let mut session = store.load(Some(&key)).await.unwrap();
+            session.insert(format!("writer{i}"), i as i64);
+            store.save(&mut session).await.unwrap()
+        }));
+    }
+    for writer in writers {
+        assert_eq!(writer.await.unwrap(), SaveOutcome::Saved, "{label}");
+    }
+    let merged = store.load(Some(&key)).await.unwrap();
+    for i in 0..100 {
+        assert_eq!(
+            merged.get(&format!("writer{i}")),
+            Some(&auth::Value::Int(i)),
+            "{label}: writer{i}'s key was lost"
+        );
+    }
+    assert_eq!(merged.user_pk(), Some(1), "{label}");
+
+    let mut writers = Vec::new();
+    let mut logout = None;
+    for i in 0..100 {
+        if i == 50 {
+            let (store, key) = (store.clone(), key.clone());
+            logout = Some(tokio::spawn(async move {
+                let mut session = store.load(Some(&key)).await.unwrap();
+                store.logout(&mut session).await.unwrap();
+            }));
+        }
+        let (store, key) = (store.clone(), key.clone());
+        writers.push(tokio::spawn(async move {
+            let mut session = store.load(Some(&key)).await.unwrap();
+            // Loaded after the logout: a new, empty session, which must not take the old key.
+            session.session_key()?;
+            session.insert(format!("late{i}"), i as i64);
+            Some(store.save(&mut session).await.unwrap())
+        }));
+    }
+    let mut outcomes = HashMap::new();
+    for writer in writers {
+        *outcomes
+            .entry(format!("{:?}", writer.await.unwrap()))
+            .or_insert(0) += 1;
+    }
+    if let Some(logout) = logout {
+        logout.await.unwrap();
+    }
+    eprintln!("{label}: writers racing a logout: {outcomes:?}");
+    assert!(!store.exists(&key).await.unwrap(), "{label}: resurrected");
+    assert_eq!(
+        store.load(Some(&key)).await.unwrap().session_key(),
+        None,
+        "{label}: resurrected"
+    );
+    key
 }
