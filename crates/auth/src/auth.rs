@@ -88,12 +88,23 @@ impl SessionAuthHasher {
 }
 
 /// The three auth keys of a session, as `get_user` reads them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionAuth {
     /// `_auth_user_id` as stored (a string since Django 1.7; an int in older pickled sessions).
     pub user_id: String,
     pub backend: String,
     pub hash: Option<String>,
+}
+
+impl std::fmt::Debug for SessionAuth {
+    // The auth hash is a credential: it never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionAuth")
+            .field("user_id", &self.user_id)
+            .field("backend", &self.backend)
+            .field("hash", &self.hash.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 impl SessionAuth {

@@ -114,7 +114,9 @@ impl Redis {
             .map_err(|e| StoreError::Config(format!("redis: {}", e.kind_name())))?;
         Ok(Redis {
             manager,
-            deadline: config.connect_timeout + config.response_timeout,
+            deadline: config
+                .connect_timeout
+                .saturating_add(config.response_timeout),
         })
     }
 
@@ -252,7 +254,7 @@ impl Database {
             config.url.clone(),
             manager_config,
         );
-        let deadline = config.connect_timeout + config.timeout;
+        let deadline = config.connect_timeout.saturating_add(config.timeout);
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
             .wait_timeout(Some(deadline))
@@ -365,22 +367,39 @@ fn is_transport_message(message: &str) -> bool {
         || m.contains("error connecting")
 }
 
-/// The URL with any password replaced, for logs and `Debug`.
+/// The URL with any password replaced, for logs and `Debug`: the userinfo's (even one with an unescaped
+/// `/` or `?`) and a libpq-style `password=` parameter's.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<unparsable url>".into();
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    // The userinfo ends at the last `@`; the query starts at the first `?` after it.
+    let (userinfo, after) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => (Some(userinfo), after),
+        None => (None, rest),
     };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_string(),
+    let (location, query) = match after.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (after, None),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        let user = userinfo.split(':').next().unwrap_or("");
+        out.push_str(&format!("{user}:***@"));
     }
+    out.push_str(location);
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => param.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -399,6 +418,14 @@ mod tests {
         );
         assert_eq!(redact_url("rediss://:p@ss@host"), "rediss://:***@host");
         assert_eq!(redact_url("redis://host/0"), "redis://host/0");
+        assert_eq!(
+            redact_url("postgres://u:pa/ss?w@h:5/db?sslmode=disable&password=x1"),
+            "postgres://u:***@h:5/db?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?password=secret"),
+            "postgres://h/db?password=***"
+        );
         let config = RedisConfig {
             url: "redis://u:topsecret@h/0".into(),
             connect_timeout: Duration::from_secs(1),

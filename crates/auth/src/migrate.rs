@@ -174,6 +174,10 @@ pub async fn migrate(
 ) -> Result<MigrateReport, StoreError> {
     let mut connection = db.get().await?;
     let conn = &mut *connection;
+    // Another `migrate` holding the lock (or a table lock) for a minute is stuck: fail rather than hang.
+    conn.batch_execute("SET lock_timeout = '60s'")
+        .await
+        .map_err(|e| diesel_error(&e))?;
     sql_query("SELECT pg_advisory_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADVISORY_LOCK)
         .execute(conn)
@@ -185,8 +189,13 @@ pub async fn migrate(
         .execute(conn)
         .await
         .map_err(|e| diesel_error(&e));
+    let reset = conn
+        .batch_execute("RESET lock_timeout")
+        .await
+        .map_err(|e| diesel_error(&e));
     let report = outcome?;
     unlocked?;
+    reset?;
     Ok(report)
 }
 
@@ -328,6 +337,7 @@ mod tests {
     fn plan_and_rows_are_complete() {
         assert_eq!(PLAN.len(), 15);
         let plan_txt = include_str!("../migrations/django/plan.txt");
+        assert_eq!(plan_txt.lines().count(), PLAN.len());
         for (line, migration) in plan_txt.lines().zip(PLAN) {
             let fields: Vec<&str> = line.split(' ').collect();
             assert_eq!(&fields[1..], &[migration.app, migration.name]);

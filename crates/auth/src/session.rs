@@ -39,9 +39,24 @@ pub enum SessionError {
 }
 
 /// The session dict (`SessionBase._session`), keys in insertion order, values any Python object.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct SessionData {
     items: IndexMap<String, Value>,
+}
+
+impl std::fmt::Debug for SessionData {
+    // `_auth_user_hash` is a credential: `{:?}` shows every other value, and hides that one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (k, v) in &self.items {
+            if k == crate::auth::HASH_SESSION_KEY {
+                map.entry(k, &"<hidden>");
+            } else {
+                map.entry(k, v);
+            }
+        }
+        map.finish()
+    }
 }
 
 impl SessionData {
@@ -214,12 +229,16 @@ pub fn expiry(
     now: DateTime<Utc>,
 ) -> Result<Expiry, SessionError> {
     let stored = stored_expiry(data)?;
+    // A number of seconds no date can hold (from a setting or a stored `_session_expiry`) is refused, not
+    // a panic.
+    let after = |seconds: i64| {
+        Duration::try_seconds(seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or(SessionError::BadExpiry)
+    };
     let (age, date) = match stored {
-        StoredExpiry::Default => (
-            settings.cookie_age,
-            now + Duration::seconds(settings.cookie_age),
-        ),
-        StoredExpiry::Seconds(s) => (s, now + Duration::seconds(s)),
+        StoredExpiry::Default => (settings.cookie_age, after(settings.cookie_age)?),
+        StoredExpiry::Seconds(s) => (s, after(s)?),
         StoredExpiry::Date(d) => {
             let delta = d.with_timezone(&Utc) - now;
             let micros = delta.num_microseconds().unwrap_or(i64::MAX);

@@ -90,12 +90,13 @@ fn duration(
                 reason: "expected a number of seconds".into(),
             })?,
     };
+    // Timeouts are added together into deadlines; an hour is far beyond any useful one.
     Duration::try_from_secs_f64(seconds)
         .ok()
-        .filter(|d| !d.is_zero())
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
         .ok_or(SettingsError::Invalid {
             name,
-            reason: "expected a positive number of seconds".into(),
+            reason: "expected a number of seconds above 0 and at most 3600".into(),
         })
 }
 
@@ -183,6 +184,13 @@ impl Settings {
             })?,
         };
         let cookie_age = integer(&get, "SESSION_COOKIE_AGE", 1_209_600)?;
+        // Dates must stay representable: a century either way is more than any cookie lives.
+        if cookie_age.abs() > 100 * 366 * 86_400 {
+            return Err(SettingsError::Invalid {
+                name: "SESSION_COOKIE_AGE",
+                reason: "expected at most a century of seconds".into(),
+            });
+        }
         let session = SessionSettings {
             expiry: ExpirySettings {
                 cookie_age,
@@ -383,6 +391,8 @@ mod tests {
             ("REDIS_SOCKET_TIMEOUT", "-1"),
             ("CACHE_BACKEND", "locmem"),
             ("SESSION_SAVE_EVERY_REQUEST", "perhaps"),
+            ("SESSION_COOKIE_AGE", "99999999999999"),
+            ("REDIS_SOCKET_CONNECT_TIMEOUT", "1e19"),
         ] {
             let err = settings(&[
                 ("SECRET_KEY", "k"),

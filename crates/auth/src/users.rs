@@ -173,10 +173,13 @@ impl UserStore {
         password: &str,
     ) -> Result<Option<User>, UserError> {
         let Some(mut user) = self.get_by_natural_key(username).await? else {
-            self.hashers
+            // Only the time it takes matters; its result (even an error, such as bcrypt refusing a long
+            // password) must not tell an unknown username from a wrong password.
+            let _ = self
+                .hashers
                 .clone()
                 .make_password_blocking(password.to_string())
-                .await?;
+                .await;
             return Ok(None);
         };
         let verification = self

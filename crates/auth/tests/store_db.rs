@@ -177,7 +177,9 @@ async fn db_engines_keep_concurrent_writes_and_never_resurrect() {
     let redis = RedisServer::start().unwrap();
     for engine in ["db", "cached_db"] {
         let (_, _, store) = setup(&pg, &redis, engine).await;
-        let key = support::writers_and_a_logout(Arc::new(store), engine).await;
+        let store = Arc::new(store);
+        let key = support::writers_and_a_logout(store.clone(), engine).await;
+        support::stale_requests_after_a_logout(&store, engine).await;
         assert_eq!(
             pg.psql(&format!(
                 "SELECT count(*) FROM django_session WHERE session_key = '{key}'"
@@ -254,5 +256,134 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
             .unwrap()
             .map(|u| u.pk()),
         Some(user.pk())
+    );
+}
+
+/// What `cached_db` keeps in Redis: the pickled dict under `:1:django.contrib.sessions.cached_db<key>` with
+/// the session's TTL after a create and an update, the row's remaining age after a refill, nothing after a
+/// delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_db_keeps_its_cache_in_step_with_the_row() {
+    let pg = PostgresServer::start().unwrap();
+    let redis_server = RedisServer::start().unwrap();
+    let (_, connections, store) = setup(&pg, &redis_server, "cached_db").await;
+    let redis = connections.redis.clone().unwrap();
+    let cached = |key: &str| format!(":1:django.contrib.sessions.cached_db{key}");
+    let get = |key: String| {
+        let redis = redis.clone();
+        async move {
+            let value: Option<Vec<u8>> = redis.query(redis::cmd("GET").arg(&key)).await.unwrap();
+            let ttl: i64 = redis.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+            (value, ttl)
+        }
+    };
+
+    let mut session = store.load(None).await.unwrap();
+    session.insert("n", 1i64);
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+    let (value, ttl) = get(cached(&key)).await;
+    assert_eq!(
+        value.unwrap(),
+        auth::session::encode_cache(session.data(), 5).unwrap()
+    );
+    assert!((1_209_590_000..=1_209_600_000).contains(&ttl), "{ttl}");
+
+    // Updated through the cache: the cache holds the new dict.
+    let mut loaded = store.load(Some(&key)).await.unwrap();
+    loaded.insert("n", 2i64);
+    store.save(&mut loaded).await.unwrap();
+    let (value, _) = get(cached(&key)).await;
+    assert_eq!(
+        value.unwrap(),
+        auth::session::encode_cache(loaded.data(), 5).unwrap()
+    );
+
+    // A miss refills from the row with the row's remaining age; unreadable bytes are replaced.
+    redis_server
+        .command(&format!("SET {} garbage", cached(&key)))
+        .unwrap();
+    let refilled = store.load(Some(&key)).await.unwrap();
+    assert_eq!(refilled.get("n"), Some(&Value::Int(2)));
+    let (value, ttl) = get(cached(&key)).await;
+    assert_eq!(
+        value.unwrap(),
+        auth::session::encode_cache(refilled.data(), 5).unwrap()
+    );
+    assert!(ttl > 1_209_000_000, "{ttl}");
+
+    // Deleted: row and cache.
+    let mut flushed = store.load(Some(&key)).await.unwrap();
+    store.logout(&mut flushed).await.unwrap();
+    assert_eq!(get(cached(&key)).await.0, None);
+
+    // (A logout landing inside a refill is tested deterministically in `store::cached_db`'s unit tests.)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticate_as_model_backend() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let (settings, connections, _) = setup(&pg, &redis, "db").await;
+    let md5_users = settings.user_store(&connections).unwrap();
+    let dave = md5_users
+        .create_user(NewUser {
+            username: "dave".into(),
+            password: Some("pw".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    assert!(dave.password.starts_with("md5$"));
+
+    // Unknown user and wrong password: both `None`, neither an error.
+    assert!(
+        md5_users
+            .authenticate("nobody", "pw")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        md5_users
+            .authenticate("dave", "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Usernames are exact and case-sensitive, as `get_by_natural_key`.
+    assert!(
+        md5_users
+            .authenticate("Dave", "pw")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // With PBKDF2 preferred, a correct login re-hashes the MD5 password and saves it.
+    let hashers = auth::hashers::PasswordHashers::new(
+        [
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+        ],
+        auth::hashers::WorkFactors::django_5_2(),
+    )
+    .unwrap();
+    let pbkdf2_users =
+        auth::users::UserStore::new(connections.database.clone().unwrap(), Arc::new(hashers));
+    let logged_in = pbkdf2_users
+        .authenticate("dave", "pw")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(logged_in.password.starts_with("pbkdf2_sha256$1000000$"));
+    let stored = pbkdf2_users.get(dave.pk()).await.unwrap().unwrap();
+    assert_eq!(stored.password, logged_in.password);
+    assert!(
+        pbkdf2_users
+            .authenticate("dave", "pw")
+            .await
+            .unwrap()
+            .is_some()
     );
 }

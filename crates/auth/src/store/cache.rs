@@ -84,6 +84,16 @@ return 1
     )
 });
 
+/// Deletes the key only if it still holds the given value.
+static COMPARE_AND_DELETE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});
+
 impl CacheSessions {
     /// The `cache` engine.
     pub fn new(redis: Redis, key_prefix: &str, version: i64, flavor: CacheFlavor) -> CacheSessions {
@@ -139,7 +149,8 @@ impl CacheSessions {
                 // PTTL is -1 for a key without expiry, -2 for a missing one.
                 expire_date: pttl
                     .filter(|ms| *ms >= 0)
-                    .map(|ms| Utc::now() + chrono::Duration::milliseconds(ms)),
+                    .and_then(chrono::Duration::try_milliseconds)
+                    .and_then(|d| Utc::now().checked_add_signed(d)),
             }),
             Err(e) => {
                 corrupted(self.engine_prefix, &e);
@@ -152,33 +163,29 @@ impl CacheSessions {
         Ok(session::encode_cache(data, self.flavor.pickle_protocol())?)
     }
 
-    /// `cache.set(key, data, age)` without a condition: how `cached_db` refills its cache.
+    /// `cache.set(key, data, age)`: how `cached_db` caches a session it has just created.
     pub(crate) async fn set(
         &self,
         session_key: &str,
         data: &SessionData,
         expiry: &Expiry,
-        only_if_absent: bool,
-    ) -> Result<Stored, StoreError> {
+    ) -> Result<(), StoreError> {
         let value = self.encode(data)?;
         let key = self.cache_key(session_key);
         let (unit, ttl) = self.flavor.expiry_arg(expiry);
         if ttl <= 0 {
             self.redis.query::<()>(redis::cmd("DEL").arg(&key)).await?;
         } else {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&key).arg(&value).arg(unit).arg(ttl);
-            if only_if_absent {
-                cmd.arg("NX");
-            }
-            self.redis.query::<Option<String>>(&cmd).await?;
+            self.redis
+                .query::<()>(redis::cmd("SET").arg(&key).arg(&value).arg(unit).arg(ttl))
+                .await?;
         }
-        Ok(Stored::new(data.clone(), Raw::Bytes(value)))
+        Ok(())
     }
-}
 
-impl SessionBackend for CacheSessions {
-    async fn load(&self, session_key: &str) -> Result<Option<Stored>, StoreError> {
+    /// What the cache holds for a session, telling a miss from unreadable bytes (which `cached_db` must
+    /// overwrite rather than keep re-reading).
+    pub(crate) async fn read(&self, session_key: &str) -> Result<CacheRead, StoreError> {
         let key = self.cache_key(session_key);
         let mut connection = self.redis.connection();
         let (raw, pttl): (Option<Vec<u8>>, i64) = self
@@ -192,7 +199,98 @@ impl SessionBackend for CacheSessions {
                     .query_async(&mut connection),
             )
             .await?;
-        Ok(raw.and_then(|raw| self.decode(raw, Some(pttl))))
+        Ok(match raw {
+            None => CacheRead::Missing,
+            Some(raw) => match self.decode(raw.clone(), Some(pttl)) {
+                Some(stored) => CacheRead::Found(stored),
+                None => CacheRead::Corrupt(raw),
+            },
+        })
+    }
+
+    /// Refills the cache from the database: only where the cache is empty (`SET NX`), or where it still
+    /// holds the unreadable bytes `replacing`. Returns what was written, if anything.
+    pub(crate) async fn fill(
+        &self,
+        session_key: &str,
+        data: &SessionData,
+        expiry: &Expiry,
+        replacing: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.encode(data)?;
+        let (unit, ttl) = self.flavor.expiry_arg(expiry);
+        if ttl <= 0 {
+            return Ok(None);
+        }
+        let key = self.cache_key(session_key);
+        let mut connection = self.redis.connection();
+        let written = match replacing {
+            None => {
+                let answer: Option<String> = self
+                    .redis
+                    .run(
+                        redis::cmd("SET")
+                            .arg(&key)
+                            .arg(&value)
+                            .arg("NX")
+                            .arg(unit)
+                            .arg(ttl)
+                            .query_async(&mut connection),
+                    )
+                    .await?;
+                answer.is_some()
+            }
+            Some(bad) => {
+                let answer: redis::Value = self
+                    .redis
+                    .run(
+                        COMPARE_AND_SET
+                            .key(&key)
+                            .arg(bad)
+                            .arg(&value)
+                            .arg(unit)
+                            .arg(ttl)
+                            .invoke_async(&mut connection),
+                    )
+                    .await?;
+                answer == redis::Value::Int(1)
+            }
+        };
+        Ok(written.then_some(value))
+    }
+
+    /// Deletes the cached value only if it is still `expected` (what this process wrote).
+    pub(crate) async fn compare_and_delete(
+        &self,
+        session_key: &str,
+        expected: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut connection = self.redis.connection();
+        self.redis
+            .run(
+                COMPARE_AND_DELETE
+                    .key(self.cache_key(session_key))
+                    .arg(expected)
+                    .invoke_async::<i64>(&mut connection),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// [`CacheSessions::read`]'s answer.
+pub(crate) enum CacheRead {
+    Found(Stored),
+    Missing,
+    Corrupt(Vec<u8>),
+}
+
+impl SessionBackend for CacheSessions {
+    async fn load(&self, session_key: &str) -> Result<Option<Stored>, StoreError> {
+        Ok(match self.read(session_key).await? {
+            CacheRead::Found(stored) => Some(stored),
+            CacheRead::Missing | CacheRead::Corrupt(_) => None,
+        })
     }
 
     async fn create(
@@ -265,10 +363,12 @@ impl SessionBackend for CacheSessions {
         })
     }
 
-    async fn delete(&self, session_key: &str) -> Result<(), StoreError> {
-        self.redis
-            .query::<()>(redis::cmd("DEL").arg(self.cache_key(session_key)))
-            .await
+    async fn delete(&self, session_key: &str) -> Result<bool, StoreError> {
+        let deleted: i64 = self
+            .redis
+            .query(redis::cmd("DEL").arg(self.cache_key(session_key)))
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn exists(&self, session_key: &str) -> Result<bool, StoreError> {

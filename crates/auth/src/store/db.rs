@@ -165,9 +165,10 @@ impl SessionBackend for DbSessions {
         })
     }
 
-    async fn delete(&self, session_key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, session_key: &str) -> Result<bool, StoreError> {
         let key = session_key.to_string();
-        self.db
+        let deleted = self
+            .db
             .run(move |conn| {
                 Box::pin(async move {
                     diesel::delete(ds::table.filter(ds::session_key.eq(key)))
@@ -176,7 +177,7 @@ impl SessionBackend for DbSessions {
                 })
             })
             .await?;
-        Ok(())
+        Ok(deleted > 0)
     }
 
     /// Django's `exists` looks for the row, expired or not.

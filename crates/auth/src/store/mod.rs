@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use crate::auth;
 use crate::connections::StoreError;
 use crate::session::{self, Expiry, ExpirySettings, SessionData, SetExpiry};
+use crate::signing;
 use crate::value::Value;
 
 pub use cache::{CacheFlavor, CacheSessions};
@@ -38,9 +39,8 @@ const MAX_CREATE_ATTEMPTS: usize = 100;
 /// `n` writers on one session the last one needs `n` rounds; this is far above any real page's fan-out
 /// and still bounds a request to well under a second.
 const MAX_UPDATE_ATTEMPTS: usize = 1000;
-/// Django's keys are 32 characters and `django_session.session_key` is `varchar(40)`: a longer cookie
-/// cannot name a stored session, and is not worth a round trip.
-const MAX_SESSION_KEY_LEN: usize = 40;
+/// How long one save may keep retrying its compare-and-set before giving up ([`StoreError::Contention`]).
+const MAX_UPDATE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What an engine read: the session and the exact stored form it came from, which a later update compares
 /// against (compare-and-set).
@@ -125,8 +125,8 @@ pub trait SessionBackend {
         expiry: &Expiry,
     ) -> impl Future<Output = Result<Update, StoreError>> + Send;
 
-    /// `delete(session_key)`.
-    fn delete(&self, session_key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `delete(session_key)`; whether there was a session to delete.
+    fn delete(&self, session_key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// `exists(session_key)`.
     fn exists(&self, session_key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -186,7 +186,7 @@ impl SessionBackend for Engine {
     ) -> Result<Update, StoreError> {
         dispatch!(self, e => e.update(session_key, expected, data, expiry).await)
     }
-    async fn delete(&self, session_key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, session_key: &str) -> Result<bool, StoreError> {
         dispatch!(self, e => e.delete(session_key).await)
     }
     async fn exists(&self, session_key: &str) -> Result<bool, StoreError> {
@@ -390,13 +390,19 @@ impl SessionStore {
         };
         let mut session = Session::default();
         session.saved(key.to_string(), stored);
-        self.index_join(&session).await;
+        self.index_join(&session);
         Ok(session)
     }
 
+    /// Django accepts any cookie of 8 characters or more and lets the lookup fail; a key that Django's
+    /// engines could not have made (`[a-z0-9]`, at most `varchar(40)`) is refused here before any round
+    /// trip, with the same answer: no session. Signed cookies are verified by their signature instead.
     fn acceptable_key(&self, key: &str) -> bool {
-        session::validate_session_key(key)
-            && (self.engine.key_is_data() || key.len() <= MAX_SESSION_KEY_LEN)
+        if self.engine.key_is_data() {
+            session::validate_session_key(key) && key.len() <= signing::MAX_SIGNED_LEN
+        } else {
+            session::is_well_formed_session_key(key)
+        }
     }
 
     /// `save()` as `SessionMiddleware` calls it: only when modified or `SESSION_SAVE_EVERY_REQUEST`, and
@@ -416,7 +422,11 @@ impl SessionStore {
             return Ok(SaveOutcome::Saved);
         };
         let mut expected = expected;
+        let started = std::time::Instant::now();
         for _ in 0..MAX_UPDATE_ATTEMPTS {
+            if started.elapsed() > MAX_UPDATE_TIME {
+                break;
+            }
             let expiry = self.expiry(&session.data)?;
             match self
                 .engine
@@ -462,32 +472,53 @@ impl SessionStore {
     }
 
     /// `cycle_key()`: the same data under a new key, then the old key deleted (login does this against
-    /// session fixation). The new key holds exactly what this request sees.
-    pub async fn cycle_key(&self, session: &mut Session) -> Result<(), StoreError> {
+    /// session fixation). The new key holds exactly what this request sees, and the session is marked
+    /// modified, as Django's `create()` leaves it, so the new cookie is sent.
+    ///
+    /// Django would copy a session that a concurrent logout deleted meanwhile to the new key. Here, if the
+    /// old key was already gone, the new one is deleted too and the outcome is `Interrupted`: the session
+    /// is then empty and keyless, as after a logout.
+    pub async fn cycle_key(&self, session: &mut Session) -> Result<SaveOutcome, StoreError> {
         let old = session.session_key.take();
         session.stored = None;
         self.create(session).await?;
-        if let Some(old) = old {
-            if !self.engine.key_is_data() {
-                self.engine.delete(&old).await?;
-            }
-            self.index_remove(&session.data, &old).await;
+        session.modified = true;
+        let Some(old) = old else {
+            return Ok(SaveOutcome::Saved);
+        };
+        if self.engine.key_is_data() {
+            return Ok(SaveOutcome::Saved);
         }
-        Ok(())
+        let existed = self.engine.delete(&old).await?;
+        self.index_remove(&session.data, &old).await;
+        if !existed {
+            if let Some(new) = session.session_key.clone() {
+                self.engine.delete(&new).await?;
+                self.index_remove(&session.data, &new).await;
+            }
+            *session = Session::default();
+            return Ok(SaveOutcome::Interrupted);
+        }
+        Ok(SaveOutcome::Saved)
     }
 
     /// `flush()`: the data cleared, the stored session deleted, no key (logout).
     pub async fn flush(&self, session: &mut Session) -> Result<(), StoreError> {
-        if let Some(key) = session.session_key.take() {
+        // Cleared first (Django: `clear()`, `delete()`, key `None`), so that a failed delete leaves no
+        // login data behind in the request's session.
+        let old = std::mem::replace(
+            session,
+            Session {
+                modified: true,
+                ..Session::default()
+            },
+        );
+        if let Some(key) = old.session_key {
             if !self.engine.key_is_data() {
                 self.engine.delete(&key).await?;
             }
-            self.index_remove(&session.data, &key).await;
+            self.index_remove(&old.data, &key).await;
         }
-        *session = Session {
-            modified: true,
-            ..Session::default()
-        };
         Ok(())
     }
 
@@ -515,6 +546,8 @@ impl SessionStore {
                 self.flush(session).await?;
             }
         } else {
+            // Interrupted (the anonymous session was deleted meanwhile) leaves a new empty session, which
+            // the login then fills: the user is logged in under a fresh key all the same.
             self.cycle_key(session).await?;
         }
         session.insert(auth::SESSION_KEY, user_pk.to_string());
@@ -581,16 +614,38 @@ impl SessionStore {
         Ok(deleted)
     }
 
-    /// A session Django created joins the index the first time we see it. Index failures never fail the
-    /// request: the index is repaired on the next load or listing.
-    async fn index_join(&self, session: &Session) {
-        if let (Some(key), Some(stored)) = (session.session_key(), session.stored.as_ref()) {
-            if let Ok(mut expiry) = self.expiry(&stored.data) {
-                if let Some(date) = stored.expire_date {
-                    expiry.date = date;
-                }
-                self.index_add(&stored.data, Some(key), &expiry).await;
+    /// A session Django created joins the index the first time we see it. This runs in the background,
+    /// so a load costs one round trip and a Redis outage never slows a `db` engine's request; index
+    /// failures are logged and repaired on the next load or listing.
+    fn index_join(&self, session: &Session) {
+        let (Some(index), Some(key), Some(stored)) = (
+            self.index.clone(),
+            session.session_key(),
+            session.stored.as_ref(),
+        ) else {
+            return;
+        };
+        let Some(user_pk) = session.user_pk() else {
+            return;
+        };
+        let date = match stored.expire_date {
+            Some(date) => date,
+            None => match self.expiry(&stored.data) {
+                Ok(expiry) => expiry.date,
+                Err(_) => return,
+            },
+        };
+        let key = key.to_string();
+        let join = async move {
+            if let Err(e) = index.add(user_pk, &key, date).await {
+                tracing::warn!(error = %e, "user session index not updated");
             }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(join);
+            }
+            Err(_) => tracing::warn!("no Tokio runtime: user session index not updated"),
         }
     }
 

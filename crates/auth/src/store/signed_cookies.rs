@@ -50,8 +50,8 @@ impl SessionBackend for SignedCookieSessions {
         Ok(Update::Saved(Stored::new(data.clone(), Raw::Nothing)))
     }
 
-    async fn delete(&self, _cookie: &str) -> Result<(), StoreError> {
-        Ok(())
+    async fn delete(&self, _cookie: &str) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     async fn exists(&self, _cookie: &str) -> Result<bool, StoreError> {

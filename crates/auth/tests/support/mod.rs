@@ -276,3 +276,41 @@ pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> Stri
     );
     key
 }
+
+/// Deterministic forms of the races, on any engine: requests that loaded a session before a logout can
+/// neither save it back nor cycle it to a new key afterwards.
+pub async fn stale_requests_after_a_logout(store: &SessionStore, label: &str) {
+    let mut session = store.load(None).await.unwrap();
+    log_in(store, &mut session, 3).await;
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+
+    let mut stale = Vec::new();
+    for _ in 0..10 {
+        stale.push(store.load(Some(&key)).await.unwrap());
+    }
+    let mut cycling = store.load(Some(&key)).await.unwrap();
+    let mut logout = store.load(Some(&key)).await.unwrap();
+    store.logout(&mut logout).await.unwrap();
+
+    for (i, mut session) in stale.into_iter().enumerate() {
+        session.insert("late", i as i64);
+        assert_eq!(
+            store.save(&mut session).await.unwrap(),
+            SaveOutcome::Interrupted,
+            "{label}: a stale save went through"
+        );
+    }
+    assert_eq!(
+        store.cycle_key(&mut cycling).await.unwrap(),
+        SaveOutcome::Interrupted,
+        "{label}: cycle_key copied a deleted session"
+    );
+    assert_eq!(cycling.session_key(), None, "{label}");
+    assert!(cycling.data().is_empty(), "{label}");
+    assert!(!store.exists(&key).await.unwrap(), "{label}: resurrected");
+    assert!(
+        store.user_sessions(3).await.unwrap().is_empty(),
+        "{label}: a session of user 3 survived"
+    );
+}
