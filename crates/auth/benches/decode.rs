@@ -8,7 +8,6 @@
 //! After criterion's own report, the same operations run in Python (`tests/django/bench.py`, with the
 //! interpreter `DJANGO_PYTHON` names) and the ratios are printed.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,6 +18,9 @@ use auth::signing::Keys;
 use std::hint::black_box;
 
 use criterion::Criterion;
+
+mod common;
+use common::criterion_mean_ns;
 
 const ENCODED: &str =
     "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";
@@ -75,25 +77,9 @@ fn main() {
     compare_with_django();
 }
 
-/// Criterion's mean estimate (ns) of a benchmark, from its saved report.
-fn criterion_mean_ns(name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target
-        .join("criterion")
-        .join(name)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
 fn compare_with_django() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var_os("DJANGO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/django-5.2/bin/python"));
+    let root = common::workspace_root();
+    let python = common::django_python();
     let output = Command::new(&python)
         .arg("bench.py")
         .current_dir(root.join("tests/django"))

@@ -8,6 +8,9 @@
 //!
 //! - `redis_get_baseline`: one `GET` on the same connection, the floor of any Redis-backed load.
 //!
+//! After criterion's report, a peer Django (`tests/django/peer`) on the same servers times its own
+//! `SessionStore` doing the same to the same session (`bench_store`), and the ratios are printed.
+//!
 //! These are latencies of one client on an idle machine, dominated by the loopback round trips; they say
 //! what one request costs, not the throughput under load.
 
@@ -18,7 +21,18 @@ use auth::migrate::{self, DefaultAutoField};
 use auth::settings::Settings;
 use auth::store::SessionStore;
 use criterion::Criterion;
+
+mod common;
 use testkit::{PostgresServer, RedisServer};
+
+fn env(pg: &PostgresServer, redis: &RedisServer, engine: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SECRET_KEY", "bench-secret".to_string()),
+        ("SESSION_ENGINE", engine.to_string()),
+        ("DATABASE_URL", pg.url()),
+        ("REDIS_URL", redis.url()),
+    ]
+}
 
 fn store(
     runtime: &tokio::runtime::Runtime,
@@ -26,14 +40,7 @@ fn store(
     redis: &RedisServer,
     engine: &str,
 ) -> (SessionStore, String) {
-    let map: HashMap<&str, String> = [
-        ("SECRET_KEY", "bench-secret".to_string()),
-        ("SESSION_ENGINE", engine.to_string()),
-        ("DATABASE_URL", pg.url()),
-        ("REDIS_URL", redis.url()),
-    ]
-    .into_iter()
-    .collect();
+    let map: HashMap<&str, String> = env(pg, redis, engine).into_iter().collect();
     let settings = Settings::from_lookup(|name| map.get(name).cloned()).expect("settings");
     runtime.block_on(async {
         let connections = settings.connect().expect("connect");
@@ -102,4 +109,26 @@ fn main() {
         });
     }
     criterion.final_summary();
+
+    println!(
+        "\n{:<12} {:>12} {:>12} {:>8}",
+        "operation", "rust (µs)", "django (µs)", "ratio"
+    );
+    for engine in ["cache", "db"] {
+        let (_, key) = store(&runtime, &pg, &redis, engine);
+        let django = common::peer_call(
+            &env(&pg, &redis, engine),
+            "bench_store",
+            serde_json::json!({"session_key": key, "number": 2000}),
+        );
+        for op in ["load", "save"] {
+            let name = format!("{engine}_{op}");
+            let rust = common::criterion_mean_ns(&name).unwrap_or(f64::NAN) / 1000.0;
+            let theirs = django[format!("{op}_ns")].as_f64().unwrap_or(f64::NAN) / 1000.0;
+            println!(
+                "{name:<12} {rust:>12.1} {theirs:>12.1} {:>7.2}x",
+                theirs / rust
+            );
+        }
+    }
 }

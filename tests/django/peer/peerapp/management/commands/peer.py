@@ -354,6 +354,30 @@ def get_user_(session_key, save=True):
 # --- the command ---------------------------------------------------------------------------------------------
 
 
+@op("bench_store")
+def bench_store(session_key, number=2000):
+    """Django's own SessionStore on this peer's engine, timed (ns per operation, mean over ``number``):
+    ``load`` is ``SessionStore(key).load()``; ``save`` is a request that loads, changes one key and saves,
+    as SessionMiddleware does. For ``make bench``, beside the same operations in Rust."""
+    import timeit
+
+    counter = iter(range(10**9))
+
+    def load():
+        store(session_key).load()
+
+    def save():
+        session = store(session_key)
+        session["counter"] = next(counter)
+        session.save()
+
+    load()
+    return {
+        "load_ns": timeit.timeit(load, number=number) / number * 1e9,
+        "save_ns": timeit.timeit(save, number=number) / number * 1e9,
+    }
+
+
 class Command(BaseCommand):
     help = "Answers JSON-lines requests from the Rust tests with real Django (see tests/django/peer/README.md)."
     requires_system_checks = []
