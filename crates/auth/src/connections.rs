@@ -57,14 +57,16 @@ impl StoreError {
 // ---------------------------------------------------------------------------------------------------------
 // Redis
 
-/// How to reach Redis: `REDIS_URL` (`redis://`, `rediss://`, `user:password@`, `/db`), and
+/// How to reach Redis: `REDIS_URL` (`redis://`, `rediss://`, `user:password@`, `/db`),
 /// `REDIS_SOCKET_CONNECT_TIMEOUT` / `REDIS_SOCKET_TIMEOUT` (django-redis's `SOCKET_CONNECT_TIMEOUT` and
-/// `SOCKET_TIMEOUT` options).
+/// `SOCKET_TIMEOUT` options), and for `rediss://` with a private CA, `REDIS_SSL_CA_CERTS` (redis-py's
+/// `ssl_ca_certs`: a PEM file; without it the system's and Mozilla's roots are trusted).
 #[derive(Clone)]
 pub struct RedisConfig {
     pub url: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    pub ca_certs: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("ca_certs", &self.ca_certs)
             .finish()
     }
 }
@@ -102,8 +105,22 @@ const POSTGRES: &str = "postgresql";
 impl Redis {
     /// Prepares the connection without making it (the first call connects). Needs a Tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Redis, StoreError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name())))?;
+        let client = match &config.ca_certs {
+            None => redis::Client::open(config.url.as_str()),
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| {
+                    StoreError::Config(format!("REDIS_SSL_CA_CERTS {}: {e}", path.display()))
+                })?;
+                redis::Client::build_with_tls(
+                    config.url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+        }
+        .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name())))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout))
@@ -430,6 +447,7 @@ mod tests {
             url: "redis://u:topsecret@h/0".into(),
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
+            ca_certs: None,
         };
         assert!(!format!("{config:?}").contains("topsecret"));
     }

@@ -204,6 +204,9 @@ impl Settings {
                 url,
                 connect_timeout: duration(&get, "REDIS_SOCKET_CONNECT_TIMEOUT", 1.0)?,
                 response_timeout: duration(&get, "REDIS_SOCKET_TIMEOUT", 1.0)?,
+                ca_certs: get("REDIS_SSL_CA_CERTS")
+                    .filter(|s| !s.is_empty())
+                    .map(std::path::PathBuf::from),
             }),
         };
         let cache_flavor = match get("CACHE_BACKEND") {

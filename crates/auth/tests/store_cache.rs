@@ -22,6 +22,7 @@ fn redis(server: &RedisServer) -> Redis {
         url: server.url(),
         connect_timeout: Duration::from_millis(500),
         response_timeout: Duration::from_millis(500),
+        ca_certs: None,
     })
     .unwrap()
 }
@@ -401,6 +402,7 @@ async fn acl_user_password_and_database_index_from_the_url() {
             url: url.to_string(),
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
+            ca_certs: None,
         })
         .unwrap()
     };
@@ -510,4 +512,40 @@ async fn login_cycles_or_flushes_as_django_login_does() {
         store.save(&mut session).await.unwrap(),
         SaveOutcome::NotSaved
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca() {
+    let server = RedisServer::start_tls().unwrap();
+    assert!(server.url().starts_with("rediss://"));
+    let tls = Redis::connect(&RedisConfig {
+        url: server.url(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+        ca_certs: server.ca_cert().map(|p| p.to_path_buf()),
+    })
+    .unwrap();
+    let sessions = store(&tls, CacheFlavor::Django);
+    let mut session = sessions.load(None).await.unwrap();
+    session.insert("over", "tls");
+    sessions.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+    assert_eq!(
+        sessions.load(Some(&key)).await.unwrap().get("over"),
+        Some(&Value::Str("tls".into()))
+    );
+
+    // Without the CA, the server's certificate is not trusted: a typed error, not a plaintext fallback.
+    let untrusted = Redis::connect(&RedisConfig {
+        url: server.url(),
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+        ca_certs: None,
+    })
+    .unwrap();
+    let error = store(&untrusted, CacheFlavor::Django)
+        .load(Some(&key))
+        .await
+        .unwrap_err();
+    assert!(error.is_unavailable(), "{error:?}");
 }

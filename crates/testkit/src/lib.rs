@@ -185,6 +185,8 @@ impl Drop for Process {
 pub struct RedisServer {
     process: Process,
     binary: PathBuf,
+    /// With TLS only (`start_tls`): the PEM of the CA that signed the server's certificate.
+    ca_cert: Option<PathBuf>,
 }
 
 impl RedisServer {
@@ -193,14 +195,100 @@ impl RedisServer {
         let mut server = RedisServer {
             process: Process::new("redis-server")?,
             binary,
+            ca_cert: None,
         };
         server.start_again()?;
         Ok(server)
     }
 
-    /// `redis://127.0.0.1:<port>/0`.
+    /// A server that speaks only TLS, with a certificate for `127.0.0.1` signed by a throwaway CA made
+    /// with the `openssl` command; `url()` is then `rediss://…` and `ca_cert()` the CA to trust.
+    pub fn start_tls() -> Result<RedisServer> {
+        let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
+        let process = Process::new("redis-server")?;
+        let dir = process.dir.path().to_path_buf();
+        let openssl = |args: &[&str]| -> Result<()> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .map_err(io("running openssl (install Debian's openssl)"))?;
+            if out.status.success() {
+                return Ok(());
+            }
+            Err(KitError::Command {
+                what: "openssl".into(),
+                output: String::from_utf8_lossy(&out.stderr).into(),
+            })
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=testkit CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n")
+            .map_err(io("writing server.ext"))?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ])?;
+        let mut server = RedisServer {
+            process,
+            binary,
+            ca_cert: Some(dir.join("ca.pem")),
+        };
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>/0`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.process.port)
+        let scheme = if self.ca_cert.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.process.port)
+    }
+
+    /// The CA certificate (PEM) a client must trust to reach a `start_tls` server.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
     }
 
     pub fn port(&self) -> u16 {
@@ -219,15 +307,25 @@ impl RedisServer {
     /// Starts the server again on the same port, with empty data.
     pub fn start_again(&mut self) -> Result<()> {
         let mut cmd = Command::new(&self.binary);
-        cmd.args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &self.process.port.to_string(),
-        ])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .arg("--dir")
-        .arg(self.process.dir.path());
+        let port = self.process.port.to_string();
+        match &self.ca_cert {
+            None => cmd.args(["--bind", "127.0.0.1", "--port", &port]),
+            Some(ca) => cmd
+                .args(["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port])
+                .args([
+                    "--tls-cert-file",
+                    "server.pem",
+                    "--tls-key-file",
+                    "server.key",
+                ])
+                .arg("--tls-ca-cert-file")
+                .arg(ca)
+                .args(["--tls-auth-clients", "no"])
+                .current_dir(self.process.dir.path()),
+        };
+        cmd.args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.process.dir.path());
         self.process.spawn(&mut cmd)
     }
 

@@ -200,6 +200,7 @@ mod tests {
             url: redis_server.url(),
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
+            ca_certs: None,
         })
         .unwrap();
         let sessions = CachedDbSessions::new(
