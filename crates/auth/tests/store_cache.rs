@@ -549,3 +549,40 @@ async fn rediss_with_a_private_ca() {
         .unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_every_request_refreshes_an_unmodified_session() {
+    let server = RedisServer::start().unwrap();
+    let redis = redis(&server);
+    let store = SessionStore::new(
+        Engine::Cache(CacheSessions::new(
+            redis.clone(),
+            "",
+            1,
+            CacheFlavor::Django,
+        )),
+        SessionSettings {
+            save_every_request: true,
+            ..SessionSettings::default()
+        },
+        None,
+    );
+    // A new, empty session is still not saved (Django's middleware skips empty sessions).
+    let mut empty = store.load(None).await.unwrap();
+    assert_eq!(store.save(&mut empty).await.unwrap(), SaveOutcome::NotSaved);
+
+    let mut session = store.load(None).await.unwrap();
+    session.insert("k", 1i64);
+    store.save(&mut session).await.unwrap();
+    let key = session.session_key().unwrap().to_string();
+    redis
+        .query::<()>(redis::cmd("PEXPIRE").arg(cache_key(&key)).arg(10_000))
+        .await
+        .unwrap();
+    // Loaded and not modified: saved anyway, so the TTL is two weeks again.
+    let mut loaded = store.load(Some(&key)).await.unwrap();
+    assert!(!loaded.is_modified());
+    assert_eq!(store.save(&mut loaded).await.unwrap(), SaveOutcome::Saved);
+    let ttl = pttl(&redis, &cache_key(&key)).await;
+    assert!(ttl > 1_209_000_000, "{ttl}");
+}
