@@ -56,7 +56,7 @@ fn store(
             .login(&mut session, 1, auth::auth::MODEL_BACKEND, &"0".repeat(64))
             .await
             .expect("login");
-        store.save(&mut session).await.expect("save");
+        let _saved = store.save(&mut session).await.expect("save");
         let key = session.session_key().expect("key").to_string();
         (store, key)
     })

@@ -148,7 +148,7 @@ pub fn set_session_auth(
 }
 
 /// What `django.contrib.auth.get_user` decides once the session and the user row are loaded.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum GetUser {
     /// The session's user, with the hash under the current `SECRET_KEY`.
     Authenticated { user_pk: i64 },
@@ -164,11 +164,40 @@ pub enum GetUser {
 }
 
 /// The user row as `get_user` needs it; `None` from the store when no user has that pk.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UserForSession<'a> {
     pub pk: i64,
     pub password: &'a str,
     pub is_active: bool,
+}
+
+impl std::fmt::Debug for GetUser {
+    // The new hash is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetUser::Authenticated { user_pk } => {
+                write!(f, "Authenticated {{ user_pk: {user_pk} }}")
+            }
+            GetUser::AuthenticatedUpgrade { user_pk, .. } => {
+                write!(
+                    f,
+                    "AuthenticatedUpgrade {{ user_pk: {user_pk}, new_hash: <hidden> }}"
+                )
+            }
+            GetUser::Anonymous => write!(f, "Anonymous"),
+            GetUser::AnonymousFlush => write!(f, "AnonymousFlush"),
+        }
+    }
+}
+
+impl std::fmt::Debug for UserForSession<'_> {
+    // The password hash never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserForSession")
+            .field("pk", &self.pk)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `django.contrib.auth.get_user(request)` (4.1.8+/5.x) as a pure decision: the caller loads the session, reads

@@ -60,7 +60,7 @@ impl StoreError {
 /// How to reach Redis: `REDIS_URL` (`redis://`, `rediss://`, `user:password@`, `/db`),
 /// `REDIS_SOCKET_CONNECT_TIMEOUT` / `REDIS_SOCKET_TIMEOUT` (django-redis's `SOCKET_CONNECT_TIMEOUT` and
 /// `SOCKET_TIMEOUT` options), and for `rediss://` with a private CA, `REDIS_SSL_CA_CERTS` (redis-py's
-/// `ssl_ca_certs`: a PEM file; without it the system's and Mozilla's roots are trusted).
+/// `ssl_ca_certs`: a PEM file; without it the system's trusted roots are used, as redis-py does).
 #[derive(Clone)]
 pub struct RedisConfig {
     pub url: String,
@@ -105,12 +105,23 @@ const POSTGRES: &str = "postgresql";
 impl Redis {
     /// Prepares the connection without making it (the first call connects). Needs a Tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Redis, StoreError> {
+        // rustls needs one process-wide crypto provider; choosing it here means a second provider enabled by
+        // some other dependency cannot make the first `rediss://` connection panic. An already installed
+        // provider is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = match &config.ca_certs {
-            None => redis::Client::open(config.url.as_str()),
+            None => redis::Client::open(config.url.as_str())
+                .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name()))),
             Some(path) => {
                 let root_cert = std::fs::read(path).map_err(|e| {
                     StoreError::Config(format!("REDIS_SSL_CA_CERTS {}: {e}", path.display()))
                 })?;
+                if !String::from_utf8_lossy(&root_cert).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(StoreError::Config(format!(
+                        "REDIS_SSL_CA_CERTS {}: no PEM certificate in it",
+                        path.display()
+                    )));
+                }
                 redis::Client::build_with_tls(
                     config.url.as_str(),
                     redis::TlsCertificates {
@@ -118,9 +129,9 @@ impl Redis {
                         root_cert: Some(root_cert),
                     },
                 )
+                .map_err(|e| StoreError::Config(format!("REDIS_SSL_CA_CERTS: {}", e.kind_name())))
             }
-        }
-        .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name())))?;
+        }?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout))
@@ -384,39 +395,36 @@ fn is_transport_message(message: &str) -> bool {
         || m.contains("error connecting")
 }
 
-/// The URL with any password replaced, for logs and `Debug`: the userinfo's (even one with an unescaped
-/// `/` or `?`) and a libpq-style `password=` parameter's.
+/// The URL for logs and `Debug`, with any `password=` parameter's value and the whole userinfo (user and
+/// password, whatever characters the password holds) replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<unparsable url>".into();
     };
-    // The userinfo ends at the last `@`; the query starts at the first `?` after it.
-    let (userinfo, after) = match rest.rsplit_once('@') {
-        Some((userinfo, after)) => (Some(userinfo), after),
-        None => (None, rest),
-    };
-    let (location, query) = match after.split_once('?') {
-        Some((location, query)) => (location, Some(query)),
-        None => (after, None),
-    };
-    let mut out = format!("{scheme}://");
-    if let Some(userinfo) = userinfo {
-        let user = userinfo.split(':').next().unwrap_or("");
-        out.push_str(&format!("{user}:***@"));
+    // Parameters first, so that an `@` inside a redacted value cannot be taken for the userinfo's end.
+    let mut redacted = String::with_capacity(rest.len());
+    let mut remaining = rest;
+    while let Some(at) = find_ignore_case(remaining, "password=") {
+        let value_start = at + "password=".len();
+        redacted.push_str(&remaining[..value_start]);
+        redacted.push_str("***");
+        let value_end = remaining[value_start..]
+            .find('&')
+            .map_or(remaining.len(), |i| value_start + i);
+        remaining = &remaining[value_end..];
     }
-    out.push_str(location);
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
-                _ => param.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+    redacted.push_str(remaining);
+    match redacted.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}"),
+        None => format!("{scheme}://{redacted}"),
     }
-    out
+}
+
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]
@@ -425,24 +433,35 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://user:s3cret@host:6379/2"),
-            "redis://user:***@host:6379/2"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1:5/test"),
-            "postgres://postgres:***@127.0.0.1:5/test"
-        );
-        assert_eq!(redact_url("rediss://:p@ss@host"), "rediss://:***@host");
-        assert_eq!(redact_url("redis://host/0"), "redis://host/0");
-        assert_eq!(
-            redact_url("postgres://u:pa/ss?w@h:5/db?sslmode=disable&password=x1"),
-            "postgres://u:***@h:5/db?sslmode=disable&password=***"
-        );
-        assert_eq!(
-            redact_url("postgres://h/db?password=secret"),
-            "postgres://h/db?password=***"
-        );
+        for (url, redacted) in [
+            ("redis://user:s3cret@host:6379/2", "redis://***@host:6379/2"),
+            (
+                "postgres://postgres@127.0.0.1:5/test",
+                "postgres://***@127.0.0.1:5/test",
+            ),
+            ("rediss://:p@ss@host", "rediss://***@host"),
+            ("redis://host/0", "redis://host/0"),
+            (
+                "postgres://u:pa/ss?w@h:5/db?sslmode=disable&password=x1",
+                "postgres://***@h:5/db?sslmode=disable&password=***",
+            ),
+            (
+                "postgres://h/db?password=secret",
+                "postgres://h/db?password=***",
+            ),
+            (
+                "postgres://h/db?PASSWORD=se@cret&x=1",
+                "postgres://h/db?PASSWORD=***&x=1",
+            ),
+            (
+                "postgres://u@h/db?password=p@ss",
+                "postgres://***@h/db?password=***",
+            ),
+            ("no scheme", "<unparsable url>"),
+            ("redis://ü@é/password=", "redis://***@é/password=***"),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
         let config = RedisConfig {
             url: "redis://u:topsecret@h/0".into(),
             connect_timeout: Duration::from_secs(1),

@@ -174,6 +174,22 @@ pub async fn migrate(
 ) -> Result<MigrateReport, StoreError> {
     let mut connection = db.get().await?;
     let conn = &mut *connection;
+    let outcome = locked(conn, auto_field).await;
+    // On every path, so the pooled connection goes back without the migration's lock timeout.
+    let reset = conn
+        .batch_execute("RESET lock_timeout")
+        .await
+        .map_err(|e| diesel_error(&e));
+    let report = outcome?;
+    reset?;
+    Ok(report)
+}
+
+/// `run` under the advisory lock, released whatever `run` returns.
+async fn locked(
+    conn: &mut AsyncPgConnection,
+    auto_field: DefaultAutoField,
+) -> Result<MigrateReport, StoreError> {
     // Another `migrate` holding the lock (or a table lock) for a minute is stuck: fail rather than hang.
     conn.batch_execute("SET lock_timeout = '60s'")
         .await
@@ -189,13 +205,8 @@ pub async fn migrate(
         .execute(conn)
         .await
         .map_err(|e| diesel_error(&e));
-    let reset = conn
-        .batch_execute("RESET lock_timeout")
-        .await
-        .map_err(|e| diesel_error(&e));
     let report = outcome?;
     unlocked?;
-    reset?;
     Ok(report)
 }
 

@@ -45,17 +45,11 @@ pub struct SessionData {
 }
 
 impl std::fmt::Debug for SessionData {
-    // `_auth_user_hash` is a credential: `{:?}` shows every other value, and hides that one.
+    // Values can be credentials (`_auth_user_hash`, a session-stored CSRF secret): `{:?}` shows the keys.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut map = f.debug_map();
-        for (k, v) in &self.items {
-            if k == crate::auth::HASH_SESSION_KEY {
-                map.entry(k, &"<hidden>");
-            } else {
-                map.entry(k, v);
-            }
-        }
-        map.finish()
+        f.debug_struct("SessionData")
+            .field("keys", &self.items.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 

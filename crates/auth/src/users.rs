@@ -173,13 +173,21 @@ impl UserStore {
         password: &str,
     ) -> Result<Option<User>, UserError> {
         let Some(mut user) = self.get_by_natural_key(username).await? else {
-            // Only the time it takes matters; its result (even an error, such as bcrypt refusing a long
-            // password) must not tell an unknown username from a wrong password.
-            let _ = self
+            // Only the time it takes matters; its result must not tell an unknown username from a wrong
+            // password. A password the hasher refuses (bcrypt's 72-byte limit) fails fast, so a random one
+            // is hashed instead, as `check_password` does for a known user.
+            let hashed = self
                 .hashers
                 .clone()
                 .make_password_blocking(password.to_string())
                 .await;
+            if hashed.is_err() {
+                if let Ok(random) =
+                    crate::crypto::get_random_string(32, crate::session::VALID_KEY_CHARS)
+                {
+                    let _ = self.hashers.clone().make_password_blocking(random).await;
+                }
+            }
             return Ok(None);
         };
         let verification = self

@@ -104,7 +104,10 @@ async fn lifecycle_as_django() {
         // cycle_key: a new key holding the same bytes, the old key gone.
         let before = raw_get(&redis, &cache_key(&key)).await.unwrap();
         let mut cycled = store.load(Some(&key)).await.unwrap();
-        store.cycle_key(&mut cycled).await.unwrap();
+        assert_eq!(
+            store.cycle_key(&mut cycled).await.unwrap(),
+            SaveOutcome::Saved
+        );
         let new_key = cycled.session_key().unwrap().to_string();
         assert_ne!(new_key, key);
         assert_eq!(raw_get(&redis, &cache_key(&new_key)).await.unwrap(), before);
@@ -123,7 +126,7 @@ async fn lifecycle_as_django() {
         let mut session = store.load(Some(made_up)).await.unwrap();
         assert_eq!(session.session_key(), None);
         session.insert("x", 1i64);
-        store.save(&mut session).await.unwrap();
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
         assert_ne!(session.session_key(), Some(made_up));
         assert_eq!(raw_get(&redis, &cache_key(made_up)).await, None);
 
@@ -169,7 +172,7 @@ async fn expiry_collision_and_corruption() {
     let mut short = store.load(None).await.unwrap();
     short.insert("x", 1i64);
     short.set_expiry(SetExpiry::Seconds(1));
-    store.save(&mut short).await.unwrap();
+    assert_eq!(store.save(&mut short).await.unwrap(), SaveOutcome::Saved);
     let short_key = short.session_key().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert_eq!(
@@ -182,7 +185,7 @@ async fn expiry_collision_and_corruption() {
     past.set_expiry(SetExpiry::Date(
         chrono::Utc::now() - chrono::Duration::hours(1),
     ));
-    store.save(&mut past).await.unwrap();
+    assert_eq!(store.save(&mut past).await.unwrap(), SaveOutcome::Saved);
     let past_key = past.session_key().unwrap().to_string();
     assert_eq!(raw_get(&redis, &cache_key(&past_key)).await, None);
 
@@ -212,7 +215,7 @@ async fn an_update_never_resurrects_a_deleted_session() {
     let store = store(&redis, CacheFlavor::Django);
     let mut session = store.load(None).await.unwrap();
     log_in(&store, &mut session, 7).await;
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
     // Request A loads the session; request B logs out (flush); A then modifies and saves.
@@ -247,12 +250,15 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     for _ in 0..3 {
         let mut session = store.load(None).await.unwrap();
         log_in(&store, &mut session, 42).await;
-        store.save(&mut session).await.unwrap();
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
         keys.push(session.session_key().unwrap().to_string());
     }
     let mut someone_else = store.load(None).await.unwrap();
     log_in(&store, &mut someone_else, 43).await;
-    store.save(&mut someone_else).await.unwrap();
+    assert_eq!(
+        store.save(&mut someone_else).await.unwrap(),
+        SaveOutcome::Saved
+    );
 
     // A session Django wrote itself (raw pickle, no index entry) joins once we load it.
     let mut django_data = SessionData::new();
@@ -296,6 +302,15 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     // Soonest expiry first: the Django session expires in 10 minutes.
     assert_eq!(listed[0].session_key, django_key);
 
+    // A late join carrying an older expiry never lowers what the index holds.
+    let index = UserIndex::new(redis.clone(), "", 1);
+    let before = store.user_sessions(42).await.unwrap();
+    index
+        .add(42, &keys[2], chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(store.user_sessions(42).await.unwrap(), before);
+
     // A session deleted behind the index's back (Django's logout) drops out of the listing.
     redis
         .query::<()>(redis::cmd("DEL").arg(cache_key(&keys[0])))
@@ -336,10 +351,15 @@ async fn redis_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     let store = store(&redis, CacheFlavor::Django);
     let mut session = store.load(None).await.unwrap();
     session.insert("k", "v");
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
+    let mut logging_out = store.load(Some(&key)).await.unwrap();
 
     server.stop();
+    // A logout during the outage fails, clears the request's session, and keeps the key for a retry.
+    assert!(store.flush(&mut logging_out).await.unwrap_err().is_unavailable());
+    assert!(logging_out.data().is_empty());
+    assert_eq!(logging_out.session_key(), Some(key.as_str()));
     for _ in 0..3 {
         let started = Instant::now();
         let error = store.load(Some(&key)).await.unwrap_err();
@@ -410,7 +430,10 @@ async fn acl_user_password_and_database_index_from_the_url() {
     let sessions = store(&redis_db2, CacheFlavor::Django);
     let mut session = sessions.load(None).await.unwrap();
     session.insert("where", "db 2");
-    sessions.save(&mut session).await.unwrap();
+    assert_eq!(
+        sessions.save(&mut session).await.unwrap(),
+        SaveOutcome::Saved
+    );
     let key = cache_key(session.session_key().unwrap());
     // The key is in database 2, not in database 0.
     let default_db = redis(&server);
@@ -443,13 +466,13 @@ async fn login_cycles_or_flushes_as_django_login_does() {
     // An anonymous session with data: logging in keeps the data under a new key (cycle_key).
     let mut session = store.load(None).await.unwrap();
     session.insert("cart", "3 items");
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let anonymous_key = session.session_key().unwrap().to_string();
     store
         .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
         .await
         .unwrap();
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let logged_in_key = session.session_key().unwrap().to_string();
     assert_ne!(logged_in_key, anonymous_key);
     assert!(!store.exists(&anonymous_key).await.unwrap());
@@ -469,18 +492,18 @@ async fn login_cycles_or_flushes_as_django_login_does() {
         .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
         .await
         .unwrap();
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     assert_eq!(session.session_key(), Some(logged_in_key.as_str()));
 
     // The same user with another auth hash (the password changed): flushed first, then logged in.
     session.insert("cart", "still here");
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let other_hash = "b".repeat(64);
     store
         .login(&mut session, 9, dj_auth::MODEL_BACKEND, &other_hash)
         .await
         .unwrap();
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
     assert!(!store.exists(&logged_in_key).await.unwrap());
     assert_eq!(session.get("cart"), None);
@@ -492,12 +515,12 @@ async fn login_cycles_or_flushes_as_django_login_does() {
 
     // Another user: flushed first, the old data gone.
     session.insert("cart", "still here");
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     store
         .login(&mut session, 10, dj_auth::MODEL_BACKEND, &hash)
         .await
         .unwrap();
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
     assert!(!store.exists(&logged_in_key).await.unwrap());
     assert_eq!(session.get("cart"), None);
@@ -528,7 +551,10 @@ async fn rediss_with_a_private_ca() {
     let sessions = store(&tls, CacheFlavor::Django);
     let mut session = sessions.load(None).await.unwrap();
     session.insert("over", "tls");
-    sessions.save(&mut session).await.unwrap();
+    assert_eq!(
+        sessions.save(&mut session).await.unwrap(),
+        SaveOutcome::Saved
+    );
     let key = session.session_key().unwrap().to_string();
     assert_eq!(
         sessions.load(Some(&key)).await.unwrap().get("over"),
@@ -573,7 +599,7 @@ async fn save_every_request_refreshes_an_unmodified_session() {
 
     let mut session = store.load(None).await.unwrap();
     session.insert("k", 1i64);
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
     redis
         .query::<()>(redis::cmd("PEXPIRE").arg(cache_key(&key)).arg(10_000))

@@ -110,7 +110,10 @@ async fn db_engines_behave_as_django() {
 
         // cycle_key and flush.
         let mut cycled = store.load(Some(&key)).await.unwrap();
-        store.cycle_key(&mut cycled).await.unwrap();
+        assert_eq!(
+            store.cycle_key(&mut cycled).await.unwrap(),
+            SaveOutcome::Saved
+        );
         let new_key = cycled.session_key().unwrap().to_string();
         assert!(!store.exists(&key).await.unwrap());
         assert!(store.exists(&new_key).await.unwrap());
@@ -124,7 +127,7 @@ async fn db_engines_behave_as_django() {
         // An expired row loads as a new session, and clear_expired removes it.
         let mut old = store.load(None).await.unwrap();
         old.insert("x", 1i64);
-        store.save(&mut old).await.unwrap();
+        assert_eq!(store.save(&mut old).await.unwrap(), SaveOutcome::Saved);
         let old_key = old.session_key().unwrap().to_string();
         pg.psql(&format!(
             "UPDATE django_session SET expire_date = now() - interval '1 second' \
@@ -206,7 +209,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
         .unwrap();
     let mut session = store.load(None).await.unwrap();
     log_in(&store, &mut session, user.pk()).await;
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
     pg.stop();
@@ -280,7 +283,7 @@ async fn cached_db_keeps_its_cache_in_step_with_the_row() {
 
     let mut session = store.load(None).await.unwrap();
     session.insert("n", 1i64);
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
     let (value, ttl) = get(cached(&key)).await;
     assert_eq!(
@@ -292,7 +295,7 @@ async fn cached_db_keeps_its_cache_in_step_with_the_row() {
     // Updated through the cache: the cache holds the new dict.
     let mut loaded = store.load(Some(&key)).await.unwrap();
     loaded.insert("n", 2i64);
-    store.save(&mut loaded).await.unwrap();
+    assert_eq!(store.save(&mut loaded).await.unwrap(), SaveOutcome::Saved);
     let (value, _) = get(cached(&key)).await;
     assert_eq!(
         value.unwrap(),

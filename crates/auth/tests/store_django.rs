@@ -251,7 +251,10 @@ async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_en
 
     // Our cycle_key: Django finds the data under the new key only. Our flush: Django finds nothing.
     let mut theirs = store.load(Some(&django_key)).await.unwrap();
-    store.cycle_key(&mut theirs).await.unwrap();
+    assert_eq!(
+        store.cycle_key(&mut theirs).await.unwrap(),
+        SaveOutcome::Saved
+    );
     let new_key = theirs.session_key().unwrap().to_string();
     assert_ne!(new_key, django_key);
     let after = call(peer, "session_load", json!({"session_key": new_key}));
@@ -405,7 +408,7 @@ async fn users_and_login(users: &UserStore, store: &SessionStore, peer: &mut Ora
         )
         .await
         .unwrap();
-    store.save(&mut ours).await.unwrap();
+    assert_eq!(store.save(&mut ours).await.unwrap(), SaveOutcome::Saved);
     let seen = call(
         peer,
         "get_user",

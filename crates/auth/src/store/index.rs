@@ -18,11 +18,13 @@ use crate::session;
 /// The engine prefix of the index keys (after `KEY_PREFIX:VERSION:`).
 pub const USER_INDEX_PREFIX: &str = "django_rs.user_sessions.";
 
-/// Adds (or re-scores) a session, drops expired members, and makes the set expire with its last member.
+/// Adds a session (or raises its score: `GT` never lowers one, so a late background join carrying an older
+/// expiry cannot shorten what a save recorded), drops expired members, and makes the set expire with its
+/// last member.
 static ADD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end

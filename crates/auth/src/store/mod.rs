@@ -323,8 +323,9 @@ impl Session {
     }
 }
 
-/// What `save` did.
+/// What `save` (or `cycle_key`) did. `Interrupted` must reach the response: the session is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
 pub enum SaveOutcome {
     /// Written (created, updated, or a new signed cookie).
     Saved,
@@ -496,7 +497,10 @@ impl SessionStore {
                 self.engine.delete(&new).await?;
                 self.index_remove(&session.data, &new).await;
             }
-            *session = Session::default();
+            *session = Session {
+                modified: true,
+                ..Session::default()
+            };
             return Ok(SaveOutcome::Interrupted);
         }
         Ok(SaveOutcome::Saved)
@@ -505,7 +509,8 @@ impl SessionStore {
     /// `flush()`: the data cleared, the stored session deleted, no key (logout).
     pub async fn flush(&self, session: &mut Session) -> Result<(), StoreError> {
         // Cleared first (Django: `clear()`, `delete()`, key `None`), so that a failed delete leaves no
-        // login data behind in the request's session.
+        // login data behind in the request's session; the key is kept until the delete succeeds, so that
+        // a retried logout deletes it.
         let old = std::mem::replace(
             session,
             Session {
@@ -515,7 +520,10 @@ impl SessionStore {
         );
         if let Some(key) = old.session_key {
             if !self.engine.key_is_data() {
-                self.engine.delete(&key).await?;
+                if let Err(e) = self.engine.delete(&key).await {
+                    session.session_key = Some(key);
+                    return Err(e);
+                }
             }
             self.index_remove(&old.data, &key).await;
         }
@@ -548,7 +556,7 @@ impl SessionStore {
         } else {
             // Interrupted (the anonymous session was deleted meanwhile) leaves a new empty session, which
             // the login then fills: the user is logged in under a fresh key all the same.
-            self.cycle_key(session).await?;
+            let _either_way = self.cycle_key(session).await?;
         }
         session.insert(auth::SESSION_KEY, user_pk.to_string());
         session.insert(auth::BACKEND_SESSION_KEY, backend);

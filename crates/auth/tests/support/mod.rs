@@ -214,7 +214,7 @@ pub async fn log_in(store: &SessionStore, session: &mut Session, pk: i64) {
 pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> String {
     let mut session = store.load(None).await.unwrap();
     log_in(&store, &mut session, 1).await;
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
     let mut writers = Vec::new();
@@ -282,7 +282,7 @@ pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> Stri
 pub async fn stale_requests_after_a_logout(store: &SessionStore, label: &str) {
     let mut session = store.load(None).await.unwrap();
     log_in(store, &mut session, 3).await;
-    store.save(&mut session).await.unwrap();
+    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
     let mut stale = Vec::new();
