@@ -306,7 +306,11 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     let index = UserIndex::new(redis.clone(), "", 1);
     let before = store.user_sessions(42).await.unwrap();
     index
-        .add(42, &keys[2], chrono::Utc::now() + chrono::Duration::minutes(1))
+        .add(
+            42,
+            &keys[2],
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(store.user_sessions(42).await.unwrap(), before);
@@ -357,7 +361,13 @@ async fn redis_outage_is_a_typed_error_within_the_timeout_then_recovers() {
 
     server.stop();
     // A logout during the outage fails, clears the request's session, and keeps the key for a retry.
-    assert!(store.flush(&mut logging_out).await.unwrap_err().is_unavailable());
+    assert!(
+        store
+            .flush(&mut logging_out)
+            .await
+            .unwrap_err()
+            .is_unavailable()
+    );
     assert!(logging_out.data().is_empty());
     assert_eq!(logging_out.session_key(), Some(key.as_str()));
     for _ in 0..3 {
