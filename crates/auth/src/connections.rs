@@ -168,6 +168,11 @@ impl Redis {
         }
     }
 
+    /// `PING`: whether Redis answers within the deadline (for readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
+    }
+
     /// Runs one command.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection();
@@ -295,6 +300,14 @@ impl Database {
             pool,
             deadline: config.timeout,
         })
+    }
+
+    /// `SELECT 1`: whether PostgreSQL answers within the deadlines (for readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        self.run(|conn| Box::pin(async move { diesel::sql_query("SELECT 1").execute(conn).await }))
+            .await
+            .map(|_| ())
     }
 
     /// A connection from the pool, or `Unavailable` within the connect timeout.

@@ -146,6 +146,31 @@ pub fn list(value: &str, name: &'static str) -> Result<Vec<String>, SettingsErro
         .collect())
 }
 
+/// `PASSWORD_HASHERS` (comma-separated or a JSON array of dotted paths; Django's default list otherwise)
+/// with the work factors of `DJANGO_VERSION` (default 5.2).
+pub fn password_hashers(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<PasswordHashers, SettingsError> {
+    let work_factors = match get("DJANGO_VERSION") {
+        None => WorkFactors::django_5_2(),
+        Some(v) => WorkFactors::for_django_version(v.trim()).ok_or(SettingsError::Invalid {
+            name: "DJANGO_VERSION",
+            reason: "expected 4.2, 5.0, 5.1 or 5.2".into(),
+        })?,
+    };
+    let paths = match get("PASSWORD_HASHERS") {
+        None => crate::hashers::DEFAULT_PASSWORD_HASHERS
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+        Some(v) => list(&v, "PASSWORD_HASHERS")?,
+    };
+    PasswordHashers::new(paths, work_factors).map_err(|e| SettingsError::Invalid {
+        name: "PASSWORD_HASHERS",
+        reason: e.to_string(),
+    })
+}
+
 /// `DATABASE_URL` and its pool settings alone (what `portal migrate` needs); `None` when unset.
 pub fn database_config(
     get: &impl Fn(&str) -> Option<String>,
@@ -219,22 +244,7 @@ impl Settings {
             })?,
         };
         let database = database_config(&get)?;
-        let work_factors = match get("DJANGO_VERSION") {
-            None => WorkFactors::django_5_2(),
-            Some(v) => WorkFactors::for_django_version(v.trim()).ok_or(SettingsError::Invalid {
-                name: "DJANGO_VERSION",
-                reason: "expected 4.2, 5.0, 5.1 or 5.2".into(),
-            })?,
-        };
-        let password_hashers =
-            match get("PASSWORD_HASHERS") {
-                None => PasswordHashers::default(),
-                Some(v) => PasswordHashers::new(list(&v, "PASSWORD_HASHERS")?, work_factors)
-                    .map_err(|e| SettingsError::Invalid {
-                        name: "PASSWORD_HASHERS",
-                        reason: e.to_string(),
-                    })?,
-            };
+        let password_hashers = password_hashers(&get)?;
         let authentication_backends = match get("AUTHENTICATION_BACKENDS") {
             None => vec![crate::auth::MODEL_BACKEND.to_string()],
             Some(v) => list(&v, "AUTHENTICATION_BACKENDS")?,

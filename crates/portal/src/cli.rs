@@ -1,0 +1,82 @@
+//! The command line, after Django's `manage.py`: `serve` (the default), `migrate`, `clearsessions`,
+//! `createsuperuser`. Settings come from the environment (see the README), never from flags, except where
+//! Django's own command takes a flag.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portal",
+    version,
+    about = "The login portal a Django project accepts as its own."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the pages (the default command).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PORTAL_BIND", default_value = "127.0.0.1:8000")]
+        bind: String,
+    },
+    /// Create Django's contenttypes, auth and sessions tables, as `manage.py migrate` does; a database
+    /// Django already migrated is left as it is.
+    Migrate,
+    /// Delete expired sessions (`manage.py clearsessions`); a no-op for engines that expire by themselves.
+    Clearsessions,
+    /// Create a superuser, as `manage.py createsuperuser --noinput`: the password comes from
+    /// `DJANGO_SUPERUSER_PASSWORD` (without it the account has an unusable password).
+    Createsuperuser {
+        /// Required: this command never prompts.
+        #[arg(long)]
+        noinput: bool,
+        #[arg(long, env = "DJANGO_SUPERUSER_USERNAME")]
+        username: Option<String>,
+        #[arg(long, env = "DJANGO_SUPERUSER_EMAIL", default_value = "")]
+        email: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve {
+            bind: std::env::var("PORTAL_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into()),
+        }) {
+            Command::Serve { bind } => commands::serve(&bind).await,
+            Command::Migrate => commands::migrate().await,
+            Command::Clearsessions => commands::clearsessions().await,
+            Command::Createsuperuser {
+                noinput,
+                username,
+                email,
+            } => commands::createsuperuser(noinput, username, email).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

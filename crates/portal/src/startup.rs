@@ -1,0 +1,54 @@
+//! Builds the server from typed settings: `Application::build(settings, "127.0.0.1:0")` in the tests,
+//! the configured address in production. The stores are made here, once, and shared with every worker.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use auth::settings::{Connections, Settings};
+use auth::store::SessionStore;
+
+use crate::routes;
+
+/// What every request handler can reach.
+pub struct State {
+    pub settings: Settings,
+    pub connections: Connections,
+    pub sessions: SessionStore,
+}
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings, bind: &str) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(bind)?;
+        let address = listener.local_addr()?;
+        let connections = settings.connect()?;
+        let sessions = settings.session_store(&connections)?;
+        let state = web::Data::new(State {
+            settings,
+            connections,
+            sessions,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .route("/healthz", web::get().to(routes::health::healthz))
+                .route("/readyz", web::get().to(routes::health::readyz))
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application { address, server })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
