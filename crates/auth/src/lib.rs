@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod cookie;
 pub mod crypto;
 pub mod csrf;
 pub mod hashers;

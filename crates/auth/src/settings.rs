@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connections::{Database, DatabaseConfig, Redis, RedisConfig, StoreError};
+use crate::cookie::{CookieSettings, SameSite};
 use crate::hashers::{PasswordHashers, WorkFactors};
 use crate::session::ExpirySettings;
 use crate::signing::Keys;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub password_hashers: Arc<PasswordHashers>,
     /// `AUTHENTICATION_BACKENDS`.
     pub authentication_backends: Vec<String>,
+    /// `SESSION_COOKIE_NAME`, `_DOMAIN`, `_PATH`, `_SECURE`, `_HTTPONLY`, `_SAMESITE`.
+    pub session_cookie: CookieSettings,
 }
 
 fn duration(
@@ -118,8 +121,16 @@ fn boolean(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
 ) -> Result<bool, SettingsError> {
+    boolean_or(get, name, false)
+}
+
+fn boolean_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, SettingsError> {
     match get(name).as_deref().map(str::trim) {
-        None | Some("") => Ok(false),
+        None | Some("") => Ok(default),
         Some("1" | "true" | "True" | "TRUE" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "False" | "FALSE" | "no" | "off") => Ok(false),
         Some(_) => Err(SettingsError::Invalid {
@@ -168,6 +179,49 @@ pub fn password_hashers(
     PasswordHashers::new(paths, work_factors).map_err(|e| SettingsError::Invalid {
         name: "PASSWORD_HASHERS",
         reason: e.to_string(),
+    })
+}
+
+/// The session cookie's settings, Django's defaults where unset. `SESSION_COOKIE_SAMESITE` is `Lax`,
+/// `Strict`, `None`, or `False` (no attribute).
+pub fn cookie_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<CookieSettings, SettingsError> {
+    let defaults = CookieSettings::default();
+    let samesite = match get("SESSION_COOKIE_SAMESITE").as_deref().map(str::trim) {
+        None | Some("Lax") => Some(SameSite::Lax),
+        Some("Strict") => Some(SameSite::Strict),
+        Some("None") => Some(SameSite::None),
+        Some("False" | "false" | "") => None,
+        Some(_) => {
+            return Err(SettingsError::Invalid {
+                name: "SESSION_COOKIE_SAMESITE",
+                reason: "expected Lax, Strict, None or False".into(),
+            });
+        }
+    };
+    let name = get("SESSION_COOKIE_NAME")
+        .map(|n| n.trim().to_string())
+        .unwrap_or(defaults.name);
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+    {
+        return Err(SettingsError::Invalid {
+            name: "SESSION_COOKIE_NAME",
+            reason: "expected a cookie name (letters, digits and !#$%&'*+-.^_`|~)".into(),
+        });
+    }
+    Ok(CookieSettings {
+        name,
+        domain: get("SESSION_COOKIE_DOMAIN").filter(|d| !d.trim().is_empty()),
+        path: get("SESSION_COOKIE_PATH")
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or(defaults.path),
+        secure: boolean(get, "SESSION_COOKIE_SECURE")?,
+        httponly: boolean_or(get, "SESSION_COOKIE_HTTPONLY", true)?,
+        samesite,
     })
 }
 
@@ -260,6 +314,7 @@ impl Settings {
             database,
             password_hashers: Arc::new(password_hashers),
             authentication_backends,
+            session_cookie: cookie_settings(&get)?,
         };
         settings.check()?;
         Ok(settings)
@@ -380,6 +435,7 @@ mod tests {
         assert_eq!(s.cache_version, 1);
         assert_eq!(s.cache_key_prefix, "");
         assert_eq!(s.cache_flavor, CacheFlavor::Django);
+        assert_eq!(s.session_cookie, CookieSettings::default());
         let s = settings(&[
             ("SECRET_KEY", "k"),
             ("SECRET_KEY_FALLBACKS", r#"["a,b", "c"]"#),
@@ -406,6 +462,8 @@ mod tests {
             ("SESSION_SAVE_EVERY_REQUEST", "perhaps"),
             ("SESSION_COOKIE_AGE", "99999999999999"),
             ("REDIS_SOCKET_CONNECT_TIMEOUT", "1e19"),
+            ("SESSION_COOKIE_SAMESITE", "lax please"),
+            ("SESSION_COOKIE_NAME", "session id"),
         ] {
             let err = settings(&[
                 ("SECRET_KEY", "k"),

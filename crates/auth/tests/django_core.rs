@@ -922,3 +922,79 @@ fn session_keys_follow_djangos_rules() {
             .all(|b| session::VALID_KEY_CHARS.as_bytes().contains(&b))
     );
 }
+
+#[test]
+fn session_cookie_headers_as_session_middleware_sends_them() {
+    use auth::cookie::{CookieSettings, SameSite};
+    let time = 1_700_000_000i64;
+    let now = chrono::DateTime::from_timestamp(time, 0).unwrap();
+    let custom = CookieSettings {
+        name: "__Host-sid".into(),
+        domain: Some(".example.com".into()),
+        path: "/app".into(),
+        secure: true,
+        httponly: false,
+        samesite: Some(SameSite::Strict),
+    };
+    let cases: Vec<(CookieSettings, serde_json::Value)> = vec![
+        (CookieSettings::default(), json!({})),
+        (
+            custom.clone(),
+            json!({
+                "SESSION_COOKIE_NAME": "__Host-sid",
+                "SESSION_COOKIE_DOMAIN": ".example.com",
+                "SESSION_COOKIE_PATH": "/app",
+                "SESSION_COOKIE_SECURE": true,
+                "SESSION_COOKIE_HTTPONLY": false,
+                "SESSION_COOKIE_SAMESITE": "Strict",
+            }),
+        ),
+        (
+            CookieSettings {
+                samesite: Some(SameSite::None),
+                secure: true,
+                ..CookieSettings::default()
+            },
+            json!({"SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": true}),
+        ),
+        (
+            CookieSettings {
+                samesite: None,
+                ..CookieSettings::default()
+            },
+            json!({"SESSION_COOKIE_SAMESITE": false}),
+        ),
+    ];
+    let values = [
+        "dye65scwl1symkjih8tv9d7el556oawc",
+        ".eJxVjMsOgjAUBf-la9OU9paCS_d-A7mvWtRAQmFl_HclYaHbMzPnZQbc1jJsVZdhFHM2jTn9boT80GkHcsfpNluep3UZye6KPWi111n0eTncv4OCtXxrJ85lTczgEcjFBj10EHxsegAJGanL1EKW0AJHIGZNmlJE7QkoqHl_AOGWOFM:1r31eq:G9dJqhU1JRzuBC58wsEYMtz-RQSndj3mLHbBeFnjXMM",
+        "needs \"quoting\"; here\\ é",
+    ];
+    let mut oracle = oracle();
+    for (settings, django_settings) in &cases {
+        for value in values {
+            for max_age in [Some(1_209_600i64), Some(300), None] {
+                let django = oracle.call(
+                    "session_middleware.set_cookie",
+                    django_settings.clone(),
+                    json!({"value": value, "max_age": max_age, "time": time}),
+                );
+                assert_eq!(
+                    settings.set_cookie(value, max_age, now),
+                    django.as_str().unwrap(),
+                    "{django_settings} {value} {max_age:?}"
+                );
+            }
+        }
+        let django = oracle.call(
+            "session_middleware.delete_cookie",
+            django_settings.clone(),
+            json!({}),
+        );
+        assert_eq!(
+            settings.delete_cookie(),
+            django.as_str().unwrap(),
+            "{django_settings}"
+        );
+    }
+}

@@ -398,3 +398,47 @@ def session_validate_keys(keys):
 
     store = SessionStore()
     return {"valid": [bool(store._validate_session_key(k)) for k in keys], "new": store._get_new_session_key()}
+
+
+# --- SessionMiddleware's cookie ----------------------------------------------------------------------------
+
+
+@op("session_middleware.set_cookie")
+def session_middleware_set_cookie(value, max_age, time):
+    """The Set-Cookie value ``SessionMiddleware.process_response`` sends for a saved session (the
+    ``SESSION_COOKIE_*`` settings of the request), with ``time.time()`` frozen at ``time``."""
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django.utils.http import http_date
+
+    response = HttpResponse()
+    with at(time):
+        expires = None if max_age is None else http_date(time + max_age)
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME,
+            value,
+            max_age=max_age,
+            expires=expires,
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            path=settings.SESSION_COOKIE_PATH,
+            secure=settings.SESSION_COOKIE_SECURE or None,
+            httponly=settings.SESSION_COOKIE_HTTPONLY or None,
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
+    return response.cookies[settings.SESSION_COOKIE_NAME].OutputString()
+
+
+@op("session_middleware.delete_cookie")
+def session_middleware_delete_cookie():
+    """The Set-Cookie value ``SessionMiddleware.process_response`` sends to drop an emptied session."""
+    from django.conf import settings
+    from django.http import HttpResponse
+
+    response = HttpResponse()
+    response.delete_cookie(
+        settings.SESSION_COOKIE_NAME,
+        path=settings.SESSION_COOKIE_PATH,
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        samesite=settings.SESSION_COOKIE_SAMESITE,
+    )
+    return response.cookies[settings.SESSION_COOKIE_NAME].OutputString()
