@@ -325,6 +325,50 @@ impl UserStore {
     }
 }
 
+/// `django.contrib.auth.get_user(request)`: the session's user, applying Django's decision to the session
+/// (see [`crate::auth::get_user`]): a hash that matched only a `SECRET_KEY_FALLBACKS` key is re-made with
+/// the current key after `cycle_key`; a hash that matches nothing (the password changed, or a forged
+/// session) flushes the session. An inactive or deleted user is anonymous.
+pub async fn get_user(
+    sessions: &crate::store::SessionStore,
+    users: &UserStore,
+    session: &mut crate::store::Session,
+    authentication_backends: &[String],
+    hasher: &crate::auth::SessionAuthHasher,
+) -> Result<Option<User>, StoreError> {
+    use crate::auth::{self, GetUser};
+    let Some(session_auth) = auth::session_auth(session.data()) else {
+        return Ok(None);
+    };
+    let user = match session_auth.user_pk() {
+        Some(pk) if authentication_backends.contains(&session_auth.backend) => {
+            users.get(pk).await?
+        }
+        _ => None,
+    };
+    let decision = auth::get_user(
+        Some(&session_auth),
+        authentication_backends,
+        user.as_ref().map(User::for_session).as_ref(),
+        hasher,
+    );
+    match decision {
+        GetUser::Authenticated { .. } => Ok(user),
+        GetUser::AuthenticatedUpgrade { new_hash, .. } => {
+            if sessions.cycle_key(session).await? == crate::store::SaveOutcome::Interrupted {
+                return Ok(None);
+            }
+            session.insert(auth::HASH_SESSION_KEY, new_hash);
+            Ok(user)
+        }
+        GetUser::Anonymous => Ok(None),
+        GetUser::AnonymousFlush => {
+            sessions.flush(session).await?;
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

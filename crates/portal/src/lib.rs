@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod commands;
 pub mod routes;
+pub mod session;
 pub mod startup;
 pub mod telemetry;

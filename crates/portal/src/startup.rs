@@ -4,17 +4,23 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use auth::auth::SessionAuthHasher;
 use auth::settings::{Connections, Settings};
 use auth::store::SessionStore;
+use auth::users::UserStore;
 
-use crate::routes;
+use crate::{routes, session};
 
 /// What every request handler can reach.
 pub struct State {
     pub settings: Settings,
     pub connections: Connections,
     pub sessions: SessionStore,
+    pub users: UserStore,
+    /// `_auth_user_hash` checks, with the HMAC key of each secret derived once.
+    pub hasher: SessionAuthHasher,
 }
 
 pub struct Application {
@@ -28,16 +34,25 @@ impl Application {
         let address = listener.local_addr()?;
         let connections = settings.connect()?;
         let sessions = settings.session_store(&connections)?;
+        let users = settings.user_store(&connections)?;
+        let hasher = SessionAuthHasher::new(&settings.keys);
         let state = web::Data::new(State {
             settings,
             connections,
             sessions,
+            users,
+            hasher,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(session::middleware))
+                        .route("/", web::get().to(routes::home::home)),
+                )
         })
         .listen(listener)?
         .run();

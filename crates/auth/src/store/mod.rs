@@ -337,6 +337,18 @@ pub enum SaveOutcome {
     Interrupted,
 }
 
+/// What the response carries for the session, as `SessionMiddleware.process_response` decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseCookie {
+    /// A `Set-Cookie` value: the session's cookie after a save, or its deletion.
+    pub set_cookie: Option<String>,
+    /// `Vary: Cookie` (the session was accessed, or its cookie deleted).
+    pub vary_cookie: bool,
+    /// The save found the session deleted meanwhile (a concurrent logout). Django answers 400
+    /// (`SessionInterrupted`); the cookie is deleted instead, so the user is simply logged out.
+    pub interrupted: bool,
+}
+
 /// The session settings the semantics depend on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SessionSettings {
@@ -567,6 +579,54 @@ impl SessionStore {
     /// `django.contrib.auth.logout()`'s session half: `flush()`.
     pub async fn logout(&self, session: &mut Session) -> Result<(), StoreError> {
         self.flush(session).await
+    }
+
+    /// `SessionMiddleware.process_response`: with the request's cookie present and the session emptied,
+    /// delete the cookie; otherwise, when modified (or `SESSION_SAVE_EVERY_REQUEST`) and not empty, save
+    /// (not for a 5xx response) and send the cookie with the session's expiry. `now` is the response time.
+    pub async fn process_response(
+        &self,
+        session: &mut Session,
+        cookie_present: bool,
+        status: u16,
+        cookie: &crate::cookie::CookieSettings,
+        now: DateTime<Utc>,
+    ) -> Result<ResponseCookie, StoreError> {
+        if cookie_present && session.is_empty() {
+            return Ok(ResponseCookie {
+                set_cookie: Some(cookie.delete_cookie()),
+                vary_cookie: true,
+                interrupted: false,
+            });
+        }
+        // The services load the session for every request they answer, so it is always accessed.
+        let mut response = ResponseCookie {
+            set_cookie: None,
+            vary_cookie: true,
+            interrupted: false,
+        };
+        if !(session.modified || self.settings.save_every_request)
+            || session.is_empty()
+            || status >= 500
+        {
+            return Ok(response);
+        }
+        let expiry = session::expiry(&session.data, &self.settings.expiry, now)?;
+        match self.save(session).await? {
+            SaveOutcome::Saved => {
+                if let Some(key) = session.session_key() {
+                    let age = (!expiry.at_browser_close).then_some(expiry.age);
+                    response.set_cookie = Some(cookie.set_cookie(key, age, now));
+                }
+            }
+            SaveOutcome::NotSaved => {}
+            SaveOutcome::Interrupted => {
+                *session = Session::default();
+                response.set_cookie = cookie_present.then(|| cookie.delete_cookie());
+                response.interrupted = true;
+            }
+        }
+        Ok(response)
     }
 
     /// `exists(session_key)`.

@@ -1,0 +1,142 @@
+//! The portal's home page reads the session Django wrote: after a Django login it shows that user; after
+//! the password changes (on Django's side) it shows nobody and deletes the cookie, as Django's
+//! `get_user` flushes such a session; a garbage cookie is a visitor; a Redis outage is a 503 page.
+
+#[path = "../../auth/tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use auth::migrate::{self, DefaultAutoField};
+use auth::settings::Settings;
+use portal::startup::Application;
+use serde_json::json;
+use support::Oracle;
+use testkit::{PostgresServer, RedisServer};
+
+fn vars(redis: &RedisServer, pg: &PostgresServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("SECRET_KEY", "portal-home-test-secret".to_string()),
+        ("SESSION_ENGINE", "cache".to_string()),
+        ("REDIS_URL", redis.url()),
+        ("DATABASE_URL", pg.url()),
+        (
+            "PASSWORD_HASHERS",
+            "django.contrib.auth.hashers.MD5PasswordHasher".to_string(),
+        ),
+        ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".to_string()),
+        ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_shows_the_user_django_logged_in() {
+    let mut redis = RedisServer::start().unwrap();
+    let pg = PostgresServer::start().unwrap();
+    let vars = vars(&redis, &pg);
+    let map: HashMap<&str, String> = vars.iter().cloned().collect();
+    let settings = Settings::from_lookup(|name| map.get(name).cloned()).unwrap();
+    let connections = settings.connect().unwrap();
+    migrate::migrate(
+        connections.database.as_ref().unwrap(),
+        DefaultAutoField::BigAuto,
+    )
+    .await
+    .unwrap();
+    let application = Application::build(settings, "127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", application.address());
+    tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+
+    let peer_vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut peer = Oracle::peer(&peer_vars);
+    peer.call(
+        "create_user",
+        json!({}),
+        json!({"username": "alice<b>", "password": "pw one"}),
+    );
+    let login = peer.call(
+        "login_session",
+        json!({}),
+        json!({"username": "alice<b>", "password": "pw one"}),
+    );
+    let key = login["session_key"].as_str().unwrap().to_string();
+
+    // A visitor: no cookie in, none out.
+    let visitor = client.get(&url).send().await.unwrap();
+    assert_eq!(visitor.status(), 200);
+    assert!(visitor.headers().get("set-cookie").is_none());
+    assert!(
+        visitor
+            .text()
+            .await
+            .unwrap()
+            .contains("You are not logged in.")
+    );
+
+    // Django's login, seen here (the name escaped); the session is not rewritten.
+    let home = client
+        .get(&url)
+        .header("Cookie", format!("sessionid={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.headers().get("vary").unwrap(), "Cookie");
+    assert!(home.headers().get("set-cookie").is_none());
+    let body = home.text().await.unwrap();
+    assert!(
+        body.contains("<strong id=\"username\">alice&lt;b&gt;</strong>"),
+        "{body}"
+    );
+
+    // Garbage cookies are visitors, not errors.
+    for garbage in ["x", "not-a-key-!!", &"z".repeat(4000)] {
+        let page = client
+            .get(&url)
+            .header("Cookie", format!("sessionid={garbage}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{garbage}");
+        assert!(page.text().await.unwrap().contains("not logged in"));
+    }
+
+    // The password changes in Django: the session no longer matches, so it is flushed and its cookie
+    // deleted, here as in Django.
+    peer.call(
+        "set_password",
+        json!({}),
+        json!({"username": "alice<b>", "password": "pw two"}),
+    );
+    let after = client
+        .get(&url)
+        .header("Cookie", format!("sessionid={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    assert_eq!(
+        after.headers().get("set-cookie").unwrap(),
+        "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax"
+    );
+    assert!(after.text().await.unwrap().contains("not logged in"));
+    assert_eq!(
+        peer.call("session_load", json!({}), json!({"session_key": key}))["found"],
+        json!(false)
+    );
+
+    // Redis down: a 503 page within the timeout, not a 500 or a hang.
+    redis.stop();
+    let started = Instant::now();
+    let down = client
+        .get(&url)
+        .header("Cookie", format!("sessionid={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(down.text().await.unwrap().contains("Service unavailable"));
+}
