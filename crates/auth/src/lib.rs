@@ -11,6 +11,7 @@ pub mod cookie;
 pub mod crypto;
 pub mod csrf;
 pub mod hashers;
+pub mod hosts;
 pub mod json;
 pub mod migrate;
 pub mod pickle;

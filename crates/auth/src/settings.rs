@@ -76,6 +76,10 @@ pub struct Settings {
     pub authentication_backends: Vec<String>,
     /// `SESSION_COOKIE_NAME`, `_DOMAIN`, `_PATH`, `_SECURE`, `_HTTPONLY`, `_SAMESITE`.
     pub session_cookie: CookieSettings,
+    /// `ALLOWED_HOSTS` (empty by default: every host refused unless `DEBUG`, as in Django).
+    pub allowed_hosts: Vec<String>,
+    /// `DEBUG`.
+    pub debug: bool,
 }
 
 fn duration(
@@ -315,6 +319,11 @@ impl Settings {
             password_hashers: Arc::new(password_hashers),
             authentication_backends,
             session_cookie: cookie_settings(&get)?,
+            allowed_hosts: match get("ALLOWED_HOSTS") {
+                None => Vec::new(),
+                Some(v) => list(&v, "ALLOWED_HOSTS")?,
+            },
+            debug: boolean(&get, "DEBUG")?,
         };
         settings.check()?;
         Ok(settings)

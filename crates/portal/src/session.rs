@@ -55,6 +55,37 @@ pub fn unavailable(error: &auth::connections::StoreError) -> HttpResponse {
         ))
 }
 
+/// `HttpRequest.get_host()`'s check, before anything else: a Host header not in `ALLOWED_HOSTS` is a 400
+/// ("Bad Request (400)", as Django answers `DisallowedHost`), logged with Django's message. The raw `Host`
+/// header is used (or the HTTP/2 authority); forwarded-host headers are not trusted.
+pub async fn allowed_hosts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("no state"));
+    };
+    let host = match req.headers().get(header::HOST) {
+        Some(value) => value.to_str().unwrap_or("").to_string(),
+        None => req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    };
+    if let Err(message) =
+        auth::hosts::check_host(&host, &state.settings.allowed_hosts, state.settings.debug)
+    {
+        tracing::warn!(%message, "DisallowedHost");
+        return Ok(req.into_response(
+            HttpResponse::BadRequest()
+                .content_type("text/html; charset=utf-8")
+                .body(crate::routes::page("Bad Request (400)", "")),
+        ));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

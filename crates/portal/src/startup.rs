@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use auth::auth::SessionAuthHasher;
 use auth::settings::{Connections, Settings};
@@ -46,11 +46,21 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Django's SecurityMiddleware and XFrameOptionsMiddleware defaults.
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("Cross-Origin-Opener-Policy", "same-origin")),
+                )
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .service(
+                    // Probes (`/healthz`, `/readyz`) answer on any host; pages only on `ALLOWED_HOSTS`.
                     web::scope("")
                         .wrap(from_fn(session::middleware))
+                        .wrap(from_fn(session::allowed_hosts))
                         .route("/", web::get().to(routes::home::home)),
                 )
         })

@@ -27,6 +27,7 @@ fn vars(redis: &RedisServer, pg: &PostgresServer) -> Vec<(&'static str, String)>
         ),
         ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".to_string()),
         ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
+        ("ALLOWED_HOSTS", "127.0.0.1,testserver".to_string()),
     ]
 }
 
@@ -63,9 +64,31 @@ async fn home_shows_the_user_django_logged_in() {
     );
     let key = login["session_key"].as_str().unwrap().to_string();
 
-    // A visitor: no cookie in, none out.
+    // A visitor: no cookie in, none out; Django's security headers.
     let visitor = client.get(&url).send().await.unwrap();
     assert_eq!(visitor.status(), 200);
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        assert_eq!(visitor.headers().get(name).unwrap(), value, "{name}");
+    }
+
+    // A Host not in ALLOWED_HOSTS (Host-header poisoning): 400, as Django's DisallowedHost.
+    for host in ["evil.example", "127.0.0.1.evil.example", "bad host"] {
+        let refused = client.get(&url).header("Host", host).send().await.unwrap();
+        assert_eq!(refused.status(), 400, "{host}");
+        assert!(refused.headers().get("set-cookie").is_none());
+    }
+    let allowed = client
+        .get(&url)
+        .header("Host", "TestServer:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
     assert!(visitor.headers().get("set-cookie").is_none());
     assert!(
         visitor

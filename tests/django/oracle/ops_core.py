@@ -442,3 +442,20 @@ def session_middleware_delete_cookie():
         samesite=settings.SESSION_COOKIE_SAMESITE,
     )
     return response.cookies[settings.SESSION_COOKIE_NAME].OutputString()
+
+
+# --- ALLOWED_HOSTS -----------------------------------------------------------------------------------------
+
+
+@op("http.split_domain_port")
+def http_split_domain_port(hosts):
+    from django.http.request import split_domain_port
+
+    return [list(split_domain_port(host)) for host in hosts]
+
+
+@op("http.validate_host")
+def http_validate_host(domains, allowed_hosts):
+    from django.http.request import validate_host
+
+    return [validate_host(domain, allowed_hosts) for domain in domains]
