@@ -111,6 +111,13 @@ pub fn normalize_email(email: &str) -> String {
     }
 }
 
+/// The columns the store updates on their own.
+enum Column {
+    Password(String),
+    LastLogin(DateTime<Utc>),
+    IsActive(bool),
+}
+
 /// The users of one database, with the project's `PASSWORD_HASHERS`.
 #[derive(Clone, Debug)]
 pub struct UserStore {
@@ -204,7 +211,8 @@ impl UserStore {
                 .clone()
                 .make_password_blocking(password.to_string())
                 .await?;
-            self.save_password(user.id, &encoded).await?;
+            self.update(user.pk(), Column::Password(encoded.clone()))
+                .await?;
             user.password = encoded;
         }
         // `user_can_authenticate`: inactive users are refused after the password check, as in Django.
@@ -254,67 +262,46 @@ impl UserStore {
     /// `user.set_password(raw); user.save()`. Changing the password changes the session auth hash, which
     /// logs out the user's other sessions (Django's `update_session_auth_hash` keeps the current one).
     pub async fn set_password(&self, pk: i64, raw: &str) -> Result<String, UserError> {
-        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
         let encoded = self
             .hashers
             .clone()
             .make_password_blocking(raw.to_string())
             .await?;
-        self.save_password(id, &encoded).await?;
+        self.update(pk, Column::Password(encoded.clone())).await?;
         Ok(encoded)
-    }
-
-    async fn save_password(&self, id: i32, encoded: &str) -> Result<(), UserError> {
-        let encoded = encoded.to_string();
-        let updated = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::update(au::table.find(id))
-                        .set(au::password.eq(encoded))
-                        .execute(conn)
-                        .await
-                })
-            })
-            .await?;
-        if updated == 0 {
-            return Err(UserError::NotFound);
-        }
-        Ok(())
     }
 
     /// `update_last_login` (the `user_logged_in` receiver): `last_login = now()`.
     pub async fn update_last_login(&self, pk: i64) -> Result<DateTime<Utc>, UserError> {
-        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
         let now = Utc::now();
-        let updated = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::update(au::table.find(id))
-                        .set(au::last_login.eq(Some(now)))
-                        .execute(conn)
-                        .await
-                })
-            })
-            .await?;
-        if updated == 0 {
-            return Err(UserError::NotFound);
-        }
+        self.update(pk, Column::LastLogin(now)).await?;
         Ok(now)
     }
 
     /// `user.is_active = value; user.save()`: an inactive user can neither log in nor keep a session.
     pub async fn set_active(&self, pk: i64, is_active: bool) -> Result<(), UserError> {
+        self.update(pk, Column::IsActive(is_active)).await
+    }
+
+    /// `user.save(update_fields=[…])` for one column of the user with that pk.
+    async fn update(&self, pk: i64, column: Column) -> Result<(), UserError> {
         let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
         let updated = self
             .db
             .run(move |conn| {
                 Box::pin(async move {
-                    diesel::update(au::table.find(id))
-                        .set(au::is_active.eq(is_active))
-                        .execute(conn)
-                        .await
+                    let row = diesel::update(au::table.find(id));
+                    match column {
+                        Column::Password(encoded) => {
+                            row.set(au::password.eq(encoded)).execute(conn).await
+                        }
+                        Column::LastLogin(when) => {
+                            row.set(au::last_login.eq(Some(when))).execute(conn).await
+                        }
+                        Column::IsActive(value) => {
+                            row.set(au::is_active.eq(value)).execute(conn).await
+                        }
+                    }
                 })
             })
             .await?;

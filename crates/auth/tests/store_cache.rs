@@ -505,36 +505,27 @@ async fn login_cycles_or_flushes_as_django_login_does() {
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     assert_eq!(session.session_key(), Some(logged_in_key.as_str()));
 
-    // The same user with another auth hash (the password changed): flushed first, then logged in.
-    session.insert("cart", "still here");
-    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
-    let other_hash = "b".repeat(64);
-    store
-        .login(&mut session, 9, dj_auth::MODEL_BACKEND, &other_hash)
-        .await
-        .unwrap();
-    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
-    assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
-    assert!(!store.exists(&logged_in_key).await.unwrap());
-    assert_eq!(session.get("cart"), None);
-    assert_eq!(
-        session.get(dj_auth::HASH_SESSION_KEY),
-        Some(&Value::Str(other_hash.clone()))
-    );
-    let logged_in_key = session.session_key().unwrap().to_string();
-
-    // Another user: flushed first, the old data gone.
-    session.insert("cart", "still here");
-    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
-    store
-        .login(&mut session, 10, dj_auth::MODEL_BACKEND, &hash)
-        .await
-        .unwrap();
-    assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
-    assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
-    assert!(!store.exists(&logged_in_key).await.unwrap());
-    assert_eq!(session.get("cart"), None);
-    assert_eq!(session.user_pk(), Some(10));
+    // The same user with another auth hash (the password changed), then another user: each time the
+    // session is flushed first (the old key and the old data gone), then logged in.
+    let mut logged_in_key = logged_in_key;
+    for (pk, new_hash) in [(9, "b".repeat(64)), (10, hash.clone())] {
+        session.insert("cart", "still here");
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
+        store
+            .login(&mut session, pk, dj_auth::MODEL_BACKEND, &new_hash)
+            .await
+            .unwrap();
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
+        assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
+        assert!(!store.exists(&logged_in_key).await.unwrap());
+        assert_eq!(session.get("cart"), None);
+        assert_eq!(session.user_pk(), Some(pk));
+        assert_eq!(
+            session.get(dj_auth::HASH_SESSION_KEY),
+            Some(&Value::Str(new_hash))
+        );
+        logged_in_key = session.session_key().unwrap().to_string();
+    }
 
     // logout: flushed, nothing stored, no key.
     let key = session.session_key().unwrap().to_string();

@@ -1,18 +1,19 @@
-//! The `portal` commands as an operator runs them: `migrate` on an empty database, again, and against
-//! a database that is down.
+//! The `portal` commands as an operator runs them, with nothing but the environment they name: `migrate`
+//! (on an empty database, again, and against a database that is down), `createsuperuser`,
+//! `clearsessions`, `--help`.
 
 use std::process::Command;
 
 use testkit::PostgresServer;
 
 fn portal_migrate(database_url: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portal"))
-        .arg("migrate")
-        .env_clear()
-        .env("DATABASE_URL", database_url)
-        .env("DATABASE_CONNECT_TIMEOUT", "1")
-        .output()
-        .unwrap()
+    portal(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", database_url),
+            ("DATABASE_CONNECT_TIMEOUT", "1"),
+        ],
+    )
 }
 
 #[test]

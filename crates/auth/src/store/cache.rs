@@ -141,9 +141,10 @@ impl CacheSessions {
         )
     }
 
-    fn decode(&self, raw: Vec<u8>, pttl: Option<i64>) -> Option<Stored> {
+    /// The stored session, or the unreadable bytes handed back (no copy is made either way).
+    fn decode(&self, raw: Vec<u8>, pttl: Option<i64>) -> Result<Stored, Vec<u8>> {
         match session::decode_cache(&raw, &self.limits) {
-            Ok((data, _protocol)) => Some(Stored {
+            Ok((data, _protocol)) => Ok(Stored {
                 data,
                 raw: Raw::Bytes(raw),
                 // PTTL is -1 for a key without expiry, -2 for a missing one.
@@ -154,7 +155,7 @@ impl CacheSessions {
             }),
             Err(e) => {
                 corrupted(self.engine_prefix, &e);
-                None
+                Err(raw)
             }
         }
     }
@@ -201,9 +202,9 @@ impl CacheSessions {
             .await?;
         Ok(match raw {
             None => CacheRead::Missing,
-            Some(raw) => match self.decode(raw.clone(), Some(pttl)) {
-                Some(stored) => CacheRead::Found(stored),
-                None => CacheRead::Corrupt(raw),
+            Some(raw) => match self.decode(raw, Some(pttl)) {
+                Ok(stored) => CacheRead::Found(stored),
+                Err(raw) => CacheRead::Corrupt(raw),
             },
         })
     }
@@ -352,9 +353,9 @@ impl SessionBackend for CacheSessions {
             redis::Value::Int(1) => Update::Saved(Stored::new(data.clone(), Raw::Bytes(value))),
             redis::Value::Array(mut current) => match current.pop() {
                 Some(redis::Value::BulkString(raw)) => match self.decode(raw, None) {
-                    Some(stored) => Update::Conflict(stored),
+                    Ok(stored) => Update::Conflict(stored),
                     // Overwritten with something unreadable: for Django that is a missing session.
-                    None => Update::Missing,
+                    Err(_) => Update::Missing,
                 },
                 _ => return Err(unexpected_reply()),
             },

@@ -314,9 +314,10 @@ impl Session {
         }
     }
 
+    /// Records what is now stored under `session_key`. The engines return exactly the data they were
+    /// given, which is already `self.data`: only a load copies the stored dict into the session.
     fn saved(&mut self, session_key: String, stored: Stored) {
         self.session_key = Some(session_key);
-        self.data = stored.data.clone();
         self.stored = Some(stored);
         self.changes.clear();
         self.modified = false;
@@ -401,7 +402,10 @@ impl SessionStore {
         let Some(stored) = self.engine.load(key).await? else {
             return Ok(Session::default());
         };
-        let mut session = Session::default();
+        let mut session = Session {
+            data: stored.data.clone(),
+            ..Session::default()
+        };
         session.saved(key.to_string(), stored);
         self.index_join(&session);
         Ok(session)
