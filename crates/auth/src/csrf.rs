@@ -317,6 +317,82 @@ fn check_referer(
     }
 }
 
+/// The CSRF state of one request, as `CsrfViewMiddleware` keeps it in `request.META`: the secret from the
+/// `csrftoken` cookie (`CSRF_COOKIE`) and whether the response must (re)set the cookie
+/// (`CSRF_COOKIE_NEEDS_UPDATE`). A service makes one per request with [`CsrfCookie::from_cookie`]
+/// (`process_request`), hands out tokens with [`CsrfCookie::get_token`], rotates at login, and asks
+/// [`CsrfCookie::set_cookie`] what to send (`process_response`).
+#[derive(Clone, Default)]
+pub struct CsrfCookie {
+    /// The request's cookie as sent: the token check reads it, not the repaired secret (Django's
+    /// `_check_token` calls `_get_secret` again and rejects a malformed cookie with its reason).
+    raw: Option<String>,
+    secret: Option<String>,
+    needs_update: bool,
+}
+
+impl std::fmt::Debug for CsrfCookie {
+    // The secret is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfCookie")
+            .field("needs_update", &self.needs_update)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CsrfCookie {
+    /// `process_request`: a well-formed cookie is kept; a malformed one is replaced by a new secret that the
+    /// response will set (`_add_new_csrf_cookie`); no cookie leaves no secret until a page asks for a token.
+    pub fn from_cookie(cookie: Option<&str>) -> Result<CsrfCookie, RandomError> {
+        let mut state = CsrfCookie {
+            raw: cookie.map(str::to_string),
+            ..CsrfCookie::default()
+        };
+        match secret_from_cookie(cookie) {
+            Ok(secret) => state.secret = secret,
+            Err(_) => state.rotate()?,
+        }
+        Ok(state)
+    }
+
+    /// `get_token(request)`: a freshly masked token for a form or header; the first call without a secret
+    /// makes one, which the response then sets.
+    pub fn get_token(&mut self) -> Result<String, RandomError> {
+        let secret = match &self.secret {
+            Some(secret) => secret.clone(),
+            None => {
+                self.rotate()?;
+                self.secret.clone().unwrap_or_default()
+            }
+        };
+        mask_cipher_secret(&secret)
+    }
+
+    /// `rotate_token(request)`: a new secret (at login, against token fixation); the response sets it.
+    pub fn rotate(&mut self) -> Result<(), RandomError> {
+        self.secret = Some(get_new_csrf_string()?);
+        self.needs_update = true;
+        Ok(())
+    }
+
+    /// `_check_token` for an unsafe request: the cookie as sent against the form field or header token.
+    pub fn check(&self, token: Option<(&str, TokenSource)>) -> Result<(), CsrfRejection> {
+        check_token(self.raw.as_deref(), token)
+    }
+
+    /// `process_response`: the `Set-Cookie` value when the secret is new or rotated (`_set_csrf_cookie`,
+    /// with `CSRF_COOKIE_AGE` as max-age), else `None`. The response must also vary on `Cookie`.
+    pub fn set_cookie(
+        &self,
+        cookie: &crate::cookie::CookieSettings,
+        cookie_age: Option<i64>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<String> {
+        let secret = self.secret.as_deref().filter(|_| self.needs_update)?;
+        Some(cookie.set_cookie(secret, cookie_age, now))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

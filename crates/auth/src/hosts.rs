@@ -81,3 +81,122 @@ pub fn check_host(host: &str, allowed_hosts: &[String], debug: bool) -> Result<(
     }
     Err(message)
 }
+/// `HttpRequest._get_raw_host()`'s choice of header: `X-Forwarded-Host` (whole, as Django takes it) when
+/// `USE_X_FORWARDED_HOST` is on and the header is present, else `Host`.
+pub fn raw_host<'a>(
+    host: Option<&'a str>,
+    forwarded_host: Option<&'a str>,
+    use_x_forwarded_host: bool,
+) -> &'a str {
+    match forwarded_host {
+        Some(forwarded) if use_x_forwarded_host => forwarded,
+        _ => host.unwrap_or(""),
+    }
+}
+
+/// `HttpRequest.is_secure()` with `SECURE_PROXY_SSL_HEADER`: the first comma-separated value of the
+/// configured header, stripped, equals the configured value. Without the setting, only a TLS listener is
+/// secure (`listener_is_tls`); a proxy's headers are never trusted unless configured.
+pub fn is_secure(
+    proxy_header: Option<&(String, String)>,
+    header_value: impl Fn(&str) -> Option<String>,
+    listener_is_tls: bool,
+) -> bool {
+    if let Some((name, expected)) = proxy_header {
+        if let Some(value) = header_value(name) {
+            let first = value.split(',').next().unwrap_or("");
+            return first.trim() == expected;
+        }
+    }
+    listener_is_tls
+}
+
+/// The client's address as Django REST framework's `SimpleRateThrottle.get_ident` finds it: with
+/// `NUM_PROXIES` = n > 0 and an `X-Forwarded-For` header, the n-th address from its end (each proxy
+/// appends the address it saw); otherwise the connection's peer address (`REMOTE_ADDR`).
+pub fn client_address(peer: &str, x_forwarded_for: Option<&str>, num_proxies: usize) -> String {
+    match x_forwarded_for {
+        Some(xff) if num_proxies > 0 => {
+            let addresses: Vec<&str> = xff.split(',').collect();
+            let index = addresses.len() - num_proxies.min(addresses.len());
+            addresses[index].trim().to_string()
+        }
+        _ => peer.to_string(),
+    }
+}
+
+/// `django.utils.http.url_has_allowed_host_and_scheme(url, allowed_hosts, require_https)`: may the user be
+/// sent to `url` (a login's `next`)? Relative URLs are, and absolute ones whose netloc is exactly an
+/// allowed host with an allowed scheme; `///x`, `http:///x`, backslash tricks (Chrome reads `\` as `/`)
+/// and leading control characters are not.
+///
+/// Stricter than Django in one way, on purpose: a URL holding any character outside printable ASCII is
+/// refused outright (Django applies Unicode categories and NFKC netloc rules that vary across Python
+/// versions). Redirect targets this portal makes are always ASCII, so nothing legitimate is lost.
+pub fn url_has_allowed_host_and_scheme(
+    url: &str,
+    allowed_hosts: &[&str],
+    require_https: bool,
+) -> bool {
+    // Python's `str.strip()` (ASCII whitespace is all that can reach the check below).
+    let url = url.trim_matches(|c: char| c.is_ascii_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    if url.is_empty() || !url.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
+    allowed_one(url, allowed_hosts, require_https)
+        && allowed_one(&url.replace('\\', "/"), allowed_hosts, require_https)
+}
+
+fn allowed_one(url: &str, allowed_hosts: &[&str], require_https: bool) -> bool {
+    // Chrome reads any URL starting with three slashes as absolute.
+    if url.starts_with("///") {
+        return false;
+    }
+    let Some((scheme, netloc)) = urlsplit_scheme_netloc(url) else {
+        return false;
+    };
+    // `http:///example.com`: Chrome takes example.com as the host, urlsplit as a path.
+    if netloc.is_empty() && !scheme.is_empty() {
+        return false;
+    }
+    let scheme = if scheme.is_empty() && !netloc.is_empty() {
+        "http".to_string()
+    } else {
+        scheme
+    };
+    let valid_schemes: &[&str] = if require_https {
+        &["https"]
+    } else {
+        &["http", "https"]
+    };
+    (netloc.is_empty() || allowed_hosts.contains(&netloc))
+        && (scheme.is_empty() || valid_schemes.contains(&scheme.as_str()))
+}
+
+/// `urllib.parse.urlsplit(url)`'s scheme (lowercased) and netloc for printable-ASCII input; `None` where
+/// urlsplit raises `ValueError` (unbalanced IPv6 brackets).
+fn urlsplit_scheme_netloc(url: &str) -> Option<(String, &str)> {
+    let mut rest = url;
+    let mut scheme = String::new();
+    if let Some(i) = url.find(':') {
+        let candidate = &url[..i];
+        if i > 0
+            && candidate.as_bytes()[0].is_ascii_alphabetic()
+            && candidate
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            scheme = candidate.to_ascii_lowercase();
+            rest = &url[i + 1..];
+        }
+    }
+    let netloc = match rest.strip_prefix("//") {
+        Some(after) => &after[..after.find(['/', '?', '#']).unwrap_or(after.len())],
+        None => "",
+    };
+    if netloc.contains('[') != netloc.contains(']') {
+        return None;
+    }
+    Some((scheme, netloc))
+}
+

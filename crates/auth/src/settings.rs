@@ -12,6 +12,7 @@ use crate::cookie::{CookieSettings, SameSite};
 use crate::hashers::{PasswordHashers, WorkFactors};
 use crate::session::ExpirySettings;
 use crate::signing::Keys;
+use crate::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT;
 use crate::store::{
     CacheFlavor, CacheSessions, CachedDbSessions, DbSessions, Engine, SessionSettings,
     SessionStore, SignedCookieSessions, UserIndex,
@@ -80,12 +81,44 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// `DEBUG`.
     pub debug: bool,
+    /// True when `SECRET_KEY` was unset and `DEBUG` made up a random per-process key: every session and
+    /// token dies with the process, and no other service can read them. The binaries say so loudly.
+    pub secret_key_generated: bool,
+    /// `CSRF_*`.
+    pub csrf: CsrfSettings,
+    /// `USE_X_FORWARDED_HOST`: take the host from `X-Forwarded-Host` (only behind a proxy that sets it).
+    pub use_x_forwarded_host: bool,
+    /// `SECURE_PROXY_SSL_HEADER` as `HTTP_X_FORWARDED_PROTO,https`: the header (as an HTTP name) and the
+    /// value that mark a request as HTTPS. Unset, only a TLS listener would be secure, and ours never is.
+    pub secure_proxy_ssl_header: Option<(String, String)>,
+    /// `SESSION_IDLE_TIMEOUT` (seconds; unset or 0 is off): a session unused this long ends, as OpenStack
+    /// Horizon's `SESSION_TIMEOUT` with its `last_activity` stamp. Not a Django setting.
+    pub idle_timeout: Option<i64>,
+    /// `PASSWORD_RESET_TIMEOUT` (seconds, default three days).
+    pub password_reset_timeout: i64,
+    /// `TIME_ZONE` (Django's default `America/Chicago`): reset tokens count seconds on its wall clock.
+    pub time_zone: chrono_tz::Tz,
+    /// `LOGIN_FAILURE_LIMIT`, `LOGIN_ADDRESS_FAILURE_LIMIT`, `LOGIN_FAILURE_WINDOW`.
+    pub login_throttle: crate::throttle::ThrottleSettings,
+    /// `NUM_PROXIES` (Django REST framework's name): how many proxies in front append to
+    /// `X-Forwarded-For`; the client address is the entry that many from the end. 0 (default): the
+    /// connection's peer address, and `X-Forwarded-For` is ignored.
+    pub num_proxies: usize,
 }
 
 fn duration(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: f64,
+) -> Result<Duration, SettingsError> {
+    duration_max(get, name, default, 3600.0)
+}
+
+fn duration_max(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+    max: f64,
 ) -> Result<Duration, SettingsError> {
     let seconds = match get(name) {
         None => default,
@@ -100,10 +133,10 @@ fn duration(
     // Timeouts are added together into deadlines; an hour is far beyond any useful one.
     Duration::try_from_secs_f64(seconds)
         .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
-        .ok_or(SettingsError::Invalid {
+        .filter(|d| !d.is_zero() && d.as_secs_f64() <= max)
+        .ok_or_else(|| SettingsError::Invalid {
             name,
-            reason: "expected a number of seconds above 0 and at most 3600".into(),
+            reason: format!("expected a number of seconds above 0 and at most {max}"),
         })
 }
 
@@ -186,25 +219,55 @@ pub fn password_hashers(
     })
 }
 
-/// The session cookie's settings, Django's defaults where unset. `SESSION_COOKIE_SAMESITE` is `Lax`,
-/// `Strict`, `None`, or `False` (no attribute).
-pub fn cookie_settings(
+/// The environment variables of one cookie's settings (Django has one group per cookie).
+struct CookieNames {
+    name: &'static str,
+    domain: &'static str,
+    path: &'static str,
+    secure: &'static str,
+    httponly: &'static str,
+    samesite: &'static str,
+}
+
+const SESSION_COOKIE: CookieNames = CookieNames {
+    name: "SESSION_COOKIE_NAME",
+    domain: "SESSION_COOKIE_DOMAIN",
+    path: "SESSION_COOKIE_PATH",
+    secure: "SESSION_COOKIE_SECURE",
+    httponly: "SESSION_COOKIE_HTTPONLY",
+    samesite: "SESSION_COOKIE_SAMESITE",
+};
+
+const CSRF_COOKIE: CookieNames = CookieNames {
+    name: "CSRF_COOKIE_NAME",
+    domain: "CSRF_COOKIE_DOMAIN",
+    path: "CSRF_COOKIE_PATH",
+    secure: "CSRF_COOKIE_SECURE",
+    httponly: "CSRF_COOKIE_HTTPONLY",
+    samesite: "CSRF_COOKIE_SAMESITE",
+};
+
+/// One cookie's settings, `defaults` where unset. `*_SAMESITE` is `Lax`, `Strict`, `None`, or `False` (no
+/// attribute).
+fn cookie(
     get: &impl Fn(&str) -> Option<String>,
+    names: &CookieNames,
+    defaults: CookieSettings,
 ) -> Result<CookieSettings, SettingsError> {
-    let defaults = CookieSettings::default();
-    let samesite = match get("SESSION_COOKIE_SAMESITE").as_deref().map(str::trim) {
-        None | Some("Lax") => Some(SameSite::Lax),
+    let samesite = match get(names.samesite).as_deref().map(str::trim) {
+        None => defaults.samesite,
+        Some("Lax") => Some(SameSite::Lax),
         Some("Strict") => Some(SameSite::Strict),
         Some("None") => Some(SameSite::None),
         Some("False" | "false" | "") => None,
         Some(_) => {
             return Err(SettingsError::Invalid {
-                name: "SESSION_COOKIE_SAMESITE",
+                name: names.samesite,
                 reason: "expected Lax, Strict, None or False".into(),
             });
         }
     };
-    let name = get("SESSION_COOKIE_NAME")
+    let name = get(names.name)
         .map(|n| n.trim().to_string())
         .unwrap_or(defaults.name);
     if name.is_empty()
@@ -213,20 +276,120 @@ pub fn cookie_settings(
             .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
     {
         return Err(SettingsError::Invalid {
-            name: "SESSION_COOKIE_NAME",
+            name: names.name,
             reason: "expected a cookie name (letters, digits and !#$%&'*+-.^_`|~)".into(),
         });
     }
     Ok(CookieSettings {
         name,
-        domain: get("SESSION_COOKIE_DOMAIN").filter(|d| !d.trim().is_empty()),
-        path: get("SESSION_COOKIE_PATH")
+        domain: get(names.domain).filter(|d| !d.trim().is_empty()),
+        path: get(names.path)
             .filter(|p| !p.trim().is_empty())
             .unwrap_or(defaults.path),
-        secure: boolean(get, "SESSION_COOKIE_SECURE")?,
-        httponly: boolean_or(get, "SESSION_COOKIE_HTTPONLY", true)?,
+        secure: boolean_or(get, names.secure, defaults.secure)?,
+        httponly: boolean_or(get, names.httponly, defaults.httponly)?,
         samesite,
     })
+}
+
+/// The session cookie's settings (`SESSION_COOKIE_*`), Django's defaults where unset.
+pub fn cookie_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<CookieSettings, SettingsError> {
+    cookie(get, &SESSION_COOKIE, CookieSettings::default())
+}
+
+/// `CSRF_COOKIE_AGE`'s default: a year (52 weeks), in seconds.
+pub const CSRF_COOKIE_AGE: i64 = 31_449_600;
+
+/// What `CsrfViewMiddleware` reads: `CSRF_COOKIE_*`, `CSRF_HEADER_NAME`, `CSRF_TRUSTED_ORIGINS`.
+/// `CSRF_USE_SESSIONS` is not supported (the token lives in its cookie, Django's default).
+#[derive(Clone, Debug)]
+pub struct CsrfSettings {
+    /// `CSRF_COOKIE_NAME` (`csrftoken`), `_DOMAIN`, `_PATH`, `_SECURE`, `_HTTPONLY` (false: pages' scripts
+    /// read it), `_SAMESITE` (`Lax`).
+    pub cookie: CookieSettings,
+    /// `CSRF_COOKIE_AGE`: `None` (Django's `None`, set as `CSRF_COOKIE_AGE=None`) is a browser-session cookie.
+    pub cookie_age: Option<i64>,
+    /// The header a token may come in, as an HTTP header name (`X-CSRFToken` for Django's default
+    /// `HTTP_X_CSRFTOKEN`).
+    pub header_name: String,
+    /// `CSRF_TRUSTED_ORIGINS`, as given.
+    pub trusted_origins: Vec<String>,
+    /// The same, pre-split for the Origin and Referer checks.
+    pub trusted: crate::csrf::TrustedOrigins,
+}
+
+/// `CSRF_*`, Django's defaults where unset.
+pub fn csrf_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CsrfSettings, SettingsError> {
+    let defaults = CookieSettings {
+        name: "csrftoken".into(),
+        httponly: false,
+        ..CookieSettings::default()
+    };
+    let cookie_age = match get("CSRF_COOKIE_AGE").as_deref().map(str::trim) {
+        None => Some(CSRF_COOKIE_AGE),
+        Some("None" | "") => None,
+        Some(_) => Some(integer(get, "CSRF_COOKIE_AGE", CSRF_COOKIE_AGE)?)
+            .filter(|age| (0..=100 * 366 * 86_400).contains(age))
+            .map(Some)
+            .ok_or(SettingsError::Invalid {
+                name: "CSRF_COOKIE_AGE",
+                reason: "expected seconds (at most a century) or None".into(),
+            })?,
+    };
+    // Django names the header as a WSGI META key; `HTTP_X_CSRFTOKEN` is the header `X-CSRFToken`.
+    let meta = get("CSRF_HEADER_NAME").unwrap_or_else(|| "HTTP_X_CSRFTOKEN".into());
+    let header_name = meta
+        .trim()
+        .strip_prefix("HTTP_")
+        .filter(|h| !h.is_empty())
+        .map(|h| h.replace('_', "-"))
+        .ok_or(SettingsError::Invalid {
+            name: "CSRF_HEADER_NAME",
+            reason: "expected a WSGI header name such as HTTP_X_CSRFTOKEN".into(),
+        })?;
+    let trusted_origins = match get("CSRF_TRUSTED_ORIGINS") {
+        None => Vec::new(),
+        Some(v) => list(&v, "CSRF_TRUSTED_ORIGINS")?,
+    };
+    // Django 4.0+ refuses an origin without a scheme (check `4_0.E001`).
+    if let Some(bad) = trusted_origins.iter().find(|o| !o.contains("://")) {
+        return Err(SettingsError::Invalid {
+            name: "CSRF_TRUSTED_ORIGINS",
+            reason: format!("{bad:?} must start with a scheme (usually http:// or https://)"),
+        });
+    }
+    Ok(CsrfSettings {
+        cookie: cookie(get, &CSRF_COOKIE, defaults)?,
+        cookie_age,
+        header_name,
+        trusted: crate::csrf::TrustedOrigins::new(&trusted_origins),
+        trusted_origins,
+    })
+}
+
+/// `django.core.management.utils.get_random_secret_key`'s alphabet.
+const RANDOM_KEY_CHARS: &str = "abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
+
+/// `SECURE_PROXY_SSL_HEADER` written `HTTP_X_FORWARDED_PROTO,https` (or as a JSON pair); empty is unset.
+fn secure_proxy_ssl_header(value: &str) -> Result<Option<(String, String)>, SettingsError> {
+    let parts = list(value, "SECURE_PROXY_SSL_HEADER")?;
+    let invalid = || SettingsError::Invalid {
+        name: "SECURE_PROXY_SSL_HEADER",
+        reason: "expected a WSGI header name and a value, such as HTTP_X_FORWARDED_PROTO,https".into(),
+    };
+    match parts.as_slice() {
+        [] => Ok(None),
+        [header, value] => {
+            let header = header
+                .strip_prefix("HTTP_")
+                .filter(|h| !h.is_empty())
+                .ok_or_else(invalid)?;
+            Ok(Some((header.replace('_', "-"), value.clone())))
+        }
+        _ => Err(invalid()),
+    }
 }
 
 /// `DATABASE_URL` and its pool settings alone (what `portal migrate` needs); `None` when unset.
@@ -252,9 +415,22 @@ impl Settings {
 
     /// From any lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let secret_key = get("SECRET_KEY")
-            .filter(|s| !s.is_empty())
-            .ok_or(SettingsError::Missing("SECRET_KEY"))?;
+        let debug = boolean(&get, "DEBUG")?;
+        let (secret_key, secret_key_generated) = match get("SECRET_KEY").filter(|s| !s.is_empty()) {
+            Some(key) => (key, false),
+            // Django refuses to start without a key; with DEBUG a throwaway one is more useful than an
+            // error, and never a fixed one (a known key would let anyone forge sessions).
+            None if debug => (
+                crate::crypto::get_random_string(50, RANDOM_KEY_CHARS).map_err(|e| {
+                    SettingsError::Invalid {
+                        name: "SECRET_KEY",
+                        reason: format!("no random key could be made: {e}"),
+                    }
+                })?,
+                true,
+            ),
+            None => return Err(SettingsError::Missing("SECRET_KEY")),
+        };
         let fallbacks = match get("SECRET_KEY_FALLBACKS") {
             Some(v) => list(&v, "SECRET_KEY_FALLBACKS")?,
             None => Vec::new(),
@@ -323,7 +499,67 @@ impl Settings {
                 None => Vec::new(),
                 Some(v) => list(&v, "ALLOWED_HOSTS")?,
             },
-            debug: boolean(&get, "DEBUG")?,
+            debug,
+            secret_key_generated,
+            csrf: csrf_settings(&get)?,
+            use_x_forwarded_host: boolean(&get, "USE_X_FORWARDED_HOST")?,
+            secure_proxy_ssl_header: match get("SECURE_PROXY_SSL_HEADER") {
+                None => None,
+                Some(v) => secure_proxy_ssl_header(&v)?,
+            },
+            idle_timeout: Some(integer(&get, "SESSION_IDLE_TIMEOUT", 0)?)
+                .filter(|t| *t != 0)
+                .map(|t| {
+                    if (1..=100 * 366 * 86_400).contains(&t) {
+                        Ok(t)
+                    } else {
+                        Err(SettingsError::Invalid {
+                            name: "SESSION_IDLE_TIMEOUT",
+                            reason: "expected seconds above 0 (0 or unset is off)".into(),
+                        })
+                    }
+                })
+                .transpose()?,
+            password_reset_timeout: {
+                let t = integer(&get, "PASSWORD_RESET_TIMEOUT", DEFAULT_PASSWORD_RESET_TIMEOUT)?;
+                if !(1..=100 * 366 * 86_400).contains(&t) {
+                    return Err(SettingsError::Invalid {
+                        name: "PASSWORD_RESET_TIMEOUT",
+                        reason: "expected seconds above 0".into(),
+                    });
+                }
+                t
+            },
+            time_zone: match get("TIME_ZONE") {
+                None => chrono_tz::America::Chicago,
+                Some(v) => v.trim().parse().map_err(|_| SettingsError::Invalid {
+                    name: "TIME_ZONE",
+                    reason: format!("{v:?} is not an IANA time zone name"),
+                })?,
+            },
+            login_throttle: {
+                let defaults = crate::throttle::ThrottleSettings::default();
+                let count = |name, default: u64| -> Result<u64, SettingsError> {
+                    u64::try_from(integer(&get, name, default as i64)?).map_err(|_| {
+                        SettingsError::Invalid {
+                            name,
+                            reason: "expected a count (0 turns it off)".into(),
+                        }
+                    })
+                };
+                crate::throttle::ThrottleSettings {
+                    per_username: count("LOGIN_FAILURE_LIMIT", defaults.per_username)?,
+                    per_address: count("LOGIN_ADDRESS_FAILURE_LIMIT", defaults.per_address)?,
+                    window: duration_max(&get, "LOGIN_FAILURE_WINDOW", 900.0, 86_400.0)?,
+                }
+            },
+            num_proxies: usize::try_from(integer(&get, "NUM_PROXIES", 0)?)
+                .ok()
+                .filter(|n| *n <= 16)
+                .ok_or(SettingsError::Invalid {
+                    name: "NUM_PROXIES",
+                    reason: "expected 0 to 16".into(),
+                })?,
         };
         settings.check()?;
         Ok(settings)
@@ -396,6 +632,29 @@ impl Settings {
             )),
         };
         Ok(SessionStore::new(engine, self.session, index))
+    }
+
+    /// The login throttle: shared through Redis when `REDIS_URL` is set, else per process.
+    pub fn login_throttle(&self, connections: &Connections) -> crate::throttle::LoginThrottle {
+        use crate::throttle::LoginThrottle;
+        match &connections.redis {
+            Some(redis) => LoginThrottle::redis(
+                self.login_throttle,
+                redis.clone(),
+                &self.cache_key_prefix,
+                self.cache_version,
+            ),
+            None => LoginThrottle::memory(self.login_throttle),
+        }
+    }
+
+    /// `PasswordResetTokenGenerator` with `SECRET_KEY(_FALLBACKS)`, `PASSWORD_RESET_TIMEOUT`, `TIME_ZONE`.
+    pub fn password_reset_tokens(&self) -> crate::tokens::PasswordResetTokenGenerator {
+        crate::tokens::PasswordResetTokenGenerator {
+            keys: self.keys.clone(),
+            timeout: self.password_reset_timeout,
+            time_zone: self.time_zone,
+        }
     }
 
     /// The user store on `DATABASE_URL`.
@@ -482,5 +741,63 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn csrf_idle_reset_and_debug_settings() {
+        let s = settings(&[("SECRET_KEY", "k"), ("SESSION_ENGINE", "signed_cookies")]).unwrap();
+        assert_eq!(s.csrf.cookie.name, "csrftoken");
+        assert!(!s.csrf.cookie.httponly);
+        assert_eq!(s.csrf.cookie_age, Some(CSRF_COOKIE_AGE));
+        assert_eq!(s.csrf.header_name, "X-CSRFTOKEN");
+        assert_eq!(s.idle_timeout, None);
+        assert_eq!(s.password_reset_timeout, 259_200);
+        assert_eq!(s.time_zone, chrono_tz::America::Chicago);
+        assert!(!s.secret_key_generated);
+        let s = settings(&[
+            ("SECRET_KEY", "k"),
+            ("SESSION_ENGINE", "signed_cookies"),
+            ("CSRF_COOKIE_NAME", "__Host-csrf"),
+            ("CSRF_COOKIE_AGE", "None"),
+            ("CSRF_HEADER_NAME", "HTTP_X_XSRF_TOKEN"),
+            ("CSRF_TRUSTED_ORIGINS", "https://*.example.com, https://a.test"),
+            ("SESSION_IDLE_TIMEOUT", "900"),
+            ("TIME_ZONE", "UTC"),
+            ("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https"),
+        ])
+        .unwrap();
+        assert_eq!(s.csrf.cookie.name, "__Host-csrf");
+        assert_eq!(s.csrf.cookie_age, None);
+        assert_eq!(s.csrf.header_name, "X-XSRF-TOKEN");
+        assert_eq!(s.csrf.trusted_origins.len(), 2);
+        assert_eq!(s.idle_timeout, Some(900));
+        assert_eq!(s.time_zone, chrono_tz::UTC);
+        assert_eq!(
+            s.secure_proxy_ssl_header,
+            Some(("X-FORWARDED-PROTO".to_string(), "https".to_string()))
+        );
+        for (name, value) in [
+            ("CSRF_TRUSTED_ORIGINS", "example.com"),
+            ("CSRF_HEADER_NAME", "X-CSRFToken"),
+            ("CSRF_COOKIE_SAMESITE", "lax"),
+            ("SESSION_IDLE_TIMEOUT", "-5"),
+            ("TIME_ZONE", "Mars/Olympus"),
+            ("PASSWORD_RESET_TIMEOUT", "0"),
+            ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto"),
+        ] {
+            let err = settings(&[
+                ("SECRET_KEY", "k"),
+                ("SESSION_ENGINE", "signed_cookies"),
+                (name, value),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        // DEBUG without a key: a random one per process, never a fixed one.
+        let a = settings(&[("DEBUG", "true"), ("SESSION_ENGINE", "signed_cookies")]).unwrap();
+        let b = settings(&[("DEBUG", "true"), ("SESSION_ENGINE", "signed_cookies")]).unwrap();
+        assert!(a.secret_key_generated);
+        assert_eq!(a.keys.secret_key.len(), 50);
+        assert_ne!(a.keys.secret_key, b.keys.secret_key);
     }
 }

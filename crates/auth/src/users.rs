@@ -16,6 +16,11 @@ use crate::connections::{Database, StoreError};
 use crate::hashers::{HasherError, PasswordHashers};
 use crate::schema::auth_user as au;
 
+diesel::define_sql_function! {
+    /// PostgreSQL's `UPPER`, as Django's `__iexact` lookup uses it.
+    fn upper(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// A row of `auth_user` (`django.contrib.auth.models.User`).
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = au)]
@@ -168,6 +173,51 @@ impl UserStore {
                 })
             })
             .await
+    }
+
+    /// `UserCreationForm.clean_username`'s check: is there a user whose username differs from this one at
+    /// most in case (`username__iexact`, PostgreSQL's `UPPER(…) = UPPER(…)`)?
+    pub async fn username_taken_iexact(&self, username: &str) -> Result<bool, StoreError> {
+        let username = normalize_username(username);
+        self.db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::select(diesel::dsl::exists(
+                        au::table.filter(upper(au::username).eq(upper(username))),
+                    ))
+                    .get_result(conn)
+                    .await
+                })
+            })
+            .await
+    }
+
+    /// `PasswordResetForm.get_users(email)`: the active users with a usable password whose email matches
+    /// case-insensitively (`email__iexact`, then `_unicode_ci_compare`). The final comparison is NFKC then
+    /// `to_lowercase` where Django uses `casefold`; the two differ only for a few letters such as `ß`, where
+    /// this one matches fewer addresses, never more.
+    pub async fn users_for_password_reset(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        let wanted = email.to_string();
+        let candidates: Vec<User> = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    au::table
+                        .filter(upper(au::email).eq(upper(wanted)))
+                        .filter(au::is_active.eq(true))
+                        .select(User::as_select())
+                        .load(conn)
+                        .await
+                })
+            })
+            .await?;
+        let fold = |s: &str| s.nfkc().collect::<String>().to_lowercase();
+        Ok(candidates
+            .into_iter()
+            .filter(|u| {
+                crate::hashers::is_password_usable(&u.password) && fold(&u.email) == fold(email)
+            })
+            .collect())
     }
 
     /// `ModelBackend.authenticate(username, password)`: the active user whose password matches, else

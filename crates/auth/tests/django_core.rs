@@ -1073,3 +1073,64 @@ fn allowed_hosts_as_django_checks_them() {
         assert_eq!(json!(ours), django, "{allowed:?}");
     }
 }
+
+/// A login's `next`: never more permissive than Django's `url_has_allowed_host_and_scheme`, and the same
+/// answer for every printable-ASCII URL (ours refuses anything else outright).
+#[test]
+fn safe_redirects_as_django_decides() {
+    use auth::hosts::url_has_allowed_host_and_scheme;
+    let mut urls: Vec<String> = [
+        "/", "/accounts/", "/a?b=c#d", "a/b", "?next=x", "#frag", "", " ", " /ok ", "//evil.com",
+        "///evil.com", "////evil.com", "/\\evil.com", "\\\\evil.com", "\\/evil.com", "/\\/evil.com",
+        "http://evil.com", "https://evil.com/", "HTTP://testserver/", "http://testserver/x",
+        "https://testserver/x", "http://testserver:8000/x", "https://testserver:8000/",
+        "//testserver/x", "//testserver:8000/x", "http:///testserver/", "http:/testserver/",
+        "http:evil.com", "https:/x", "javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x",
+        "ftp://testserver/", "mailto:a@b.c", "http://user@testserver/", "http://testserver@evil.com/",
+        "http://evil.com\\@testserver/", "http://testserver\\@evil.com/", "http://[::1]/",
+        "http://[::1/", "http://::1]/", "//[::1]:8000/", "http://testserver?x", "http://testserver#x",
+        "\x08//evil.com", "\x00/x", "\t//evil.com", "/\t/evil.com", "\n//evil.com", "/\n/evil.com",
+        "\x1f/x", "/x\x7f", "é", "/é", "http://tést/", "\u{200b}//evil.com", "\u{3000}/x",
+        "1:/x", "a+b://testserver/", "-a://x", "/path:with:colons", "x:y", "/../..//evil.com",
+        "https://testserver:443/", "HtTpS://TestServer/",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Every two-character prefix over the characters that matter, before a host.
+    let pieces = ["/", "\\", ":", "http:", "https:", " ", "\t", "#", "?", "@"];
+    for a in pieces {
+        for b in pieces {
+            urls.push(format!("{a}{b}evil.com"));
+            urls.push(format!("{a}{b}testserver/x"));
+        }
+    }
+    for (allowed, require_https) in [
+        (vec!["testserver"], false),
+        (vec!["testserver"], true),
+        (vec!["testserver:8000", "[::1]:8000", "user@testserver"], false),
+        (vec![], false),
+    ] {
+        let django = oracle().call(
+            "http.url_has_allowed_host_and_scheme",
+            json!({}),
+            json!({"urls": urls, "allowed_hosts": allowed, "require_https": require_https}),
+        );
+        let django: Vec<bool> = serde_json::from_value(django).unwrap();
+        let mut same = 0;
+        for (url, django) in urls.iter().zip(django) {
+            let ours = url_has_allowed_host_and_scheme(url, &allowed, require_https);
+            assert!(
+                !ours || django,
+                "{url:?} {allowed:?} https={require_https}: we allow what Django refuses"
+            );
+            let trimmed = url
+                .trim_matches(|c: char| c.is_ascii_whitespace() || ('\x1c'..='\x1f').contains(&c));
+            if trimmed.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                assert_eq!(ours, django, "{url:?} {allowed:?} https={require_https}");
+                same += 1;
+            }
+        }
+        assert!(same > 200, "the ASCII corpus was compared ({same})");
+    }
+}

@@ -32,16 +32,24 @@ pub enum Command {
     Migrate,
     /// Delete expired sessions (`manage.py clearsessions`); a no-op for engines that expire by themselves.
     Clearsessions,
-    /// Create a superuser, as `manage.py createsuperuser --noinput`: the password comes from
+    /// Create a superuser, as `manage.py createsuperuser`: prompts for the username, email and password
+    /// (twice, checked by the password validators); with `--noinput`, takes `--username`, `--email` and
     /// `DJANGO_SUPERUSER_PASSWORD` (without it the account has an unusable password).
     Createsuperuser {
-        /// Required: this command never prompts.
-        #[arg(long)]
+        /// Do not prompt (Django's `--noinput`).
+        #[arg(long, alias = "no-input")]
         noinput: bool,
         #[arg(long, env = "DJANGO_SUPERUSER_USERNAME")]
         username: Option<String>,
         #[arg(long, env = "DJANGO_SUPERUSER_EMAIL", default_value = "")]
         email: String,
+    },
+    /// Change a user's password, as `manage.py changepassword`: prompts twice (no echo on a terminal,
+    /// lines from stdin otherwise), checks the password validators, gives up after 3 attempts. Every
+    /// session of the user ends, on every service.
+    Changepassword {
+        /// The username (default: the current system user, as Django).
+        username: Option<String>,
     },
 }
 
@@ -70,6 +78,7 @@ pub fn main() -> ExitCode {
                 username,
                 email,
             } => commands::createsuperuser(noinput, username, email).await,
+            Command::Changepassword { username } => commands::changepassword(username).await,
         }
     });
     match outcome {

@@ -16,8 +16,8 @@ fn database() -> anyhow::Result<Database> {
 }
 
 pub async fn serve(bind: &str) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
-    let application = crate::startup::Application::build(settings, bind)?;
+    let config = crate::config::Config::from_env()?;
+    let application = crate::startup::Application::build(config, bind)?;
     tracing::info!(address = %application.address(), "portal listening");
     application.run_until_stopped().await?;
     Ok(())
@@ -59,27 +59,127 @@ pub async fn clearsessions() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `createsuperuser --noinput`: Django's checks and messages, no prompt, no default account.
+/// What the interactive commands read: the terminal without echo for passwords (getpass), or lines of
+/// stdin when it is not a terminal (scripts, tests).
+struct Prompt {
+    terminal: bool,
+    lines: std::io::Lines<std::io::StdinLock<'static>>,
+}
+
+impl Prompt {
+    fn new() -> Prompt {
+        use std::io::{BufRead, IsTerminal};
+        Prompt {
+            terminal: std::io::stdin().is_terminal(),
+            lines: std::io::stdin().lock().lines(),
+        }
+    }
+
+    fn line(&mut self, question: &str) -> anyhow::Result<String> {
+        use std::io::Write;
+        print!("{question}");
+        std::io::stdout().flush()?;
+        match self.lines.next() {
+            Some(line) => Ok(line?.trim_end_matches('\r').to_string()),
+            None => bail!("input ended"),
+        }
+    }
+
+    fn password(&mut self, question: &str) -> anyhow::Result<String> {
+        if self.terminal {
+            Ok(rpassword::prompt_password(question)?)
+        } else {
+            self.line(question)
+        }
+    }
+}
+
+fn user_store() -> anyhow::Result<UserStore> {
+    let hashers = password_hashers(&env)?;
+    Ok(UserStore::new(database()?, std::sync::Arc::new(hashers)))
+}
+
+/// Django's messages for failed password validation, one per line.
+fn print_validation_errors(errors: &[auth::password_validation::ValidationError]) {
+    for e in errors {
+        eprintln!("{}", e.message);
+    }
+}
+
+/// `createsuperuser`: Django's prompts, checks and messages; no default account, ever.
 pub async fn createsuperuser(
     noinput: bool,
     username: Option<String>,
     email: String,
 ) -> anyhow::Result<()> {
-    if !noinput {
-        bail!(
-            "interactive createsuperuser is not available yet; use --noinput with --username and DJANGO_SUPERUSER_PASSWORD"
-        );
-    }
-    let Some(username) = username.filter(|u| !u.trim().is_empty()) else {
-        bail!("You must use --username with --noinput.");
+    let users = user_store()?;
+    let (username, email, password) = if noinput {
+        let Some(username) = username.filter(|u| !u.trim().is_empty()) else {
+            bail!("You must use --username with --noinput.");
+        };
+        (
+            username,
+            email,
+            env("DJANGO_SUPERUSER_PASSWORD").filter(|p| !p.is_empty()),
+        )
+    } else {
+        let mut prompt = Prompt::new();
+        let username = loop {
+            let answer = match &username {
+                Some(u) if !u.trim().is_empty() => u.clone(),
+                _ => prompt.line("Username: ")?,
+            };
+            let answer = auth::users::normalize_username(answer.trim());
+            if answer.is_empty() {
+                eprintln!("Error: This field cannot be blank.");
+            } else if users.get_by_natural_key(&answer).await?.is_some() {
+                eprintln!("Error: That username is already taken.");
+                if username.is_some() {
+                    bail!("That username is already taken.");
+                }
+            } else {
+                break answer;
+            }
+        };
+        let email = if email.is_empty() {
+            prompt.line("Email address: ")?.trim().to_string()
+        } else {
+            email
+        };
+        let password = loop {
+            let password = prompt.password("Password: ")?;
+            let again = prompt.password("Password (again): ")?;
+            if password != again {
+                eprintln!("Error: Your passwords didn't match.");
+                continue;
+            }
+            if password.trim().is_empty() {
+                eprintln!("Error: Blank passwords aren't allowed.");
+                continue;
+            }
+            let attributes = auth::password_validation::UserAttributes {
+                username: username.clone(),
+                email: email.clone(),
+                ..Default::default()
+            };
+            if let Err(errors) = auth::password_validation::validate_password(&password, &attributes)
+            {
+                print_validation_errors(&errors);
+                let bypass =
+                    prompt.line("Bypass password validation and create user anyway? [y/N]: ")?;
+                if !bypass.trim().eq_ignore_ascii_case("y") {
+                    continue;
+                }
+            }
+            break password;
+        };
+        (username, email, Some(password))
     };
-    let hashers = password_hashers(&env)?;
-    let users = UserStore::new(database()?, std::sync::Arc::new(hashers));
     let created = users
         .create_user(NewUser {
             username,
             email,
-            password: env("DJANGO_SUPERUSER_PASSWORD").filter(|p| !p.is_empty()),
+            password,
             is_staff: true,
             is_superuser: true,
             ..NewUser::default()
@@ -93,4 +193,43 @@ pub async fn createsuperuser(
         Err(UserError::UsernameTaken) => bail!("That username is already taken."),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `changepassword [username]`: three attempts, then Django's abort message. The new hash ends every
+/// session of the user (their `_auth_user_hash` no longer matches), here, in the api and in Django.
+pub async fn changepassword(username: Option<String>) -> anyhow::Result<()> {
+    let users = user_store()?;
+    let username = match username {
+        Some(u) => u,
+        None => env("USER")
+            .or_else(|| env("LOGNAME"))
+            .context("no username given and none in $USER")?,
+    };
+    let Some(user) = users.get_by_natural_key(&username).await? else {
+        bail!("user '{username}' does not exist");
+    };
+    println!("Changing password for user '{username}'");
+    let mut prompt = Prompt::new();
+    for _ in 0..3 {
+        let password = prompt.password("Password: ")?;
+        let again = prompt.password("Password (again): ")?;
+        if password != again {
+            eprintln!("Passwords do not match. Please try again.");
+            continue;
+        }
+        let attributes = auth::password_validation::UserAttributes {
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email: user.email.clone(),
+        };
+        if let Err(errors) = auth::password_validation::validate_password(&password, &attributes) {
+            print_validation_errors(&errors);
+            continue;
+        }
+        users.set_password(user.pk(), &password).await?;
+        println!("Password changed successfully for user '{username}'");
+        return Ok(());
+    }
+    bail!("Aborting password change for user '{username}' after 3 attempts")
 }

@@ -45,19 +45,69 @@ impl FromRequest for SessionHandle {
     }
 }
 
+/// The styled 503 page (with `Retry-After`) for a store outage.
 pub fn unavailable(error: &auth::connections::StoreError) -> HttpResponse {
     tracing::warn!(%error, "store unavailable");
-    HttpResponse::ServiceUnavailable()
-        .content_type("text/html; charset=utf-8")
-        .body(crate::routes::page(
-            "Service unavailable",
-            "<p>We cannot reach our session or user store right now. Please try again in a moment.</p>",
-        ))
+    crate::pages::unavailable_page()
+}
+
+/// `request.get_host()`'s raw value: the `Host` header (or the HTTP/2 authority), or `X-Forwarded-Host`
+/// with `USE_X_FORWARDED_HOST`. Non-ASCII bytes make it empty, which `ALLOWED_HOSTS` refuses.
+pub fn request_host(req: &HttpRequest, settings: &auth::settings::Settings) -> String {
+    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
+    let authority = req.uri().authority().map(|a| a.as_str());
+    auth::hosts::raw_host(
+        header(header::HOST).or(authority),
+        header("x-forwarded-host"),
+        settings.use_x_forwarded_host,
+    )
+    .to_string()
+}
+
+/// `request.is_secure()`: only through `SECURE_PROXY_SSL_HEADER` (the portal itself speaks plain HTTP).
+pub fn is_secure(req: &HttpRequest, settings: &auth::settings::Settings) -> bool {
+    auth::hosts::is_secure(
+        settings.secure_proxy_ssl_header.as_ref(),
+        |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        },
+        false,
+    )
+}
+
+/// The client's address (`NUM_PROXIES`) and browser, for the throttle and the sessions page.
+pub fn client(req: &HttpRequest, settings: &auth::settings::Settings) -> auth::idle::Client {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    auth::idle::Client {
+        ip: auth::hosts::client_address(&peer, header("x-forwarded-for"), settings.num_proxies),
+        user_agent: header("user-agent").unwrap_or("").to_string(),
+    }
+}
+
+/// A one-time notice for the next page (Horizon's `logout_reason` cookie): a fixed code, never text from
+/// the request, shown once and then deleted.
+pub const NOTICE_COOKIE: &str = "portal_notice";
+
+/// The `Set-Cookie` value that carries `code` to the next page.
+pub fn notice_cookie(code: &str) -> String {
+    format!("{NOTICE_COOKIE}={code}; HttpOnly; Max-Age=60; Path=/; SameSite=Lax")
+}
+
+/// The `Set-Cookie` value that drops the notice once shown.
+pub fn clear_notice_cookie() -> String {
+    format!("{NOTICE_COOKIE}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/")
 }
 
 /// `HttpRequest.get_host()`'s check, before anything else: a Host header not in `ALLOWED_HOSTS` is a 400
-/// ("Bad Request (400)", as Django answers `DisallowedHost`), logged with Django's message. The raw `Host`
-/// header is used (or the HTTP/2 authority); forwarded-host headers are not trusted.
+/// ("Bad Request (400)", as Django answers `DisallowedHost`), logged with Django's message. The host is
+/// [`request_host`]'s.
 pub async fn allowed_hosts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -65,23 +115,16 @@ pub async fn allowed_hosts(
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
-    let host = match req.headers().get(header::HOST) {
-        Some(value) => value.to_str().unwrap_or("").to_string(),
-        None => req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-    };
+    let host = request_host(req.request(), &state.settings);
     if let Err(message) =
         auth::hosts::check_host(&host, &state.settings.allowed_hosts, state.settings.debug)
     {
         tracing::warn!(%message, "DisallowedHost");
-        return Ok(req.into_response(
-            HttpResponse::BadRequest()
-                .content_type("text/html; charset=utf-8")
-                .body(crate::routes::page("Bad Request (400)", "")),
-        ));
+        return Ok(req.into_response(actix_web::ResponseError::error_response(
+            &crate::pages::PageError::BadRequest(
+                "This address is not served here (the Host header is not in ALLOWED_HOSTS).".into(),
+            ),
+        )));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
@@ -101,9 +144,30 @@ pub async fn middleware(
         Ok(session) => session,
         Err(e) => return Ok(req.into_response(unavailable(&e))),
     };
+    let mut session = session;
+    let client = client(req.request(), &state.settings);
+    let activity = match state
+        .sessions
+        .record_activity(
+            &mut session,
+            state.settings.idle_timeout,
+            &client,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(activity) => activity,
+        Err(e) => return Ok(req.into_response(unavailable(&e))),
+    };
     let handle = SessionHandle(Rc::new(RefCell::new(session)));
     req.extensions_mut().insert(handle.clone());
-    let response = next.call(req).await?.map_into_boxed_body();
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if activity == auth::idle::Activity::Expired {
+        // The login page says why (the session itself is gone).
+        if let Ok(value) = HeaderValue::from_str(&notice_cookie("idle")) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     let mut session = handle.take();
     let status = response.status().as_u16();
     let outcome = state

@@ -1,5 +1,5 @@
-//! Builds the server from typed settings: `Application::build(settings, "127.0.0.1:0")` in the tests,
-//! the configured address in production. The stores are made here, once, and shared with every worker.
+//! Builds the server from typed settings: `Application::build(config, "127.0.0.1:0")` in the tests, the
+//! configured address in production. The stores are made here, once, and shared with every worker.
 
 use std::net::TcpListener;
 
@@ -9,18 +9,29 @@ use actix_web::{App, HttpServer, web};
 use auth::auth::SessionAuthHasher;
 use auth::settings::{Connections, Settings};
 use auth::store::SessionStore;
+use auth::throttle::LoginThrottle;
+use auth::tokens::PasswordResetTokenGenerator;
 use auth::users::UserStore;
 
-use crate::{routes, session};
+use crate::config::{Config, PortalSettings};
+use crate::mail::Mailer;
+use crate::pages::PageError;
+use crate::routes::{self, login, password_change, password_reset, register, sessions};
+use crate::{csrf, session};
 
 /// What every request handler can reach.
 pub struct State {
     pub settings: Settings,
+    pub portal: PortalSettings,
     pub connections: Connections,
     pub sessions: SessionStore,
     pub users: UserStore,
     /// `_auth_user_hash` checks, with the HMAC key of each secret derived once.
     pub hasher: SessionAuthHasher,
+    pub throttle: LoginThrottle,
+    pub tokens: PasswordResetTokenGenerator,
+    pub mailer: Mailer,
+    pub metrics: crate::telemetry::Metrics,
 }
 
 pub struct Application {
@@ -28,24 +39,62 @@ pub struct Application {
     server: Server,
 }
 
+/// The largest form body accepted (Django's `DATA_UPLOAD_MAX_MEMORY_SIZE` is 2.5 MB; these forms are a
+/// few short fields).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
 impl Application {
-    pub fn build(settings: Settings, bind: &str) -> anyhow::Result<Application> {
+    pub fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
+        let Config {
+            auth: settings,
+            portal,
+            mail,
+        } = config;
+        if settings.secret_key_generated {
+            tracing::warn!(
+                "SECRET_KEY is not set: DEBUG made up a random key for this process. Sessions and \
+                 links die with it, and no other service can read them. Never run like this in \
+                 production."
+            );
+        }
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
         let connections = settings.connect()?;
         let sessions = settings.session_store(&connections)?;
         let users = settings.user_store(&connections)?;
         let hasher = SessionAuthHasher::new(&settings.keys);
+        let throttle = settings.login_throttle(&connections);
+        let tokens = settings.password_reset_tokens();
+        let mailer = Mailer::from_settings(&mail)?;
         let state = web::Data::new(State {
             settings,
+            portal,
             connections,
             sessions,
             users,
             hasher,
+            throttle,
+            tokens,
+            mailer,
+            metrics: crate::telemetry::Metrics::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(MAX_FORM_BYTES)
+                        .error_handler(|e, _| {
+                            PageError::BadRequest(format!("The form could not be read: {e}.")).into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    PageError::BadRequest(format!("The query string could not be read: {e}."))
+                        .into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    PageError::BadRequest(format!("The address could not be read: {e}.")).into()
+                }))
                 // Django's SecurityMiddleware and XFrameOptionsMiddleware defaults.
                 .wrap(
                     DefaultHeaders::new()
@@ -54,14 +103,70 @@ impl Application {
                         .add(("Referrer-Policy", "same-origin"))
                         .add(("Cross-Origin-Opener-Policy", "same-origin")),
                 )
+                .wrap(from_fn(crate::telemetry::observe))
                 .route("/healthz", web::get().to(routes::health::healthz))
+                .route("/metrics", web::get().to(crate::telemetry::metrics))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .service(
-                    // Probes (`/healthz`, `/readyz`) answer on any host; pages only on `ALLOWED_HOSTS`.
+                    // Probes (`/healthz`, `/readyz`) and `/metrics` answer on any host (they are for
+                    // the orchestrator and the monitoring, on the internal network); pages only on
+                    // `ALLOWED_HOSTS`.
                     web::scope("")
+                        .wrap(from_fn(csrf::middleware))
                         .wrap(from_fn(session::middleware))
                         .wrap(from_fn(session::allowed_hosts))
-                        .route("/", web::get().to(routes::home::home)),
+                        .route("/", web::get().to(routes::home::home))
+                        .service(
+                            web::resource("/accounts/login/")
+                                .route(web::get().to(login::get))
+                                .route(web::post().to(login::post)),
+                        )
+                        .service(
+                            web::resource("/accounts/logout/")
+                                .route(web::get().to(login::logout_get))
+                                .route(web::post().to(login::logout_post)),
+                        )
+                        .service(
+                            web::resource("/accounts/register/")
+                                .route(web::get().to(register::get))
+                                .route(web::post().to(register::post)),
+                        )
+                        .service(
+                            web::resource("/accounts/password_change/")
+                                .route(web::get().to(password_change::get))
+                                .route(web::post().to(password_change::post)),
+                        )
+                        .route(
+                            "/accounts/password_change/done/",
+                            web::get().to(password_change::done),
+                        )
+                        .service(
+                            web::resource("/accounts/password_reset/")
+                                .route(web::get().to(password_reset::get))
+                                .route(web::post().to(password_reset::post)),
+                        )
+                        .route(
+                            "/accounts/password_reset/done/",
+                            web::get().to(password_reset::done),
+                        )
+                        .route(
+                            "/accounts/reset/done/",
+                            web::get().to(password_reset::complete),
+                        )
+                        .service(
+                            web::resource("/accounts/reset/{uidb64}/{token}/")
+                                .route(web::get().to(password_reset::confirm))
+                                .route(web::post().to(password_reset::confirm_post)),
+                        )
+                        .route("/accounts/sessions/", web::get().to(sessions::list))
+                        .route(
+                            "/accounts/sessions/delete_others/",
+                            web::post().to(sessions::delete_others),
+                        )
+                        .route(
+                            "/accounts/sessions/{id}/delete/",
+                            web::post().to(sessions::delete_one),
+                        ),
                 )
         })
         .listen(listener)?

@@ -188,11 +188,97 @@ fn help_lists_the_commands() {
     let out = portal(&["--help"], &[]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for command in ["serve", "migrate", "clearsessions", "createsuperuser"] {
+    for command in [
+        "serve",
+        "migrate",
+        "clearsessions",
+        "createsuperuser",
+        "changepassword",
+    ] {
         assert!(help.contains(command), "{help}");
     }
     // Serving without SECRET_KEY refuses to start, naming the setting.
     let out = portal(&["serve", "--bind", "127.0.0.1:0"], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SECRET_KEY is required"));
+}
+
+/// Runs the portal with `input` on stdin (not a terminal, so prompts read lines, as Django reads a pipe).
+fn portal_with_input(args: &[&str], env: &[(&str, &str)], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn createsuperuser_and_changepassword_prompt_as_django() {
+    let pg = PostgresServer::start().unwrap();
+    assert!(portal_migrate(&pg.url()).status.success());
+    let url = pg.url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher"),
+    ];
+    // A taken-name retry is not needed here; a mismatch, then a weak password refused, then a good one.
+    let made = portal_with_input(
+        &["createsuperuser"],
+        &env,
+        "root\nroot@example.com\nfirst pass 1\nother pass 1\n123\n123\nN\nsolid pass 42\nsolid pass 42\n",
+    );
+    let stdout = String::from_utf8_lossy(&made.stdout);
+    let stderr = String::from_utf8_lossy(&made.stderr);
+    assert!(made.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Username: "), "{stdout}");
+    assert!(stdout.contains("Superuser created successfully."));
+    assert!(stderr.contains("Error: Your passwords didn't match."), "{stderr}");
+    assert!(stderr.contains("This password is too short."), "{stderr}");
+    assert!(stderr.contains("This password is entirely numeric."), "{stderr}");
+    assert_eq!(
+        pg.psql("SELECT username, email, is_superuser FROM auth_user").unwrap(),
+        "root|root@example.com|t"
+    );
+    let before = pg.psql("SELECT password FROM auth_user").unwrap();
+
+    // changepassword: three failed attempts abort with Django's message and change nothing.
+    let aborted = portal_with_input(
+        &["changepassword", "root"],
+        &env,
+        "a one\na two\nroot\nroot\nshort\nshort\n",
+    );
+    assert!(!aborted.status.success());
+    let stderr = String::from_utf8_lossy(&aborted.stderr);
+    assert!(stderr.contains("Passwords do not match. Please try again."), "{stderr}");
+    assert!(
+        stderr.contains("Aborting password change for user 'root' after 3 attempts"),
+        "{stderr}"
+    );
+    assert_eq!(pg.psql("SELECT password FROM auth_user").unwrap(), before);
+    let changed = portal_with_input(
+        &["changepassword", "root"],
+        &env,
+        "brand new pass 7\nbrand new pass 7\n",
+    );
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert!(
+        String::from_utf8_lossy(&changed.stdout)
+            .contains("Password changed successfully for user 'root'")
+    );
+    assert_ne!(pg.psql("SELECT password FROM auth_user").unwrap(), before);
+    let unknown = portal_with_input(&["changepassword", "nobody"], &env, "");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("user 'nobody' does not exist"));
 }

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use auth::settings::Settings;
+use portal::config::Config;
 use portal::startup::Application;
 use testkit::{PostgresServer, RedisServer};
 
-fn settings(redis: &RedisServer, pg: &PostgresServer) -> Settings {
+fn settings(redis: &RedisServer, pg: &PostgresServer) -> Config {
     let map: HashMap<&str, String> = [
         ("SECRET_KEY", "portal-test-secret".to_string()),
         ("REDIS_URL", redis.url()),
@@ -20,10 +20,10 @@ fn settings(redis: &RedisServer, pg: &PostgresServer) -> Settings {
     ]
     .into_iter()
     .collect();
-    Settings::from_lookup(|name| map.get(name).cloned()).unwrap()
+    Config::from_lookup(|name| map.get(name).cloned()).unwrap()
 }
 
-async fn spawn_app(settings: Settings) -> String {
+async fn spawn_app(settings: Config) -> String {
     let application = Application::build(settings, "127.0.0.1:0").unwrap();
     let url = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());

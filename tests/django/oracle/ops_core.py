@@ -459,3 +459,10 @@ def http_validate_host(domains, allowed_hosts):
     from django.http.request import validate_host
 
     return [validate_host(domain, allowed_hosts) for domain in domains]
+
+
+@op("http.url_has_allowed_host_and_scheme")
+def http_url_has_allowed_host_and_scheme(urls, allowed_hosts, require_https):
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    return [url_has_allowed_host_and_scheme(url, set(allowed_hosts), require_https) for url in urls]

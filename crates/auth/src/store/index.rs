@@ -45,6 +45,26 @@ pub struct UserIndex {
 pub struct UserSession {
     pub session_key: String,
     pub expire_date: DateTime<Utc>,
+    /// What the session's activity record says (filled when listing; `None` before our services saw it).
+    pub meta: Option<crate::idle::SessionMeta>,
+}
+
+impl UserSession {
+    /// An opaque, stable name for the session that pages and the api can show and send back: 128 bits of
+    /// a SHA-256 over the key. It reveals nothing of the key, which remains the only credential.
+    pub fn id(&self) -> String {
+        session_id(&self.session_key)
+    }
+}
+
+/// See [`UserSession::id`].
+pub fn session_id(session_key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"django_rs.session_id:")
+        .chain_update(session_key.as_bytes())
+        .finalize();
+    crate::crypto::to_hex(&digest[..16])
 }
 
 impl std::fmt::Debug for UserSession {
@@ -121,6 +141,7 @@ impl UserIndex {
                 Some(UserSession {
                     session_key,
                     expire_date,
+                    meta: None,
                 })
             })
             .collect())

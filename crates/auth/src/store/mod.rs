@@ -585,6 +585,36 @@ impl SessionStore {
         self.flush(session).await
     }
 
+    /// A logged-in request's bookkeeping (see [`crate::idle`]): the idle timeout first (a session idle
+    /// too long is flushed, so the user is logged out here and everywhere), then the activity record the
+    /// sessions page shows and the `last_activity` stamp, rewritten only once they are a little old, so
+    /// page views rarely cost a session write. Returns the idle decision, so the service can tell the user
+    /// why they were logged out.
+    pub async fn record_activity(
+        &self,
+        session: &mut Session,
+        idle_timeout: Option<i64>,
+        client: &crate::idle::Client,
+        now: DateTime<Utc>,
+    ) -> Result<crate::idle::Activity, StoreError> {
+        use crate::idle::{self, Activity, LAST_ACTIVITY_KEY, SESSION_META_KEY};
+        let now = now.timestamp();
+        let activity = idle::check(&session.data, idle_timeout, now);
+        match activity {
+            Activity::Expired => {
+                self.flush(session).await?;
+                return Ok(activity);
+            }
+            Activity::Touch => session.insert(LAST_ACTIVITY_KEY, now),
+            Activity::Fresh | Activity::NotApplicable => {}
+        }
+        let interval = idle_timeout.map_or(idle::SEEN_INTERVAL, idle::touch_interval);
+        if let Some(meta) = idle::updated_meta(&session.data, client, now, interval) {
+            session.insert(SESSION_META_KEY, meta.to_value());
+        }
+        Ok(activity)
+    }
+
     /// `SessionMiddleware.process_response`: with the request's cookie present and the session emptied,
     /// delete the cookie; otherwise, when modified (or `SESSION_SAVE_EVERY_REQUEST`) and not empty, save
     /// (not for a 5xx response) and send the cookie with the session's expiry. `now` is the response time.
@@ -651,9 +681,10 @@ impl SessionStore {
     pub async fn user_sessions(&self, user_pk: i64) -> Result<Vec<UserSession>, StoreError> {
         let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
         let mut live = Vec::new();
-        for entry in index.members(user_pk).await? {
+        for mut entry in index.members(user_pk).await? {
             let belongs = match self.engine.load(&entry.session_key).await? {
                 Some(stored) => {
+                    entry.meta = crate::idle::SessionMeta::read(&stored.data);
                     auth::session_auth(&stored.data).and_then(|a| a.user_pk()) == Some(user_pk)
                 }
                 None => false,
@@ -684,6 +715,20 @@ impl SessionStore {
             deleted += 1;
         }
         Ok(deleted)
+    }
+
+    /// "Log out this one": deletes the user's session named by its opaque id ([`UserSession::id`]);
+    /// `false` when no live session of this user has that id (so one user cannot name another's).
+    pub async fn delete_user_session(&self, user_pk: i64, id: &str) -> Result<bool, StoreError> {
+        let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
+        for entry in self.user_sessions(user_pk).await? {
+            if crate::crypto::constant_time_compare(entry.id(), id) {
+                self.engine.delete(&entry.session_key).await?;
+                index.remove(user_pk, &entry.session_key).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A session Django created joins the index the first time we see it. This runs in the background,

@@ -1,31 +1,47 @@
-//! `/`: who is logged in (Django's `request.user`, through the shared `get_user`).
+//! `/`: who is logged in (Django's `request.user`, through the shared `get_user`), and where to go next.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use askama::Template;
+use auth::users::User;
 
-use crate::routes::{escape, page};
-use crate::session::{SessionHandle, unavailable};
-use crate::startup::State;
+use crate::csrf::CsrfHandle;
+use crate::pages::{Chrome, PageError, html};
+use crate::routes::{Data, chrome, current_user};
+use crate::session::SessionHandle;
 
-pub async fn home(state: web::Data<State>, handle: SessionHandle) -> HttpResponse {
-    let mut session = handle.take();
-    let user = auth::users::get_user(
-        &state.sessions,
-        &state.users,
-        &mut session,
-        &state.settings.authentication_backends,
-        &state.hasher,
-    )
-    .await;
-    handle.put(session);
-    let body = match user {
-        Ok(Some(user)) => format!(
-            "<p>Logged in as <strong id=\"username\">{}</strong>.</p>",
-            escape(&user.username)
-        ),
-        Ok(None) => "<p id=\"anonymous\">You are not logged in.</p>".to_string(),
-        Err(e) => return unavailable(&e),
+pub struct HomeUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_joined: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub chrome: Chrome,
+    pub user: Option<HomeUser>,
+    pub api_url: String,
+}
+
+pub async fn home(
+    state: Data,
+    handle: SessionHandle,
+    csrf: CsrfHandle,
+) -> Result<HttpResponse, PageError> {
+    let user: Option<User> = current_user(&state, &handle).await?;
+    let page = HomePage {
+        chrome: chrome(user.as_ref(), &csrf)?,
+        user: user.map(|u| HomeUser {
+            date_joined: u.date_joined.format("%B %-d, %Y").to_string(),
+            username: u.username,
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+        }),
+        api_url: state.portal.api_url.clone(),
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page("Portal", &body))
+    Ok(html(StatusCode::OK, &page))
 }

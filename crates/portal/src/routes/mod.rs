@@ -1,27 +1,139 @@
+//! One module per page, after Django's `django.contrib.auth.urls`. Handlers only speak HTTP: every rule
+//! of sessions, passwords and tokens is the shared crate's.
+
 pub mod health;
 pub mod home;
+pub mod login;
+pub mod password_change;
+pub mod password_reset;
+pub mod register;
+pub mod sessions;
 
-/// `&`, `<`, `>`, `"` and `'` escaped, as Django's `escape` filter does for text in HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth::users::User;
 
-/// A whole page around `body` (already HTML); `title` is escaped.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n<h1>{}</h1>\n{body}\n</body></html>\n",
-        escape(title),
-        escape(title)
+use crate::csrf::CsrfHandle;
+use crate::pages::{Chrome, PageError, redirect};
+use crate::session::{NOTICE_COOKIE, SessionHandle, clear_notice_cookie};
+use crate::startup::State;
+
+/// `request.user` through the shared `get_user` (which may cycle or flush the session, as Django's does).
+pub async fn current_user(
+    state: &State,
+    handle: &SessionHandle,
+) -> Result<Option<User>, PageError> {
+    let mut session = handle.take();
+    let user = auth::users::get_user(
+        &state.sessions,
+        &state.users,
+        &mut session,
+        &state.settings.authentication_backends,
+        &state.hasher,
     )
+    .await;
+    handle.put(session);
+    Ok(user?)
 }
+
+/// The header's facts for a page without a form: a CSRF token only for the logout button of a signed-in
+/// user, so an anonymous visitor's page sets no `csrftoken` cookie.
+pub fn chrome(user: Option<&User>, csrf: &CsrfHandle) -> Result<Chrome, PageError> {
+    Ok(Chrome {
+        username: user.map(|u| u.username.clone()),
+        csrf_token: if user.is_some() {
+            csrf.token()?
+        } else {
+            String::new()
+        },
+    })
+}
+
+/// The header's facts for a page with a form: always a token (Django's `{% csrf_token %}`).
+pub fn form_chrome(user: Option<&User>, csrf: &CsrfHandle) -> Result<Chrome, PageError> {
+    Ok(Chrome {
+        username: user.map(|u| u.username.clone()),
+        csrf_token: csrf.token()?,
+    })
+}
+
+/// `redirect_to_login(request.get_full_path())`: `LOGIN_URL?next=<path>`.
+pub fn redirect_to_login(req: &HttpRequest, state: &State) -> HttpResponse {
+    let path = match req.uri().query() {
+        Some(query) => format!("{}?{query}", req.uri().path()),
+        None => req.uri().path().to_string(),
+    };
+    let query = serde_urlencoded::to_string([("next", path)]).unwrap_or_default();
+    redirect(&format!("{}?{query}", state.portal.login_url))
+}
+
+/// The one-time notice the previous response left (see [`crate::session::NOTICE_COOKIE`]), as text, and
+/// whether a cookie must be cleared.
+pub fn notice(req: &HttpRequest, state: &State) -> Option<String> {
+    let code = req.cookie(NOTICE_COOKIE)?;
+    let text = match code.value() {
+        "idle" => format!(
+            "You were logged out after {} without activity. Please log in again.",
+            span(state.settings.idle_timeout.unwrap_or(0))
+        ),
+        "registered" => "Your account has been created. You can log in now.".into(),
+        "reset" => "Your password has been set. You may go ahead and log in now.".into(),
+        "session_ended" => "That session has been logged out.".into(),
+        "others_ended" => "All your other sessions have been logged out.".into(),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// "90 seconds", "15 minutes", "2 hours": a timeout as people say it.
+pub fn span(seconds: i64) -> String {
+    let (n, unit) = if seconds % 3600 == 0 && seconds >= 3600 {
+        (seconds / 3600, "hour")
+    } else if seconds % 60 == 0 && seconds >= 60 {
+        (seconds / 60, "minute")
+    } else {
+        (seconds, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Drops the notice cookie once a page showed it.
+pub fn clear_notice(response: &mut HttpResponse) {
+    if let Ok(value) = HeaderValue::from_str(&clear_notice_cookie()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A redirect that carries a notice to the next page.
+pub fn redirect_with_notice(location: &str, code: &str) -> HttpResponse {
+    let mut response = redirect(location);
+    if let Ok(value) = HeaderValue::from_str(&crate::session::notice_cookie(code)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// A form field as posted, or empty.
+pub fn field(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+/// `CharField(max_length=…)`'s check, with Django's message; `None` when it fits.
+pub fn too_long(value: &str, max: usize) -> Option<String> {
+    let n = value.chars().count();
+    (n > max).then(|| {
+        format!(
+            "Ensure this value has at most {max} character{} (it has {n}).",
+            if max == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// Django's `required` message.
+pub const REQUIRED: &str = "This field is required.";
+
+/// The longest password accepted at all: hashing megabytes would be a denial of service, and Django's
+/// forms cap a whole request at 2.5 MB. Beyond this the form says so.
+pub const MAX_PASSWORD: usize = 4096;
+
+pub type Data = web::Data<State>;

@@ -340,7 +340,7 @@ def get_user_(session_key, save=True):
     if save and session.modified and not session.is_empty():
         session.save()
         saved = True
-    result = {"pk": user.pk} if user.is_authenticated else {"anonymous": True}
+    result = {"pk": user.pk, "username": user.get_username()} if user.is_authenticated else {"anonymous": True}
     result.update(
         flushed="flush" in calls,
         cycled="cycle_key" in calls,

@@ -1,0 +1,170 @@
+//! `/accounts/register/`: Django's `UserCreationForm` (username rules, a case-insensitive uniqueness
+//! check, the two passwords, `AUTH_PASSWORD_VALIDATORS`' defaults) plus an email, then
+//! `UserManager.create_user`. The new user logs in on the next page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth::password_validation::{UserAttributes, password_validators_help_texts, validate_password};
+use auth::users::{NewUser, UserError};
+use serde::Deserialize;
+
+use crate::csrf::{CsrfHandle, protect};
+use crate::pages::{Field, FormPage, PageError, html};
+use crate::routes::{form_chrome, 
+    Data, MAX_PASSWORD, REQUIRED, chrome, current_user, field, redirect_with_notice, too_long,
+};
+use crate::session::SessionHandle;
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    csrfmiddlewaretoken: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    password1: Option<String>,
+    password2: Option<String>,
+}
+
+/// `UserCreationForm.error_messages["password_mismatch"]`.
+pub const PASSWORD_MISMATCH: &str = "The two password fields didn’t match.";
+
+fn register_form(username: &str, email: &str) -> FormPage {
+    FormPage {
+        title: "Create an account".into(),
+        action: "/accounts/register/".into(),
+        fields: vec![
+            Field::new("username", "Username", "text")
+                .value(username)
+                .autofocus()
+                .help(vec![
+                    "Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.".into(),
+                ]),
+            Field::new("email", "Email address", "email").value(email),
+            Field::new("password1", "Password", "password").help(password_validators_help_texts()),
+            Field::new("password2", "Password confirmation", "password")
+                .help(vec!["Enter the same password as before, for verification.".into()]),
+        ],
+        submit: "Create account".into(),
+        links: vec![("/accounts/login/".into(), "Already have an account? Log in".into())],
+        ..FormPage::default()
+    }
+}
+
+/// `UnicodeUsernameValidator`: `^[\w.@+-]+\Z`, `\w` being Unicode letters, digits and `_`.
+fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.@+-".contains(c))
+}
+
+/// Django's `EmailValidator`, reduced to what matters here: one `@`, a non-empty local part without
+/// spaces, and a domain with a dot (or `localhost`).
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !email.chars().any(char::is_whitespace)
+        && (domain == "localhost"
+            || (domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")))
+}
+
+pub async fn get(
+    state: Data,
+    handle: SessionHandle,
+    csrf: CsrfHandle,
+) -> Result<HttpResponse, PageError> {
+    let user = current_user(&state, &handle).await?;
+    let mut page = register_form("", "");
+    page.chrome = form_chrome(user.as_ref(), &csrf)?;
+    Ok(html(StatusCode::OK, &page))
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: Data,
+    handle: SessionHandle,
+    csrf: CsrfHandle,
+    form: web::Form<RegisterForm>,
+) -> Result<HttpResponse, PageError> {
+    protect(&req, form.csrfmiddlewaretoken.as_deref())?;
+    let username = auth::users::normalize_username(field(&form.username));
+    let email = auth::users::normalize_email(field(&form.email));
+    let (password1, password2) = (field(&form.password1), field(&form.password2));
+    let mut page = register_form(&username, &email);
+    let mut error = |page: &mut FormPage, name: &str, message: String| {
+        if let Some(f) = page.field_mut(name) {
+            f.errors.push(message);
+        }
+    };
+    if username.is_empty() {
+        error(&mut page, "username", REQUIRED.into());
+    } else if let Some(message) = too_long(&username, 150) {
+        error(&mut page, "username", message);
+    } else if !valid_username(&username) {
+        error(
+            &mut page,
+            "username",
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ \
+             characters."
+                .into(),
+        );
+    } else if state.users.username_taken_iexact(&username).await? {
+        error(&mut page, "username", "A user with that username already exists.".into());
+    }
+    if !email.is_empty() {
+        if let Some(message) = too_long(&email, 254) {
+            error(&mut page, "email", message);
+        } else if !valid_email(&email) {
+            error(&mut page, "email", "Enter a valid email address.".into());
+        }
+    }
+    for (name, value) in [("password1", password1), ("password2", password2)] {
+        if value.is_empty() {
+            error(&mut page, name, REQUIRED.into());
+        } else if let Some(message) = too_long(value, MAX_PASSWORD) {
+            error(&mut page, name, message);
+        }
+    }
+    if !password1.is_empty() && !password2.is_empty() && password1 != password2 {
+        error(&mut page, "password2", PASSWORD_MISMATCH.into());
+    } else if !password2.is_empty() && password2.chars().count() <= MAX_PASSWORD {
+        let attributes = UserAttributes {
+            username: username.clone(),
+            email: email.clone(),
+            ..UserAttributes::default()
+        };
+        if let Err(errors) = validate_password(password2, &attributes) {
+            for e in errors {
+                error(&mut page, "password2", e.message);
+            }
+        }
+    }
+    if !page.has_errors() {
+        let created = state
+            .users
+            .create_user(NewUser {
+                username: username.clone(),
+                email: email.clone(),
+                password: Some(password1.to_string()),
+                ..NewUser::default()
+            })
+            .await;
+        match created {
+            Ok(user) => {
+                tracing::info!(user_pk = user.pk(), "user registered");
+                return Ok(redirect_with_notice("/accounts/login/", "registered"));
+            }
+            Err(UserError::UsernameTaken) => {
+                error(&mut page, "username", "A user with that username already exists.".into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let user = current_user(&state, &handle).await?;
+    page.chrome = form_chrome(user.as_ref(), &csrf)?;
+    Ok(html(StatusCode::OK, &page))
+}
