@@ -14,6 +14,7 @@ pub mod hashers;
 pub mod hosts;
 pub mod json;
 pub mod migrate;
+pub mod password_validation;
 pub mod pickle;
 pub mod schema;
 pub mod session;
