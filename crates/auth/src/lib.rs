@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod idle;
 pub mod json;
 pub mod migrate;
+pub mod password_validation;
 pub mod pickle;
 pub mod schema;
 pub mod session;

@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from . import registry  # noqa: F401  (configures Django before anything imports models)
-from . import ops_core, ops_hashers, ops_pickle  # noqa: F401  (register the operations)
+from . import ops_core, ops_hashers, ops_pickle, ops_validation  # noqa: F401  (register the operations)
 
 
 def main():
