@@ -82,7 +82,9 @@ pub struct Settings {
     pub debug: bool,
 }
 
-fn duration(
+/// A number of seconds (`1`, `0.5`) above 0 and at most an hour; `default` when unset. Shared with the
+/// portal's `EMAIL_TIMEOUT`, so every timeout setting reads alike.
+pub fn duration(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: f64,
@@ -128,7 +130,9 @@ fn boolean(
     boolean_or(get, name, false)
 }
 
-fn boolean_or(
+/// A boolean setting (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, `True`/`False`); `default` when
+/// unset or empty. Shared with the portal's `EMAIL_USE_TLS`/`EMAIL_USE_SSL`.
+pub fn boolean_or(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: bool,

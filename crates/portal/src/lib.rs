@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod mail;
 pub mod routes;
 pub mod session;
 pub mod startup;
