@@ -173,15 +173,17 @@ fn allowed_one(url: &str, allowed_hosts: &[&str], require_https: bool) -> bool {
         && (scheme.is_empty() || valid_schemes.contains(&scheme.as_str()))
 }
 
-/// `urllib.parse.urlsplit(url)`'s scheme (lowercased) and netloc for printable-ASCII input; `None` where
-/// urlsplit raises `ValueError` (unbalanced IPv6 brackets).
+/// `urlsplit(url)`'s scheme (lowercased) and netloc for printable-ASCII input; `None` where urlsplit raises
+/// `ValueError` (unbalanced IPv6 brackets).
 fn urlsplit_scheme_netloc(url: &str) -> Option<(String, &str)> {
     let mut rest = url;
     let mut scheme = String::new();
     if let Some(i) = url.find(':') {
         let candidate = &url[..i];
+        // Django 4.2's own copy of `urlsplit` takes any run of scheme characters as a scheme (so `1:/x` has
+        // the invalid scheme `1`); Django 5's, Python's, wants a letter first (so `1:/x` is a path). The
+        // stricter reading refuses what either refuses.
         if i > 0
-            && candidate.as_bytes()[0].is_ascii_alphabetic()
             && candidate
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
@@ -199,4 +201,3 @@ fn urlsplit_scheme_netloc(url: &str) -> Option<(String, &str)> {
     }
     Some((scheme, netloc))
 }
-

@@ -160,7 +160,12 @@ impl SessionMeta {
 
     /// As stored: a dict with string keys.
     pub fn to_value(&self) -> Value {
-        let user_agent: String = self.client.user_agent.chars().take(MAX_USER_AGENT).collect();
+        let user_agent: String = self
+            .client
+            .user_agent
+            .chars()
+            .take(MAX_USER_AGENT)
+            .collect();
         Value::Dict(vec![
             (Value::from("created"), Value::Int(self.created)),
             (Value::from("seen"), Value::Int(self.seen)),
@@ -172,7 +177,12 @@ impl SessionMeta {
 
 /// What to write for a logged-in session at a request: a new record, or `seen` (and the client) brought up
 /// to date once it is `interval` old; `None` when nothing changes.
-pub fn updated_meta(data: &SessionData, client: &Client, now: i64, interval: i64) -> Option<SessionMeta> {
+pub fn updated_meta(
+    data: &SessionData,
+    client: &Client,
+    now: i64,
+    interval: i64,
+) -> Option<SessionMeta> {
     if !data.contains_key(auth::SESSION_KEY) {
         return None;
     }

@@ -12,11 +12,11 @@ use crate::cookie::{CookieSettings, SameSite};
 use crate::hashers::{PasswordHashers, WorkFactors};
 use crate::session::ExpirySettings;
 use crate::signing::Keys;
-use crate::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT;
 use crate::store::{
     CacheFlavor, CacheSessions, CachedDbSessions, DbSessions, Engine, SessionSettings,
     SessionStore, SignedCookieSessions, UserIndex,
 };
+use crate::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT;
 use crate::users::UserStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,9 @@ pub struct Settings {
     pub num_proxies: usize,
 }
 
-fn duration(
+/// A number of seconds (`1`, `0.5`) above 0 and at most an hour; `default` when unset. Shared with the
+/// portal's `EMAIL_TIMEOUT`, so every timeout setting reads alike.
+pub fn duration(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: f64,
@@ -161,7 +163,9 @@ fn boolean(
     boolean_or(get, name, false)
 }
 
-fn boolean_or(
+/// A boolean setting (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, `True`/`False`); `default` when
+/// unset or empty. Shared with the portal's `EMAIL_USE_TLS`/`EMAIL_USE_SSL`.
+pub fn boolean_or(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: bool,
@@ -377,7 +381,8 @@ fn secure_proxy_ssl_header(value: &str) -> Result<Option<(String, String)>, Sett
     let parts = list(value, "SECURE_PROXY_SSL_HEADER")?;
     let invalid = || SettingsError::Invalid {
         name: "SECURE_PROXY_SSL_HEADER",
-        reason: "expected a WSGI header name and a value, such as HTTP_X_FORWARDED_PROTO,https".into(),
+        reason: "expected a WSGI header name and a value, such as HTTP_X_FORWARDED_PROTO,https"
+            .into(),
     };
     match parts.as_slice() {
         [] => Ok(None),
@@ -521,7 +526,11 @@ impl Settings {
                 })
                 .transpose()?,
             password_reset_timeout: {
-                let t = integer(&get, "PASSWORD_RESET_TIMEOUT", DEFAULT_PASSWORD_RESET_TIMEOUT)?;
+                let t = integer(
+                    &get,
+                    "PASSWORD_RESET_TIMEOUT",
+                    DEFAULT_PASSWORD_RESET_TIMEOUT,
+                )?;
                 if !(1..=100 * 366 * 86_400).contains(&t) {
                     return Err(SettingsError::Invalid {
                         name: "PASSWORD_RESET_TIMEOUT",
@@ -760,7 +769,10 @@ mod tests {
             ("CSRF_COOKIE_NAME", "__Host-csrf"),
             ("CSRF_COOKIE_AGE", "None"),
             ("CSRF_HEADER_NAME", "HTTP_X_XSRF_TOKEN"),
-            ("CSRF_TRUSTED_ORIGINS", "https://*.example.com, https://a.test"),
+            (
+                "CSRF_TRUSTED_ORIGINS",
+                "https://*.example.com, https://a.test",
+            ),
             ("SESSION_IDLE_TIMEOUT", "900"),
             ("TIME_ZONE", "UTC"),
             ("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https"),

@@ -129,7 +129,11 @@ impl LoginThrottle {
     }
 
     /// Before checking a password: `Err(Throttled)` when this username or address is locked out.
-    pub async fn check(&self, username: &str, address: &str) -> Result<Result<(), Throttled>, StoreError> {
+    pub async fn check(
+        &self,
+        username: &str,
+        address: &str,
+    ) -> Result<Result<(), Throttled>, StoreError> {
         let keys = self.keys(username, address);
         let mut wait = Duration::ZERO;
         match &self.counters {
@@ -242,7 +246,11 @@ mod tests {
         }
         assert_eq!(throttle.check("alice", "10.0.0.2").await.unwrap(), Ok(()));
         throttle.failed("ALICE", "10.0.0.1").await.unwrap();
-        let refused = throttle.check("alice", "10.0.0.9").await.unwrap().unwrap_err();
+        let refused = throttle
+            .check("alice", "10.0.0.9")
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(50));
         // Another username from the same address still has budget (3 of 5 used)...
         assert_eq!(throttle.check("bob", "10.0.0.1").await.unwrap(), Ok(()));

@@ -158,11 +158,12 @@ pub async fn createsuperuser(
                 continue;
             }
             let attributes = auth::password_validation::UserAttributes {
-                username: username.clone(),
-                email: email.clone(),
+                username: &username,
+                email: &email,
                 ..Default::default()
             };
-            if let Err(errors) = auth::password_validation::validate_password(&password, &attributes)
+            if let Err(errors) =
+                auth::password_validation::validate_password(&password, &attributes)
             {
                 print_validation_errors(&errors);
                 let bypass =
@@ -217,12 +218,7 @@ pub async fn changepassword(username: Option<String>) -> anyhow::Result<()> {
             eprintln!("Passwords do not match. Please try again.");
             continue;
         }
-        let attributes = auth::password_validation::UserAttributes {
-            username: user.username.clone(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
-            email: user.email.clone(),
-        };
+        let attributes = auth::password_validation::UserAttributes::from(&user);
         if let Err(errors) = auth::password_validation::validate_password(&password, &attributes) {
             print_validation_errors(&errors);
             continue;

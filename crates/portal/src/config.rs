@@ -36,7 +36,9 @@ impl Config {
             let value = get(name).unwrap_or_else(|| default.to_string());
             let value = value.trim().to_string();
             // A relative path or an absolute http(s) URL; anything else would be an odd redirect.
-            if value.starts_with('/') || value.starts_with("http://") || value.starts_with("https://")
+            if value.starts_with('/')
+                || value.starts_with("http://")
+                || value.starts_with("https://")
             {
                 Ok(value)
             } else {

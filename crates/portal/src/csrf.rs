@@ -63,7 +63,9 @@ pub async fn middleware(
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
     let settings = &state.settings.csrf;
-    let cookie = req.cookie(&settings.cookie.name).map(|c| c.value().to_string());
+    let cookie = req
+        .cookie(&settings.cookie.name)
+        .map(|c| c.value().to_string());
     let csrf = CsrfCookie::from_cookie(cookie.as_deref())
         .map_err(actix_web::error::ErrorInternalServerError)?;
     let handle = CsrfHandle(Rc::new(RefCell::new(csrf)));
@@ -116,7 +118,10 @@ pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), PageEr
     .map_err(PageError::Csrf)?;
     let header_token = header(&settings.csrf.header_name);
     let header_display = display_header_name(&settings.csrf.header_name);
-    let token = match (form_token.filter(|t| !t.is_empty()), header_token.as_deref()) {
+    let token = match (
+        form_token.filter(|t| !t.is_empty()),
+        header_token.as_deref(),
+    ) {
         (Some(token), _) => Some((token, TokenSource::Post)),
         (None, Some(token)) => Some((token, TokenSource::Header(&header_display))),
         (None, None) => None,

@@ -45,6 +45,10 @@ impl FromRequest for SessionHandle {
     }
 }
 
+/// The longest cookie value a browser stores (RFC 6265's minimum that every browser implements as its
+/// maximum).
+const MAX_COOKIE_BYTES: usize = 4096;
+
 /// The styled 503 page (with `Retry-After`) for a store outage.
 pub fn unavailable(error: &auth::connections::StoreError) -> HttpResponse {
     tracing::warn!(%error, "store unavailable");
@@ -54,10 +58,10 @@ pub fn unavailable(error: &auth::connections::StoreError) -> HttpResponse {
 /// `request.get_host()`'s raw value: the `Host` header (or the HTTP/2 authority), or `X-Forwarded-Host`
 /// with `USE_X_FORWARDED_HOST`. Non-ASCII bytes make it empty, which `ALLOWED_HOSTS` refuses.
 pub fn request_host(req: &HttpRequest, settings: &auth::settings::Settings) -> String {
-    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
     let authority = req.uri().authority().map(|a| a.as_str());
     auth::hosts::raw_host(
-        header(header::HOST).or(authority),
+        header("host").or(authority),
         header("x-forwarded-host"),
         settings.use_x_forwarded_host,
     )
@@ -140,6 +144,20 @@ pub async fn middleware(
     let cookie = req
         .cookie(&cookie_settings.name)
         .map(|c| c.value().to_string());
+    // Browsers keep at most 4096 bytes per cookie; anything longer was not set by Django or by us.
+    if let Some(length) = cookie
+        .as_ref()
+        .map(String::len)
+        .filter(|n| *n > MAX_COOKIE_BYTES)
+    {
+        tracing::warn!(length, "oversized session cookie");
+        return Ok(req.into_response(actix_web::ResponseError::error_response(
+            &crate::pages::PageError::BadRequest(format!(
+                "Your browser sent a session cookie of {length} bytes, more than any browser keeps \
+                 ({MAX_COOKIE_BYTES}). Please delete this site's cookies and try again."
+            )),
+        )));
+    }
     let session = match state.sessions.load(cookie.as_deref()).await {
         Ok(session) => session,
         Err(e) => return Ok(req.into_response(unavailable(&e))),

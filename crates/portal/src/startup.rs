@@ -85,7 +85,8 @@ impl Application {
                     web::FormConfig::default()
                         .limit(MAX_FORM_BYTES)
                         .error_handler(|e, _| {
-                            PageError::BadRequest(format!("The form could not be read: {e}.")).into()
+                            PageError::BadRequest(format!("The form could not be read: {e}."))
+                                .into()
                         }),
                 )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {

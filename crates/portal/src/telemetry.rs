@@ -28,6 +28,8 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal; log collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -164,7 +166,8 @@ pub async fn observe(
     let id = request_id(req.headers().get(&REQUEST_ID));
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<State>>().cloned();
-    let span = tracing::info_span!("request", request_id = %id, %method, route = tracing::field::Empty);
+    let span =
+        tracing::info_span!("request", request_id = %id, %method, route = tracing::field::Empty);
     let result = next.call(req).instrument(span.clone()).await;
     let mut response = match result {
         Ok(response) => response.map_into_boxed_body(),
@@ -176,7 +179,7 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".to_string());
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    span.record("route", route.as_str());
+    span.record("route", tracing::field::display(&route));
     span.in_scope(|| {
         tracing::info!(
             status,

@@ -231,7 +231,10 @@ fn createsuperuser_and_changepassword_prompt_as_django() {
     let url = pg.url();
     let env = [
         ("DATABASE_URL", url.as_str()),
-        ("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher"),
+        (
+            "PASSWORD_HASHERS",
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+        ),
     ];
     // A taken-name retry is not needed here; a mismatch, then a weak password refused, then a good one.
     let made = portal_with_input(
@@ -244,11 +247,18 @@ fn createsuperuser_and_changepassword_prompt_as_django() {
     assert!(made.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Username: "), "{stdout}");
     assert!(stdout.contains("Superuser created successfully."));
-    assert!(stderr.contains("Error: Your passwords didn't match."), "{stderr}");
+    assert!(
+        stderr.contains("Error: Your passwords didn't match."),
+        "{stderr}"
+    );
     assert!(stderr.contains("This password is too short."), "{stderr}");
-    assert!(stderr.contains("This password is entirely numeric."), "{stderr}");
+    assert!(
+        stderr.contains("This password is entirely numeric."),
+        "{stderr}"
+    );
     assert_eq!(
-        pg.psql("SELECT username, email, is_superuser FROM auth_user").unwrap(),
+        pg.psql("SELECT username, email, is_superuser FROM auth_user")
+            .unwrap(),
         "root|root@example.com|t"
     );
     let before = pg.psql("SELECT password FROM auth_user").unwrap();
@@ -261,7 +271,10 @@ fn createsuperuser_and_changepassword_prompt_as_django() {
     );
     assert!(!aborted.status.success());
     let stderr = String::from_utf8_lossy(&aborted.stderr);
-    assert!(stderr.contains("Passwords do not match. Please try again."), "{stderr}");
+    assert!(
+        stderr.contains("Passwords do not match. Please try again."),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("Aborting password change for user 'root' after 3 attempts"),
         "{stderr}"
@@ -272,7 +285,11 @@ fn createsuperuser_and_changepassword_prompt_as_django() {
         &env,
         "brand new pass 7\nbrand new pass 7\n",
     );
-    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
     assert!(
         String::from_utf8_lossy(&changed.stdout)
             .contains("Password changed successfully for user 'root'")

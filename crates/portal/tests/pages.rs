@@ -5,7 +5,7 @@ mod app;
 
 use std::time::{Duration, Instant};
 
-use app::{TestApp, spawn_app};
+use app::spawn_app;
 use serde_json::{Value, json};
 
 fn session_key(browser: &app::Browser) -> String {
@@ -14,11 +14,20 @@ fn session_key(browser: &app::Browser) -> String {
 
 /// Who Django's `get_user` finds for this session key (None: anonymous).
 fn django_user(peer: &mut app::oracle::Oracle, key: &str) -> Option<String> {
-    let answer = peer.call("get_user", json!({}), json!({"session_key": key, "save": false}));
+    let answer = peer.call(
+        "get_user",
+        json!({}),
+        json!({"session_key": key, "save": false}),
+    );
     answer["username"].as_str().map(str::to_string)
 }
 
-fn create_user(peer: &mut app::oracle::Oracle, username: &str, password: &str, extra: Value) -> i64 {
+fn create_user(
+    peer: &mut app::oracle::Oracle,
+    username: &str,
+    password: &str,
+    extra: Value,
+) -> i64 {
     let mut args = json!({"username": username, "password": password});
     if let (Some(args), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
         args.extend(extra.clone());
@@ -41,7 +50,12 @@ async fn register_log_in_and_out_as_django_sees_it() {
     let login_page = browser.get("/accounts/login/").await;
     assert!(login_page.contains("Your account has been created"));
     // Shown once.
-    assert!(!browser.get("/accounts/login/").await.contains("has been created"));
+    assert!(
+        !browser
+            .get("/accounts/login/")
+            .await
+            .contains("has been created")
+    );
     let csrf_before = browser.cookie("csrftoken").expect("csrftoken");
     // Django authenticates the user the portal created (and normalised the email as UserManager does).
     let authenticated = peer.call(
@@ -101,11 +115,20 @@ async fn login_follows_djangos_rules() {
     let mut peer = app.peer();
     create_user(&mut peer, "bob", "bob password 1", json!({}));
     create_user(&mut peer, "carol", "carol password 1", json!({}));
-    create_user(&mut peer, "idle", "idle password 1", json!({"is_active": false}));
+    create_user(
+        &mut peer,
+        "idle",
+        "idle password 1",
+        json!({"is_active": false}),
+    );
     let url: reqwest::Url = app.base.parse().unwrap();
 
     // An anonymous session (made by Django) gets a new key at login and keeps its data.
-    let anonymous = peer.call("session_create", json!({}), json!({"data": {"cart": "3 apples"}}));
+    let anonymous = peer.call(
+        "session_create",
+        json!({}),
+        json!({"data": {"cart": "3 apples"}}),
+    );
     let anonymous_key = anonymous["session_key"].as_str().unwrap().to_string();
     let browser = app.browser();
     browser
@@ -117,14 +140,21 @@ async fn login_follows_djangos_rules() {
     let loaded = peer.call("session_load", json!({}), json!({"session_key": bob_key}));
     assert_eq!(loaded["data"]["cart"], "3 apples");
     assert_eq!(
-        peer.call("session_load", json!({}), json!({"session_key": anonymous_key}))["found"],
+        peer.call(
+            "session_load",
+            json!({}),
+            json!({"session_key": anonymous_key})
+        )["found"],
         json!(false)
     );
 
     // The same user again: the key stays. Another user: the session is flushed (data gone).
     assert_eq!(browser.log_in("bob", "bob password 1").await.status, 302);
     assert_eq!(session_key(&browser), bob_key);
-    assert_eq!(browser.log_in("carol", "carol password 1").await.status, 302);
+    assert_eq!(
+        browser.log_in("carol", "carol password 1").await.status,
+        302
+    );
     let carol_key = session_key(&browser);
     assert_ne!(carol_key, bob_key);
     let loaded = peer.call("session_load", json!({}), json!({"session_key": carol_key}));
@@ -172,7 +202,11 @@ async fn login_follows_djangos_rules() {
             .submit(
                 "/accounts/login/",
                 "/accounts/login/",
-                &[("username", "bob"), ("password", "bob password 1"), ("next", next)],
+                &[
+                    ("username", "bob"),
+                    ("password", "bob password 1"),
+                    ("next", next),
+                ],
             )
             .await;
         assert_eq!(page.status, 302, "{next}");
@@ -180,12 +214,17 @@ async fn login_follows_djangos_rules() {
     }
     // The form carries `next` through.
     let browser = app.browser();
-    let form = browser.get("/accounts/login/?next=/accounts/sessions/").await;
+    let form = browser
+        .get("/accounts/login/?next=/accounts/sessions/")
+        .await;
     assert!(form.contains("name=\"next\" value=\"/accounts/sessions/\""));
     // Pages that need a login send visitors there, with `next`.
     let page = browser.get("/accounts/sessions/").await;
     assert_eq!(page.status, 302);
-    assert_eq!(page.location(), "/accounts/login/?next=%2Faccounts%2Fsessions%2F");
+    assert_eq!(
+        page.location(),
+        "/accounts/login/?next=%2Faccounts%2Fsessions%2F"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,11 +270,9 @@ async fn csrf_failures_are_403_with_djangos_reasons() {
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
-    assert!(
-        cross.text().await.unwrap().contains(
-            "Origin checking failed - http://evil.example does not match any trusted origins."
-        )
-    );
+    assert!(cross.text().await.unwrap().contains(
+        "Origin checking failed - http://evil.example does not match any trusted origins."
+    ));
     // The same form from this site's origin, with the token in the header instead: accepted.
     let ok = browser
         .client
@@ -249,7 +286,10 @@ async fn csrf_failures_are_403_with_djangos_reasons() {
     assert_eq!(ok.status(), 302);
     assert!(browser.cookie("sessionid").is_some());
     // Nobody was logged in by the refused attempts.
-    assert_eq!(peer.call("get_user_row", json!({}), json!({"pk": 1}))["username"], "dave");
+    assert_eq!(
+        peer.call("get_user_row", json!({}), json!({"pk": 1}))["username"],
+        "dave"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,45 +337,104 @@ async fn register_applies_djangos_validators() {
     let mut peer = app.peer();
     create_user(&mut peer, "Grace", "grace password 1", json!({}));
     let browser = app.browser();
-    let attempt = |username: &'static str, email: &'static str, p1: &'static str, p2: &'static str| {
-        let browser = &browser;
-        async move {
-            browser
-                .submit(
-                    "/accounts/register/",
-                    "/accounts/register/",
-                    &[
-                        ("username", username),
-                        ("email", email),
-                        ("password1", p1),
-                        ("password2", p2),
-                    ],
-                )
-                .await
-        }
-    };
+    let attempt =
+        |username: &'static str, email: &'static str, p1: &'static str, p2: &'static str| {
+            let browser = &browser;
+            async move {
+                browser
+                    .submit(
+                        "/accounts/register/",
+                        "/accounts/register/",
+                        &[
+                            ("username", username),
+                            ("email", email),
+                            ("password1", p1),
+                            ("password2", p2),
+                        ],
+                    )
+                    .await
+            }
+        };
     for (username, email, p1, p2, message) in [
-        ("henry", "", "short1", "short1", "This password is too short. It must contain at least 8 characters."),
-        ("henry", "", "84736251947", "84736251947", "This password is entirely numeric."),
-        ("henry", "", "password123", "password123", "This password is too common."),
-        ("henrietta", "", "henrietta1", "henrietta1", "The password is too similar to the username."),
-        ("henry", "", "a long passphrase", "another passphrase", "The two password fields didn’t match."),
-        ("grace", "", "a long passphrase", "a long passphrase", "A user with that username already exists."),
-        ("no spaces", "", "a long passphrase", "a long passphrase", "Enter a valid username."),
-        ("henry", "not-an-email", "a long passphrase", "a long passphrase", "Enter a valid email address."),
+        (
+            "henry",
+            "",
+            "short1",
+            "short1",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        (
+            "henry",
+            "",
+            "84736251947",
+            "84736251947",
+            "This password is entirely numeric.",
+        ),
+        (
+            "henry",
+            "",
+            "password123",
+            "password123",
+            "This password is too common.",
+        ),
+        (
+            "henrietta",
+            "",
+            "henrietta1",
+            "henrietta1",
+            "The password is too similar to the username.",
+        ),
+        (
+            "henry",
+            "",
+            "a long passphrase",
+            "another passphrase",
+            "The two password fields didn’t match.",
+        ),
+        (
+            "grace",
+            "",
+            "a long passphrase",
+            "a long passphrase",
+            "A user with that username already exists.",
+        ),
+        (
+            "no spaces",
+            "",
+            "a long passphrase",
+            "a long passphrase",
+            "Enter a valid username.",
+        ),
+        (
+            "henry",
+            "not-an-email",
+            "a long passphrase",
+            "a long passphrase",
+            "Enter a valid email address.",
+        ),
         ("", "", "", "", "This field is required."),
     ] {
         let page = attempt(username, email, p1, p2).await;
         assert_eq!(page.status, 200, "{username}/{p1}");
-        assert!(page.contains(message), "{username}/{p1}: expected {message:?}\n{}", page.body);
-        assert!(page.contains("aria-invalid=\"true\""), "errors sit next to their field");
+        assert!(
+            page.contains(message),
+            "{username}/{p1}: expected {message:?}\n{}",
+            page.body
+        );
+        assert!(
+            page.contains("aria-invalid=\"true\""),
+            "errors sit next to their field"
+        );
     }
-    let rows = app
-        .pg
-        .psql("SELECT count(*) FROM auth_user")
-        .unwrap();
+    let rows = app.pg.psql("SELECT count(*) FROM auth_user").unwrap();
     assert_eq!(rows.trim(), "1", "nothing was created");
-    let ok = attempt("henry", "henry@example.com", "a long passphrase", "a long passphrase").await;
+    let ok = attempt(
+        "henry",
+        "henry@example.com",
+        "a long passphrase",
+        "a long passphrase",
+    )
+    .await;
     assert_eq!(ok.status, 302, "{}", ok.body);
 }
 
@@ -357,36 +456,61 @@ async fn password_change_ends_every_other_session_everywhere() {
 
     let form = "/accounts/password_change/";
     let wrong_old = here
-        .submit(form, form, &[
-            ("old_password", "nope"),
-            ("new_password1", "ivan password 2"),
-            ("new_password2", "ivan password 2"),
-        ])
+        .submit(
+            form,
+            form,
+            &[
+                ("old_password", "nope"),
+                ("new_password1", "ivan password 2"),
+                ("new_password2", "ivan password 2"),
+            ],
+        )
         .await;
-    assert!(wrong_old.contains("Your old password was entered incorrectly. Please enter it again."));
+    assert!(
+        wrong_old.contains("Your old password was entered incorrectly. Please enter it again.")
+    );
     let changed = here
-        .submit(form, form, &[
-            ("old_password", "ivan password 1"),
-            ("new_password1", "ivan password 2"),
-            ("new_password2", "ivan password 2"),
-        ])
+        .submit(
+            form,
+            form,
+            &[
+                ("old_password", "ivan password 1"),
+                ("new_password1", "ivan password 2"),
+                ("new_password2", "ivan password 2"),
+            ],
+        )
         .await;
     assert_eq!(changed.status, 302, "{}", changed.body);
     assert_eq!(changed.location(), "/accounts/password_change/done/");
-    assert!(here.get("/accounts/password_change/done/").await.contains("Your password was changed."));
+    assert!(
+        here.get("/accounts/password_change/done/")
+            .await
+            .contains("Your password was changed.")
+    );
     // This browser stays logged in, under a new key; every other session is over, in Django too.
     assert_eq!(here.whoami().await.as_deref(), Some("ivan"));
     assert_ne!(session_key(&here), key_before);
-    assert_eq!(django_user(&mut peer, &session_key(&here)).as_deref(), Some("ivan"));
+    assert_eq!(
+        django_user(&mut peer, &session_key(&here)).as_deref(),
+        Some("ivan")
+    );
     assert_eq!(there.whoami().await, None);
     assert_eq!(django_user(&mut peer, &django_key), None);
     assert!(
-        peer.call("authenticate", json!({}), json!({"username": "ivan", "password": "ivan password 2"}))
-            .is_i64()
+        peer.call(
+            "authenticate",
+            json!({}),
+            json!({"username": "ivan", "password": "ivan password 2"})
+        )
+        .is_i64()
     );
 
     // A change made in Django ends the portal's session the same way.
-    peer.call("set_password", json!({}), json!({"username": "ivan", "password": "ivan password 3"}));
+    peer.call(
+        "set_password",
+        json!({}),
+        json!({"username": "ivan", "password": "ivan password 3"}),
+    );
     assert_eq!(here.whoami().await, None);
     let page = here.get(form).await;
     assert_eq!(page.status, 302, "login required");
@@ -419,15 +543,21 @@ async fn sessions_page_lists_and_ends_sessions() {
     let django_key = django["session_key"].as_str().unwrap().to_string();
     // Django's session joins the index the first time one of our services loads it.
     let visitor = app.browser();
-    visitor
-        .jar
-        .add_cookie_str(&format!("sessionid={django_key}; Path=/"), &app.base.parse().unwrap());
+    visitor.jar.add_cookie_str(
+        &format!("sessionid={django_key}; Path=/"),
+        &app.base.parse().unwrap(),
+    );
     assert_eq!(visitor.whoami().await.as_deref(), Some("judy"));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let page = mine.get("/accounts/sessions/").await;
     assert_eq!(page.status, 200);
-    assert_eq!(page.body.matches("<tr id=\"session-").count(), 3, "{}", page.body);
+    assert_eq!(
+        page.body.matches("<tr id=\"session-").count(),
+        3,
+        "{}",
+        page.body
+    );
     assert!(page.contains("this browser"));
     assert!(page.contains("Firefox on Linux"));
     assert!(page.contains("127.0.0.1"));
@@ -448,7 +578,11 @@ async fn sessions_page_lists_and_ends_sessions() {
         )
         .await;
     assert_eq!(ended.status, 302);
-    assert!(mine.get("/accounts/sessions/").await.contains("That session has been logged out."));
+    assert!(
+        mine.get("/accounts/sessions/")
+            .await
+            .contains("That session has been logged out.")
+    );
     assert_eq!(laptop.whoami().await, None);
     // Another user cannot end judy's sessions by id.
     let mallory = app.browser();
@@ -471,7 +605,11 @@ async fn sessions_page_lists_and_ends_sessions() {
     assert_eq!(mine.whoami().await.as_deref(), Some("judy"));
     // Log out all others: Django's session ends too, this one stays.
     let all = mine
-        .submit("/accounts/sessions/", "/accounts/sessions/delete_others/", &[])
+        .submit(
+            "/accounts/sessions/",
+            "/accounts/sessions/delete_others/",
+            &[],
+        )
         .await;
     assert_eq!(all.status, 302);
     assert_eq!(django_user(&mut peer, &django_key), None);
@@ -503,7 +641,8 @@ async fn idle_sessions_end_and_the_login_page_says_why() {
     assert_eq!(django_user(&mut peer, &key), None);
     let login = browser.get("/accounts/login/").await;
     assert!(
-        login.contains("You were logged out after 2 seconds without activity. Please log in again."),
+        login
+            .contains("You were logged out after 2 seconds without activity. Please log in again."),
         "{}",
         login.body
     );
@@ -519,7 +658,10 @@ async fn bad_input_is_400_and_outages_are_503() {
     let oversized = browser
         .post(
             "/accounts/login/",
-            &[("csrfmiddlewaretoken", token.as_str()), ("username", huge.as_str())],
+            &[
+                ("csrfmiddlewaretoken", token.as_str()),
+                ("username", huge.as_str()),
+            ],
         )
         .await;
     assert_eq!(oversized.status, 400, "{}", oversized.body);
@@ -537,28 +679,349 @@ async fn bad_input_is_400_and_outages_are_503() {
         .await;
     assert_eq!(too_long.status, 200);
     assert!(too_long.contains("Ensure this value has at most 150 characters (it has 151)."));
+    // A session cookie no browser would keep: 400 with a message. Garbage of a plausible size is a
+    // visitor, as in Django.
+    for (value, status) in [("z".repeat(5000), 400), ("not-a-key-!!".to_string(), 200)] {
+        let page = reqwest::Client::new()
+            .get(format!("{}/", app.base))
+            .header("Cookie", format!("sessionid={value}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), status);
+        if status == 400 {
+            assert!(
+                page.text()
+                    .await
+                    .unwrap()
+                    .contains("Please delete this site")
+            );
+        }
+    }
     let bad_link = browser.get("/accounts/reset/%FF%FE/x/").await;
-    assert!(bad_link.status == 200 || bad_link.status == 400, "{}", bad_link.status);
+    assert!(
+        bad_link.status == 200 || bad_link.status == 400,
+        "{}",
+        bad_link.status
+    );
 
+    // Redis down: the form itself needs no store, but logging in and every page of a signed-in user do.
+    let mut peer = app.peer();
+    create_user(&mut peer, "lee", "lee password 1", json!({}));
+    let signed_in = app.browser();
+    assert_eq!(signed_in.log_in("lee", "lee password 1").await.status, 302);
     app.redis.stop();
     let started = Instant::now();
-    let down = browser.get("/accounts/login/").await;
+    let down = signed_in.get("/").await;
     assert_eq!(down.status, 503);
     assert!(down.contains("Service unavailable"));
     assert_eq!(down.headers.get("retry-after").unwrap(), "5");
     assert!(started.elapsed() < Duration::from_secs(5));
+    let down = browser.log_in("lee", "lee password 1").await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(started.elapsed() < Duration::from_secs(10));
     app.redis.start_again().unwrap();
-    let mut back = browser.get("/accounts/login/").await;
+    // Redis restarted empty: the session is gone, so the user is simply logged out, without a restart.
+    let mut back = signed_in.get("/").await;
     for _ in 0..20 {
         if back.status == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-        back = browser.get("/accounts/login/").await;
+        back = signed_in.get("/").await;
     }
     assert_eq!(back.status, 200, "recovers on its own");
+    assert!(back.contains("You are not logged in."));
 
     app.pg.stop();
-    let down = browser.log_in("anyone", "anything").await;
+    let down = browser.log_in("lee", "lee password 1").await;
     assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.contains("Service unavailable"));
+}
+
+/// The `/accounts/reset/<uidb64>/<token>/` path in a reset mail.
+fn reset_path(body: &str) -> String {
+    let start = body.find("/accounts/reset/").expect("a reset link");
+    let end = start
+        + body[start..]
+            .find(char::is_whitespace)
+            .expect("end of link");
+    body[start..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_mails_a_link_that_works_here_and_in_django() {
+    let smtp = testkit::SmtpServer::start().expect("aiosmtpd");
+    let port = smtp.port().to_string();
+    let app = spawn_app(&[
+        (
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.smtp.EmailBackend",
+        ),
+        ("EMAIL_HOST", "127.0.0.1"),
+        ("EMAIL_PORT", &port),
+        ("DEFAULT_FROM_EMAIL", "portal@example.com"),
+    ])
+    .await;
+    let mut peer = app.peer();
+    create_user(
+        &mut peer,
+        "mia",
+        "mia password 1",
+        json!({"email": "mia@example.com"}),
+    );
+    create_user(
+        &mut peer,
+        "gone",
+        "gone password 1",
+        json!({"email": "mia@example.com", "is_active": false}),
+    );
+    let elsewhere = app.browser();
+    assert_eq!(elsewhere.log_in("mia", "mia password 1").await.status, 302);
+
+    // The same answer whether or not the address exists.
+    let browser = app.browser();
+    let form = "/accounts/password_reset/";
+    for email in ["MIA@example.com", "nobody@example.com"] {
+        let sent = browser.submit(form, form, &[("email", email)]).await;
+        assert_eq!(sent.status, 302, "{email}");
+        assert_eq!(sent.location(), "/accounts/password_reset/done/");
+    }
+    assert!(
+        browser
+            .get("/accounts/password_reset/done/")
+            .await
+            .contains("if an account exists with the email you entered")
+    );
+    let messages = smtp
+        .wait_for_messages(1, Duration::from_secs(10))
+        .expect("the reset mail");
+    // One mail: the inactive user and the unknown address get none.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().unwrap().len(), 1);
+    let mail = &messages[0];
+    assert_eq!(mail.rcpt_tos, vec!["mia@example.com".to_string()]);
+    assert_eq!(mail.from, "portal@example.com");
+    let host = app.base.trim_start_matches("http://");
+    assert_eq!(mail.subject, format!("Password reset on {host}"));
+    let body = mail.body.clone().expect("a text body");
+    assert!(
+        body.contains(&format!("http://{host}/accounts/reset/")),
+        "{body}"
+    );
+    assert!(body.contains("Your username, in case you’ve forgotten: mia"));
+    let path = reset_path(&body);
+
+    // Django accepts the portal's link as its own.
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (uidb64, token) = (parts[2], parts[3]);
+    assert_eq!(
+        peer.call(
+            "password_reset_check",
+            json!({}),
+            json!({"uidb64": uidb64, "token": token})
+        ),
+        json!(true)
+    );
+
+    // The link: the token moves into the session and out of the address bar.
+    let opened = browser.get(&path).await;
+    assert_eq!(opened.status, 302);
+    let set_password = format!("/accounts/reset/{uidb64}/set-password/");
+    assert_eq!(opened.location(), set_password);
+    let mismatch = browser
+        .submit(
+            &set_password,
+            &set_password,
+            &[
+                ("new_password1", "mia password 2"),
+                ("new_password2", "mia password 3"),
+            ],
+        )
+        .await;
+    assert!(mismatch.contains("The two password fields didn’t match."));
+    let weak = browser
+        .submit(
+            &set_password,
+            &set_password,
+            &[("new_password1", "mia"), ("new_password2", "mia")],
+        )
+        .await;
+    assert!(weak.contains("This password is too short."));
+    let done = browser
+        .submit(
+            &set_password,
+            &set_password,
+            &[
+                ("new_password1", "mia password 2"),
+                ("new_password2", "mia password 2"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert_eq!(done.location(), "/accounts/reset/done/");
+    assert!(
+        browser
+            .get("/accounts/reset/done/")
+            .await
+            .contains("Your password has been set.")
+    );
+
+    // The new password works, the old one and the old session do not, and the link is spent.
+    assert_eq!(elsewhere.whoami().await, None);
+    assert!(
+        browser
+            .log_in("mia", "mia password 1")
+            .await
+            .contains("Please enter a correct")
+    );
+    assert_eq!(browser.log_in("mia", "mia password 2").await.status, 302);
+    let again = app.browser().get(&path).await;
+    assert!(
+        again.contains("Password reset unsuccessful"),
+        "{}",
+        again.body
+    );
+    assert_eq!(
+        peer.call(
+            "password_reset_check",
+            json!({}),
+            json!({"uidb64": uidb64, "token": token})
+        ),
+        json!(false)
+    );
+
+    // A link Django made works here.
+    let django = peer.call("password_reset_link", json!({}), json!({"username": "mia"}));
+    let django_path = format!(
+        "/accounts/reset/{}/{}/",
+        django["uidb64"].as_str().unwrap(),
+        django["token"].as_str().unwrap()
+    );
+    let fresh = app.browser();
+    let opened = fresh.get(&django_path).await;
+    assert_eq!(opened.status, 302, "{}", opened.body);
+    let set_password = opened.location().to_string();
+    let done = fresh
+        .submit(
+            &set_password,
+            &set_password,
+            &[
+                ("new_password1", "mia password 4"),
+                ("new_password2", "mia password 4"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 302);
+    assert!(
+        peer.call(
+            "authenticate",
+            json!({}),
+            json!({"username": "mia", "password": "mia password 4"})
+        )
+        .is_i64()
+    );
+    // A forged token or uid: the same "unsuccessful" page.
+    for bad in [
+        format!(
+            "/accounts/reset/{uidb64}/{}/",
+            "1-".to_string() + &"0".repeat(20)
+        ),
+        "/accounts/reset/zzzz/abc-def/".to_string(),
+        format!("/accounts/reset/{uidb64}/set-password/"),
+    ] {
+        let page = app.browser().get(&bad).await;
+        assert_eq!(page.status, 200, "{bad}");
+        assert!(page.contains("Password reset unsuccessful"), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_request_ids() {
+    let app = spawn_app(&[]).await;
+    let mut peer = app.peer();
+    create_user(&mut peer, "nia", "nia password 1", json!({}));
+    let browser = app.browser();
+    browser.log_in("nia", "wrong").await;
+    browser.log_in("nia", "nia password 1").await;
+    let home = browser
+        .client
+        .get(format!("{}/", app.base))
+        .header("X-Request-Id", "edge-1234.abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.headers().get("x-request-id").unwrap(), "edge-1234.abc");
+    let odd = browser
+        .client
+        .get(format!("{}/", app.base))
+        .header("X-Request-Id", "has spaces\tand tabs")
+        .send()
+        .await
+        .unwrap();
+    let made = odd.headers().get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(
+        made.len(),
+        16,
+        "a fresh id replaces a malformed one: {made}"
+    );
+
+    // A reset link's path holds a token: metrics (and logs) name the route pattern instead.
+    browser.get("/accounts/reset/MQ/some-token/").await;
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "portal_http_requests_total{route=\"/accounts/login/\",method=\"GET\",status=\"200\"} 2",
+        "portal_http_requests_total{route=\"/accounts/login/\",method=\"POST\",status=\"302\"} 1",
+        "portal_http_requests_total{route=\"/accounts/login/\",method=\"POST\",status=\"200\"} 1",
+        "portal_logins_total{outcome=\"invalid\"} 1",
+        "portal_logins_total{outcome=\"success\"} 1",
+        "portal_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/\"} 2",
+        "route=\"/accounts/reset/{uidb64}/{token}/\"",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+    assert!(!metrics.contains("some-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_upgrades_an_outdated_password_hash_as_django() {
+    let app = spawn_app(&[(
+        "PASSWORD_HASHERS",
+        "django.contrib.auth.hashers.MD5PasswordHasher,django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    )])
+    .await;
+    // A Django whose preferred hasher is PBKDF2-SHA1 makes the user; the portal prefers MD5.
+    let mut vars: Vec<(&str, &str)> = app.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.retain(|(k, _)| *k != "PASSWORD_HASHERS");
+    vars.push((
+        "PASSWORD_HASHERS",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    ));
+    let mut old_django = app::oracle::Oracle::peer(&vars);
+    create_user(&mut old_django, "omar", "omar password 1", json!({}));
+    let stored = || {
+        app.pg
+            .psql("SELECT password FROM auth_user WHERE username = 'omar'")
+            .unwrap()
+    };
+    assert!(stored().starts_with("pbkdf2_sha1$"), "{}", stored());
+    let browser = app.browser();
+    assert_eq!(browser.log_in("omar", "omar password 1").await.status, 302);
+    assert!(
+        stored().starts_with("md5$"),
+        "re-hashed with the preferred hasher: {}",
+        stored()
+    );
+    // The session's hash is the new password's: the login survives its own upgrade, here and in Django.
+    assert_eq!(browser.whoami().await.as_deref(), Some("omar"));
+    let mut peer = app.peer();
+    assert_eq!(
+        django_user(&mut peer, &session_key(&browser)).as_deref(),
+        Some("omar")
+    );
 }

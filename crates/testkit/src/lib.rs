@@ -1,11 +1,11 @@
-//! Real Redis and PostgreSQL servers for tests, each in its own temporary directory on a free loopback
-//! port, stopped and removed when dropped. No Docker, no fixed ports, nothing left behind.
+//! Real Redis, PostgreSQL and SMTP servers for tests, each in its own temporary directory on a free
+//! loopback port, stopped and removed when dropped. No Docker, no fixed ports, nothing left behind.
 //!
-//! The binaries come from the machine (Debian's `redis-server` and `postgresql`, which `.ci/run` installs);
-//! a missing binary is an error that says what to install, so a test fails rather than skips. Each server
-//! can be stopped and started again on the same port, which is how the outage tests take a service away
-//! and bring it back. Server output goes to a log file in the directory; `log()` returns it for a failing
-//! test to print.
+//! The binaries come from the machine (Debian's `redis-server` and `postgresql`, which `.ci/run` installs;
+//! aiosmtpd from the pinned Django venv, see `smtp`); a missing binary is an error that says what to
+//! install, so a test fails rather than skips. Each server can be stopped and started again on the same
+//! port, which is how the outage tests take a service away and bring it back. Server output goes to a log
+//! file in the directory; `log()` returns it for a failing test to print.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -15,6 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+mod smtp;
+pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KitError {
@@ -181,6 +184,72 @@ impl Drop for Process {
     }
 }
 
+/// A throwaway CA and a server certificate for `127.0.0.1` (an IP subject alternative name, which is what
+/// rustls checks) signed by it, made with the `openssl` command in `dir`: `ca.pem`, `server.pem` and
+/// `server.key`. Shared by the TLS Redis and the TLS SMTP server.
+fn make_certificates(dir: &Path) -> Result<()> {
+    let openssl = |args: &[&str]| -> Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(io("running openssl (install Debian's openssl)"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(KitError::Command {
+            what: "openssl".into(),
+            output: String::from_utf8_lossy(&out.stderr).into(),
+        })
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=testkit CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n")
+        .map_err(io("writing server.ext"))?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ])
+}
+
 /// A `redis-server` on 127.0.0.1 with no persistence, in a temporary directory.
 pub struct RedisServer {
     process: Process,
@@ -207,66 +276,7 @@ impl RedisServer {
         let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
         let process = Process::new("redis-server")?;
         let dir = process.dir.path().to_path_buf();
-        let openssl = |args: &[&str]| -> Result<()> {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .map_err(io("running openssl (install Debian's openssl)"))?;
-            if out.status.success() {
-                return Ok(());
-            }
-            Err(KitError::Command {
-                what: "openssl".into(),
-                output: String::from_utf8_lossy(&out.stderr).into(),
-            })
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=testkit CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ])?;
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ])?;
-        fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n")
-            .map_err(io("writing server.ext"))?;
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ])?;
+        make_certificates(&dir)?;
         let mut server = RedisServer {
             process,
             binary,
@@ -509,7 +519,19 @@ impl PostgresServer {
                 "-c",
                 "full_page_writes=off",
             ]);
-        self.process.spawn(&mut cmd)
+        self.process.spawn(&mut cmd)?;
+        // The port opens before recovery ends ("the database system is starting up"): ready means a
+        // query answers.
+        let started = std::time::Instant::now();
+        loop {
+            match self.psql_in("postgres", "SELECT 1") {
+                Ok(_) => return Ok(()),
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Runs one SQL statement with `psql` in the database `test` and returns its unaligned output.

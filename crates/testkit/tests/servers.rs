@@ -1,6 +1,6 @@
 //! The kit itself: real servers start, answer, go away and come back on the same port.
 
-use testkit::{PostgresServer, RedisServer};
+use testkit::{PostgresServer, RedisServer, SmtpServer};
 
 #[test]
 fn redis_starts_stops_and_comes_back() {
@@ -73,4 +73,30 @@ fn a_panicking_test_still_stops_its_servers() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the server on {port} was left running"
     );
+}
+
+#[test]
+fn tls_redis_and_smtp_serve_a_certificate_from_their_throwaway_ca() {
+    let redis = RedisServer::start_tls().expect("TLS redis starts");
+    let smtp = SmtpServer::start_tls().expect("STARTTLS aiosmtpd starts");
+    for (ca, port) in [
+        (redis.ca_cert().unwrap(), redis.port()),
+        (smtp.ca_cert().unwrap(), smtp.port()),
+    ] {
+        let dir = ca.parent().unwrap();
+        let verified = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(ca)
+            .arg(dir.join("server.pem"))
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    }
+    assert!(redis.url().starts_with("rediss://"));
+    assert!(smtp.messages().unwrap().is_empty());
 }

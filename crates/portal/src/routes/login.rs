@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
-use crate::routes::{form_chrome, 
-    Data, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, notice, too_long,
+use crate::routes::{
+    Data, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, form_chrome, notice,
+    too_long,
 };
 use crate::session::{SessionHandle, client, is_secure, request_host};
 
@@ -28,7 +29,8 @@ pub struct LoginForm {
 
 /// `AuthenticationForm`'s `invalid_login`, with `username`'s verbose name: one message whether the
 /// username is unknown, the password wrong, or the account inactive.
-const INVALID_LOGIN: &str = "Please enter a correct username and password. Note that both fields may be case-sensitive.";
+const INVALID_LOGIN: &str =
+    "Please enter a correct username and password. Note that both fields may be case-sensitive.";
 
 fn login_form(username: &str, next: &str) -> FormPage {
     FormPage {
@@ -47,7 +49,10 @@ fn login_form(username: &str, next: &str) -> FormPage {
         ],
         submit: "Log in".into(),
         links: vec![
-            ("/accounts/password_reset/".into(), "Forgot your password?".into()),
+            (
+                "/accounts/password_reset/".into(),
+                "Forgot your password?".into(),
+            ),
             ("/accounts/register/".into(), "Create an account".into()),
         ],
         ..FormPage::default()
@@ -97,7 +102,10 @@ pub async fn post(
     let password = field(&form.password);
     let next = field(&form.next);
     let mut page = login_form(username, next);
-    for (name, value, max) in [("username", username, 150), ("password", password, MAX_PASSWORD)] {
+    for (name, value, max) in [
+        ("username", username, 150),
+        ("password", password, MAX_PASSWORD),
+    ] {
         let error = if value.is_empty() {
             Some(REQUIRED.to_string())
         } else {
@@ -110,7 +118,7 @@ pub async fn post(
     if !page.has_errors() {
         match authenticate(&req, &state, username, password).await? {
             Ok(user) => {
-                login(&state, &handle, &csrf, &user).await?;
+                login(&req, &state, &handle, &csrf, &user).await?;
                 let to = success_url(&req, &state, next, &state.portal.login_redirect_url);
                 return Ok(redirect(&to));
             }
@@ -168,6 +176,7 @@ fn login_backend(state: &Data) -> Option<&str> {
 /// `django.contrib.auth.login(request, user)`: the session's half is the shared crate's (flush or cycle
 /// the key, then the three `_auth_user_*` keys), then `rotate_token` and `update_last_login`.
 pub async fn login(
+    req: &HttpRequest,
     state: &Data,
     handle: &SessionHandle,
     csrf: &CsrfHandle,
@@ -178,10 +187,23 @@ pub async fn login(
         .to_string();
     let hash = state.hasher.get_session_auth_hash(&user.password);
     let mut session = handle.take();
-    let result = state
+    let mut result = state
         .sessions
         .login(&mut session, user.pk(), &backend, &hash)
         .await;
+    if result.is_ok() {
+        let client = client(req, &state.settings);
+        result = state
+            .sessions
+            .record_activity(
+                &mut session,
+                state.settings.idle_timeout,
+                &client,
+                chrono::Utc::now(),
+            )
+            .await
+            .map(|_| ());
+    }
     handle.put(session);
     result?;
     csrf.rotate()?;
@@ -208,7 +230,10 @@ pub async fn logout_get(
         chrome: form_chrome(user.as_ref(), &csrf)?,
         title: "Log out".into(),
         lead: match &user {
-            Some(u) => format!("You are signed in as {}. Log out on every service?", u.username),
+            Some(u) => format!(
+                "You are signed in as {}. Log out on every service?",
+                u.username
+            ),
             None => "You are not signed in.".into(),
         },
         action: "/accounts/logout/".into(),

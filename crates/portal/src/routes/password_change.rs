@@ -4,15 +4,18 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::password_validation::{UserAttributes, password_validators_help_texts, validate_password};
+use auth::password_validation::{
+    UserAttributes, password_validators_help_texts, validate_password,
+};
 use auth::users::User;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
 use crate::routes::register::PASSWORD_MISMATCH;
-use crate::routes::{form_chrome, 
-    Data, MAX_PASSWORD, REQUIRED, chrome, current_user, field, redirect_to_login, too_long,
+use crate::routes::{
+    Data, MAX_PASSWORD, REQUIRED, chrome, current_user, field, form_chrome, redirect_to_login,
+    too_long,
 };
 use crate::session::SessionHandle;
 
@@ -27,9 +30,10 @@ pub struct PasswordChangeForm {
 fn change_form() -> FormPage {
     FormPage {
         title: "Password change".into(),
-        lead: "Please enter your old password, for security’s sake, and then enter your new password \
+        lead:
+            "Please enter your old password, for security’s sake, and then enter your new password \
                twice so we can verify you typed it in correctly."
-            .into(),
+                .into(),
         action: "/accounts/password_change/".into(),
         fields: vec![
             Field::new("old_password", "Old password", "password").autofocus(),
@@ -63,12 +67,7 @@ pub fn check_new_passwords(page: &mut FormPage, user: &User, password1: &str, pa
         error("new_password2", PASSWORD_MISMATCH.into());
         return;
     }
-    let attributes = UserAttributes {
-        username: user.username.clone(),
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        email: user.email.clone(),
-    };
+    let attributes = UserAttributes::from(user);
     if let Err(errors) = validate_password(password2, &attributes) {
         for e in errors {
             error("new_password2", e.message);
@@ -151,7 +150,7 @@ async fn update_session_auth_hash(
         );
     }
     handle.put(session);
-    cycled?;
+    let _checked_above = cycled?;
     Ok(())
 }
 

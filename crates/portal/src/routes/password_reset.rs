@@ -19,7 +19,7 @@ use crate::csrf::{CsrfHandle, protect};
 use crate::mail::Message;
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
 use crate::routes::password_change::check_new_passwords;
-use crate::routes::{form_chrome, Data, REQUIRED, chrome, current_user, field, too_long};
+use crate::routes::{Data, REQUIRED, chrome, current_user, field, form_chrome, too_long};
 use crate::session::{SessionHandle, is_secure, request_host};
 
 /// `INTERNAL_RESET_SESSION_TOKEN`: where the confirm view keeps the token between its two pages.
@@ -36,9 +36,10 @@ pub struct ResetForm {
 fn reset_form(email: &str) -> FormPage {
     FormPage {
         title: "Password reset".into(),
-        lead: "Forgotten your password? Enter your email address below, and we’ll email instructions \
+        lead:
+            "Forgotten your password? Enter your email address below, and we’ll email instructions \
                for setting a new one."
-            .into(),
+                .into(),
         action: "/accounts/password_reset/".into(),
         fields: vec![
             Field::new("email", "Email", "email")
@@ -168,7 +169,8 @@ fn invalid_link(csrf: &CsrfHandle) -> Result<HttpResponse, PageError> {
 fn set_password_form(uidb64: &str) -> FormPage {
     FormPage {
         title: "Enter new password".into(),
-        lead: "Please enter your new password twice so we can verify you typed it in correctly.".into(),
+        lead: "Please enter your new password twice so we can verify you typed it in correctly."
+            .into(),
         action: format!("/accounts/reset/{uidb64}/{RESET_URL_TOKEN}/"),
         fields: vec![
             Field::new("new_password1", "New password", "password")
@@ -249,7 +251,9 @@ pub async fn confirm_post(
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let (uidb64, token) = path.into_inner();
     let user = match reset_user(&state, &uidb64).await? {
-        Some(user) if token == RESET_URL_TOKEN && session_token_valid(&state, &handle, &user) => user,
+        Some(user) if token == RESET_URL_TOKEN && session_token_valid(&state, &handle, &user) => {
+            user
+        }
         _ => return invalid_link(&csrf),
     };
     let (password1, password2) = (field(&form.new_password1), field(&form.new_password2));

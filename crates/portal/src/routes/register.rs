@@ -4,14 +4,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::password_validation::{UserAttributes, password_validators_help_texts, validate_password};
+use auth::password_validation::{
+    UserAttributes, password_validators_help_texts, validate_password,
+};
 use auth::users::{NewUser, UserError};
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Field, FormPage, PageError, html};
-use crate::routes::{form_chrome, 
-    Data, MAX_PASSWORD, REQUIRED, chrome, current_user, field, redirect_with_notice, too_long,
+use crate::routes::{
+    Data, MAX_PASSWORD, REQUIRED, current_user, field, form_chrome, redirect_with_notice, too_long,
 };
 use crate::session::SessionHandle;
 
@@ -40,11 +42,15 @@ fn register_form(username: &str, email: &str) -> FormPage {
                 ]),
             Field::new("email", "Email address", "email").value(email),
             Field::new("password1", "Password", "password").help(password_validators_help_texts()),
-            Field::new("password2", "Password confirmation", "password")
-                .help(vec!["Enter the same password as before, for verification.".into()]),
+            Field::new("password2", "Password confirmation", "password").help(vec![
+                "Enter the same password as before, for verification.".into(),
+            ]),
         ],
         submit: "Create account".into(),
-        links: vec![("/accounts/login/".into(), "Already have an account? Log in".into())],
+        links: vec![(
+            "/accounts/login/".into(),
+            "Already have an account? Log in".into(),
+        )],
         ..FormPage::default()
     }
 }
@@ -95,7 +101,7 @@ pub async fn post(
     let email = auth::users::normalize_email(field(&form.email));
     let (password1, password2) = (field(&form.password1), field(&form.password2));
     let mut page = register_form(&username, &email);
-    let mut error = |page: &mut FormPage, name: &str, message: String| {
+    let error = |page: &mut FormPage, name: &str, message: String| {
         if let Some(f) = page.field_mut(name) {
             f.errors.push(message);
         }
@@ -113,7 +119,11 @@ pub async fn post(
                 .into(),
         );
     } else if state.users.username_taken_iexact(&username).await? {
-        error(&mut page, "username", "A user with that username already exists.".into());
+        error(
+            &mut page,
+            "username",
+            "A user with that username already exists.".into(),
+        );
     }
     if !email.is_empty() {
         if let Some(message) = too_long(&email, 254) {
@@ -133,8 +143,8 @@ pub async fn post(
         error(&mut page, "password2", PASSWORD_MISMATCH.into());
     } else if !password2.is_empty() && password2.chars().count() <= MAX_PASSWORD {
         let attributes = UserAttributes {
-            username: username.clone(),
-            email: email.clone(),
+            username: &username,
+            email: &email,
             ..UserAttributes::default()
         };
         if let Err(errors) = validate_password(password2, &attributes) {
@@ -159,7 +169,11 @@ pub async fn post(
                 return Ok(redirect_with_notice("/accounts/login/", "registered"));
             }
             Err(UserError::UsernameTaken) => {
-                error(&mut page, "username", "A user with that username already exists.".into());
+                error(
+                    &mut page,
+                    "username",
+                    "A user with that username already exists.".into(),
+                );
             }
             Err(e) => return Err(e.into()),
         }

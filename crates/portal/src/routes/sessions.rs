@@ -119,7 +119,11 @@ pub async fn list(
                 } else {
                     meta.client.ip.clone()
                 },
-                created: if known { when(meta.created) } else { "—".into() },
+                created: if known {
+                    when(meta.created)
+                } else {
+                    "—".into()
+                },
                 seen: if known { when(meta.seen) } else { "—".into() },
                 expires: s.expire_date.format("%Y-%m-%d %H:%M UTC").to_string(),
                 current: current.as_deref() == Some(s.session_key.as_str()),

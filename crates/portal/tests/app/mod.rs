@@ -49,7 +49,10 @@ pub fn vars(
         ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
         ("DATABASE_CONNECT_TIMEOUT", "1".to_string()),
         ("DATABASE_TIMEOUT", "2".to_string()),
-        ("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver".to_string()),
+        (
+            "ALLOWED_HOSTS",
+            "127.0.0.1,localhost,testserver".to_string(),
+        ),
         ("TIME_ZONE", "UTC".to_string()),
     ];
     for (name, value) in extra {

@@ -296,6 +296,32 @@ def set_password(username, password):
     return None
 
 
+@op("password_reset_link")
+def password_reset_link(username):
+    """What ``PasswordResetForm.save`` puts in its mail: ``uidb64`` and the token, for this user now."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    user = get_by_username(username)
+    return {"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)}
+
+
+@op("password_reset_check")
+def password_reset_check(uidb64, token):
+    """Whether ``PasswordResetConfirmView`` would accept this link: its user lookup, then ``check_token``."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.http import urlsafe_base64_decode
+
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+        user = get_user_model()._default_manager.get(pk=pk)
+    except Exception:
+        return False
+    return default_token_generator.check_token(user, token)
+
+
 @op("session_auth_hash")
 def session_auth_hash(pk):
     from django.contrib.auth import get_user_model
