@@ -123,6 +123,18 @@ enum Column {
     IsActive(bool),
 }
 
+/// `UnicodeUsernameValidator`'s regex, `^[\w.@+-]+\Z`, with Python's Unicode `\w` (letters, digits, `_`;
+/// not the combining marks Rust's `is_alphanumeric` also accepts).
+pub fn is_valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username
+            .chars()
+            .all(|c| crate::password_validation::pystr::is_word(c) || ".@+-".contains(c))
+}
+
+/// `UnicodeUsernameValidator.message`.
+pub const INVALID_USERNAME: &str = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
+
 /// The users of one database, with the project's `PASSWORD_HASHERS`.
 #[derive(Clone, Debug)]
 pub struct UserStore {
@@ -409,6 +421,17 @@ pub async fn get_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_as_unicode_username_validator() {
+        for good in ["alice", "a.b@c+d-e_f", "émile", "Σοφία", "李雷", "x1"] {
+            assert!(is_valid_username(good), "{good}");
+        }
+        // A combining mark is not `\w` in Python (Rust's is_alphanumeric would accept it).
+        for bad in ["", "a b", "a/b", "a\u{0301}", "tab\t", "semi;colon", "ⓐ"] {
+            assert!(!is_valid_username(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn normalisation_as_django() {

@@ -132,6 +132,11 @@ pub async fn createsuperuser(
             let answer = auth::users::normalize_username(answer.trim());
             if answer.is_empty() {
                 eprintln!("Error: This field cannot be blank.");
+            } else if !auth::users::is_valid_username(&answer) {
+                eprintln!("Error: {}", auth::users::INVALID_USERNAME);
+                if username.is_some() {
+                    bail!("{}", auth::users::INVALID_USERNAME);
+                }
             } else if users.get_by_natural_key(&answer).await?.is_some() {
                 eprintln!("Error: That username is already taken.");
                 if username.is_some() {

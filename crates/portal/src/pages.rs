@@ -131,6 +131,8 @@ pub enum PageError {
     Unavailable(#[from] StoreError),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("not found")]
+    NotFound,
     #[error("CSRF verification failed: {0}")]
     Csrf(CsrfRejection),
     /// A bug of ours, not something a request or a store can cause.
@@ -152,6 +154,7 @@ impl ResponseError for PageError {
         match self {
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::Csrf(_) => StatusCode::FORBIDDEN,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +167,10 @@ impl ResponseError for PageError {
                 return unavailable_page();
             }
             PageError::BadRequest(message) => ("Bad Request (400)", vec![message.clone()]),
+            PageError::NotFound => (
+                "Not Found",
+                vec!["The requested resource was not found on this server.".to_string()],
+            ),
             PageError::Csrf(reason) => {
                 tracing::warn!(%reason, "Forbidden (CSRF)");
                 let mut paragraphs = vec![

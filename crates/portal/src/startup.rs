@@ -167,7 +167,8 @@ impl Application {
                         .route(
                             "/accounts/sessions/{id}/delete/",
                             web::post().to(sessions::delete_one),
-                        ),
+                        )
+                        .default_service(web::to(routes::not_found)),
                 )
         })
         .listen(listener)?

@@ -698,6 +698,26 @@ async fn bad_input_is_400_and_outages_are_503() {
             );
         }
     }
+    // APPEND_SLASH, as Django's CommonMiddleware: a page without its slash redirects, query kept; a
+    // leading double slash cannot become a protocol-relative redirect; anything else is a 404 page.
+    let slashless = browser
+        .get("/accounts/login?next=/accounts/sessions/")
+        .await;
+    assert_eq!(slashless.status, 301);
+    assert_eq!(
+        slashless.location(),
+        "/accounts/login/?next=/accounts/sessions/"
+    );
+    let unknown = browser.get("/nowhere").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.contains("Not Found"));
+    let double = browser.get("//accounts/login").await;
+    assert!(
+        double.status == 404 || !double.location().starts_with("//"),
+        "{} {}",
+        double.status,
+        double.location()
+    );
     let bad_link = browser.get("/accounts/reset/%FF%FE/x/").await;
     assert!(
         bad_link.status == 200 || bad_link.status == 400,

@@ -137,3 +137,29 @@ pub const REQUIRED: &str = "This field is required.";
 pub const MAX_PASSWORD: usize = 4096;
 
 pub type Data = web::Data<State>;
+
+/// What no page matched: Django's `CommonMiddleware` with `APPEND_SLASH` first (a GET or HEAD for a path
+/// that is a page once a slash is appended gets a 301 there, leading slashes escaped as Django's
+/// `escape_leading_slashes` does, so `//evil.example` cannot become a protocol-relative redirect), else a
+/// 404 page.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, PageError> {
+    use actix_web::http::Method;
+    let path = req.path();
+    if matches!(*req.method(), Method::GET | Method::HEAD) && !path.ends_with('/') {
+        let with_slash = format!("{path}/");
+        if req.resource_map().has_resource(&with_slash) {
+            let mut location = match with_slash.strip_prefix("//") {
+                Some(rest) => format!("/%2F{rest}"),
+                None => with_slash,
+            };
+            if let Some(query) = req.uri().query() {
+                location.push('?');
+                location.push_str(query);
+            }
+            return Ok(HttpResponse::MovedPermanently()
+                .insert_header((header::LOCATION, location))
+                .finish());
+        }
+    }
+    Err(PageError::NotFound)
+}

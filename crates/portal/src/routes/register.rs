@@ -55,14 +55,6 @@ fn register_form(username: &str, email: &str) -> FormPage {
     }
 }
 
-/// `UnicodeUsernameValidator`: `^[\w.@+-]+\Z`, `\w` being Unicode letters, digits and `_`.
-fn valid_username(username: &str) -> bool {
-    !username.is_empty()
-        && username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_.@+-".contains(c))
-}
-
 /// Django's `EmailValidator`, reduced to what matters here: one `@`, a non-empty local part without
 /// spaces, and a domain with a dot (or `localhost`).
 fn valid_email(email: &str) -> bool {
@@ -110,14 +102,8 @@ pub async fn post(
         error(&mut page, "username", REQUIRED.into());
     } else if let Some(message) = too_long(&username, 150) {
         error(&mut page, "username", message);
-    } else if !valid_username(&username) {
-        error(
-            &mut page,
-            "username",
-            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ \
-             characters."
-                .into(),
-        );
+    } else if !auth::users::is_valid_username(&username) {
+        error(&mut page, "username", auth::users::INVALID_USERNAME.into());
     } else if state.users.username_taken_iexact(&username).await? {
         error(
             &mut page,
