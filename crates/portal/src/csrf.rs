@@ -45,12 +45,7 @@ impl FromRequest for CsrfHandle {
     type Future = Ready<Result<CsrfHandle, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<CsrfHandle>()
-                .cloned()
-                .ok_or_else(|| actix_web::error::ErrorInternalServerError("no CSRF middleware")),
-        )
+        ready(crate::session::from_extensions(req, "no CSRF middleware"))
     }
 }
 

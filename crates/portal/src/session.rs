@@ -29,6 +29,11 @@ impl SessionHandle {
     pub fn put(&self, session: Session) {
         self.0.replace(session);
     }
+
+    /// The current session key (a credential: compare with it, never show it).
+    pub fn session_key(&self) -> Option<String> {
+        self.0.borrow().session_key().map(str::to_string)
+    }
 }
 
 impl FromRequest for SessionHandle {
@@ -36,13 +41,20 @@ impl FromRequest for SessionHandle {
     type Future = Ready<Result<SessionHandle, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<SessionHandle>()
-                .cloned()
-                .ok_or_else(|| actix_web::error::ErrorInternalServerError("no session middleware")),
-        )
+        ready(from_extensions(req, "no session middleware"))
     }
+}
+
+/// What a middleware left in the request's extensions for the handlers (a 500 naming the middleware if
+/// the route is outside it: a wiring bug, never something a request can cause).
+pub fn from_extensions<T: Clone + 'static>(
+    req: &HttpRequest,
+    missing: &'static str,
+) -> Result<T, actix_web::Error> {
+    req.extensions()
+        .get::<T>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError(missing))
 }
 
 /// The longest cookie value a browser stores (RFC 6265's minimum that every browser implements as its
@@ -93,6 +105,25 @@ pub fn client(req: &HttpRequest, settings: &auth::settings::Settings) -> auth::i
         ip: auth::hosts::client_address(&peer, header("x-forwarded-for"), settings.num_proxies),
         user_agent: header("user-agent").unwrap_or("").to_string(),
     }
+}
+
+/// `SessionStore::record_activity` for this request's client, now: the idle timeout and the activity
+/// record the sessions page shows.
+pub async fn record_activity(
+    req: &HttpRequest,
+    state: &State,
+    session: &mut Session,
+) -> Result<auth::idle::Activity, auth::connections::StoreError> {
+    let client = client(req, &state.settings);
+    state
+        .sessions
+        .record_activity(
+            session,
+            state.settings.idle_timeout,
+            &client,
+            chrono::Utc::now(),
+        )
+        .await
 }
 
 /// A one-time notice for the next page (Horizon's `logout_reason` cookie): a fixed code, never text from
@@ -163,17 +194,7 @@ pub async fn middleware(
         Err(e) => return Ok(req.into_response(unavailable(&e))),
     };
     let mut session = session;
-    let client = client(req.request(), &state.settings);
-    let activity = match state
-        .sessions
-        .record_activity(
-            &mut session,
-            state.settings.idle_timeout,
-            &client,
-            chrono::Utc::now(),
-        )
-        .await
-    {
+    let activity = match record_activity(req.request(), &state, &mut session).await {
         Ok(activity) => activity,
         Err(e) => return Ok(req.into_response(unavailable(&e))),
     };

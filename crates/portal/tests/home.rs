@@ -2,33 +2,20 @@
 //! the password changes (on Django's side) it shows nobody and deletes the cookie, as Django's
 //! `get_user` flushes such a session; a garbage cookie is a visitor; a Redis outage is a 503 page.
 
-#[path = "../../auth/tests/support/mod.rs"]
-mod support;
+mod app;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use app::oracle::Oracle;
 use auth::migrate::{self, DefaultAutoField};
 use portal::config::Config;
 use portal::startup::Application;
 use serde_json::json;
-use support::Oracle;
 use testkit::{PostgresServer, RedisServer};
 
 fn vars(redis: &RedisServer, pg: &PostgresServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("SECRET_KEY", "portal-home-test-secret".to_string()),
-        ("SESSION_ENGINE", "cache".to_string()),
-        ("REDIS_URL", redis.url()),
-        ("DATABASE_URL", pg.url()),
-        (
-            "PASSWORD_HASHERS",
-            "django.contrib.auth.hashers.MD5PasswordHasher".to_string(),
-        ),
-        ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".to_string()),
-        ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
-        ("ALLOWED_HOSTS", "127.0.0.1,testserver".to_string()),
-    ]
+    app::vars(redis, pg, &[("SECRET_KEY", "portal-home-test-secret")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use crate::routes::{
     Data, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, form_chrome, notice,
     too_long,
 };
-use crate::session::{SessionHandle, client, is_secure, request_host};
+use crate::session::{SessionHandle, client, is_secure, record_activity, request_host};
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -192,17 +192,7 @@ pub async fn login(
         .login(&mut session, user.pk(), &backend, &hash)
         .await;
     if result.is_ok() {
-        let client = client(req, &state.settings);
-        result = state
-            .sessions
-            .record_activity(
-                &mut session,
-                state.settings.idle_timeout,
-                &client,
-                chrono::Utc::now(),
-            )
-            .await
-            .map(|_| ());
+        result = record_activity(req, state, &mut session).await.map(|_| ());
     }
     handle.put(session);
     result?;

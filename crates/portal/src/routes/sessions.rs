@@ -89,12 +89,7 @@ pub async fn list(
     let Some(user) = current_user(&state, &handle).await? else {
         return Ok(redirect_to_login(&req, &state));
     };
-    let current = {
-        let session = handle.take();
-        let key = session.session_key().map(str::to_string);
-        handle.put(session);
-        key
-    };
+    let current = handle.session_key();
     let sessions = match state.sessions.user_sessions(user.pk()).await {
         Ok(sessions) => sessions,
         // The `signed_cookies` engine (or no Redis) has no index: only this session is known.
@@ -182,12 +177,7 @@ pub async fn delete_others(
     let Some(user) = current_user(&state, &handle).await? else {
         return Ok(redirect_to_login(&req, &state));
     };
-    let current = {
-        let session = handle.take();
-        let key = session.session_key().map(str::to_string);
-        handle.put(session);
-        key
-    };
+    let current = handle.session_key();
     let ended = state
         .sessions
         .delete_user_sessions(user.pk(), current.as_deref())
