@@ -29,6 +29,8 @@ pub struct Field {
     pub value: String,
     pub autocomplete: &'static str,
     pub autofocus: bool,
+    /// Marked `required` for the browser (the server checks regardless).
+    pub required: bool,
     pub errors: Vec<String>,
     pub help: Vec<String>,
 }
@@ -46,12 +48,18 @@ impl Field {
             label,
             kind,
             autocomplete,
+            required: true,
             ..Field::default()
         }
     }
 
     pub fn value(mut self, value: &str) -> Field {
         self.value = value.to_string();
+        self
+    }
+
+    pub fn optional(mut self) -> Field {
+        self.required = false;
         self
     }
 

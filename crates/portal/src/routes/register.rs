@@ -40,7 +40,9 @@ fn register_form(username: &str, email: &str) -> FormPage {
                 .help(vec![
                     "Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.".into(),
                 ]),
-            Field::new("email", "Email address", "email").value(email),
+            Field::new("email", "Email address", "email")
+                .value(email)
+                .optional(),
             Field::new("password1", "Password", "password").help(password_validators_help_texts()),
             Field::new("password2", "Password confirmation", "password").help(vec![
                 "Enter the same password as before, for verification.".into(),
