@@ -148,6 +148,34 @@ pub enum PageError {
     Internal(String),
 }
 
+impl From<middleware::csrf::CsrfError> for PageError {
+    fn from(e: middleware::csrf::CsrfError) -> PageError {
+        match e {
+            middleware::csrf::CsrfError::Rejected(reason) => PageError::Csrf(reason),
+            middleware::csrf::CsrfError::Wiring(what) => PageError::Internal(what.to_string()),
+        }
+    }
+}
+
+impl From<auth::crypto::RandomError> for PageError {
+    fn from(e: auth::crypto::RandomError) -> PageError {
+        PageError::Internal(e.to_string())
+    }
+}
+
+/// The shared middleware's refusals, as the portal's pages.
+pub struct HtmlResponses;
+
+impl middleware::Responses for HtmlResponses {
+    fn unavailable(&self) -> HttpResponse {
+        unavailable_page()
+    }
+
+    fn bad_request(&self, message: String) -> HttpResponse {
+        PageError::BadRequest(message).error_response()
+    }
+}
+
 impl From<auth::users::UserError> for PageError {
     fn from(e: auth::users::UserError) -> PageError {
         match e {

@@ -6,32 +6,35 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
-use auth::auth::SessionAuthHasher;
-use auth::settings::{Connections, Settings};
-use auth::store::SessionStore;
 use auth::throttle::LoginThrottle;
 use auth::tokens::PasswordResetTokenGenerator;
-use auth::users::UserStore;
+use middleware::Services;
+use middleware::telemetry::Metrics;
 
 use crate::config::{Config, PortalSettings};
 use crate::mail::Mailer;
-use crate::pages::PageError;
+use crate::pages::{HtmlResponses, PageError};
 use crate::routes::{self, login, password_change, password_reset, register, sessions};
+use crate::telemetry::PortalMetrics;
 use crate::{csrf, session};
 
-/// What every request handler can reach.
+/// What every request handler can reach: the shared services (settings, stores; `state.sessions` reads
+/// through to them) and the portal's own.
 pub struct State {
-    pub settings: Settings,
+    pub services: web::Data<Services>,
     pub portal: PortalSettings,
-    pub connections: Connections,
-    pub sessions: SessionStore,
-    pub users: UserStore,
-    /// `_auth_user_hash` checks, with the HMAC key of each secret derived once.
-    pub hasher: SessionAuthHasher,
     pub throttle: LoginThrottle,
     pub tokens: PasswordResetTokenGenerator,
     pub mailer: Mailer,
-    pub metrics: crate::telemetry::Metrics,
+    pub metrics: PortalMetrics,
+}
+
+impl std::ops::Deref for State {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 pub struct Application {
@@ -59,28 +62,26 @@ impl Application {
         }
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
-        let connections = settings.connect()?;
-        let sessions = settings.session_store(&connections)?;
-        let users = settings.user_store(&connections)?;
-        let hasher = SessionAuthHasher::new(&settings.keys);
-        let throttle = settings.login_throttle(&connections);
-        let tokens = settings.password_reset_tokens();
+        let services = web::Data::new(Services::build(settings, Box::new(HtmlResponses))?);
+        let throttle = services.settings.login_throttle(&services.connections);
+        let tokens = services.settings.password_reset_tokens();
         let mailer = Mailer::from_settings(&mail)?;
+        let mut metrics = Metrics::new("portal");
+        let portal_metrics = PortalMetrics::register(&mut metrics);
+        let metrics = web::Data::new(metrics);
         let state = web::Data::new(State {
-            settings,
+            services: services.clone(),
             portal,
-            connections,
-            sessions,
-            users,
-            hasher,
             throttle,
             tokens,
             mailer,
-            metrics: crate::telemetry::Metrics::default(),
+            metrics: portal_metrics,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(services.clone())
+                .app_data(metrics.clone())
                 .app_data(
                     web::FormConfig::default()
                         .limit(MAX_FORM_BYTES)
@@ -104,7 +105,7 @@ impl Application {
                         .add(("Referrer-Policy", "same-origin"))
                         .add(("Cross-Origin-Opener-Policy", "same-origin")),
                 )
-                .wrap(from_fn(crate::telemetry::observe))
+                .wrap(from_fn(middleware::telemetry::observe))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/metrics", web::get().to(crate::telemetry::metrics))
                 .route("/readyz", web::get().to(routes::health::readyz))

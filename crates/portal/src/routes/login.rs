@@ -192,7 +192,9 @@ pub async fn login(
         .login(&mut session, user.pk(), &backend, &hash)
         .await;
     if result.is_ok() {
-        result = record_activity(req, state, &mut session).await.map(|_| ());
+        result = record_activity(req, &state.services, &mut session)
+            .await
+            .map(|_| ());
     }
     handle.put(session);
     result?;

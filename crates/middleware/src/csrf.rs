@@ -2,7 +2,7 @@
 //! Origin and Referer) are the shared crate's (`auth::csrf`); this module only moves them in and out of
 //! HTTP: the `csrftoken` cookie in, a [`CsrfHandle`] for pages that need a token, the cookie out when the
 //! secret is new or rotated, and [`protect`] for every unsafe request, called by each form handler before
-//! it looks at the form.
+//! it looks at the form (only the handler has the body).
 
 use std::cell::RefCell;
 use std::future::{Ready, ready};
@@ -13,10 +13,10 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use auth::crypto::RandomError;
 use auth::csrf::{CsrfCookie, CsrfRejection, RequestOrigin, TokenSource};
 
-use crate::pages::PageError;
-use crate::startup::State;
+use crate::Services;
 
 /// The request's CSRF state, shared by the middleware and the handlers.
 #[derive(Clone)]
@@ -24,19 +24,13 @@ pub struct CsrfHandle(Rc<RefCell<CsrfCookie>>);
 
 impl CsrfHandle {
     /// `get_token(request)`: a masked token for a form (the response then carries the cookie if new).
-    pub fn token(&self) -> Result<String, PageError> {
-        self.0
-            .borrow_mut()
-            .get_token()
-            .map_err(|e| PageError::Internal(e.to_string()))
+    pub fn token(&self) -> Result<String, RandomError> {
+        self.0.borrow_mut().get_token()
     }
 
     /// `rotate_token(request)`, at login.
-    pub fn rotate(&self) -> Result<(), PageError> {
-        self.0
-            .borrow_mut()
-            .rotate()
-            .map_err(|e| PageError::Internal(e.to_string()))
+    pub fn rotate(&self) -> Result<(), RandomError> {
+        self.0.borrow_mut().rotate()
     }
 }
 
@@ -54,7 +48,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
     let settings = &state.settings.csrf;
@@ -82,10 +76,10 @@ pub async fn middleware(
 /// `CsrfViewMiddleware.process_view` for an unsafe request: Origin (or, over HTTPS, Referer) must be this
 /// site or a trusted origin, then the form's `csrfmiddlewaretoken` (else the `X-CSRFToken` header) must
 /// match the cookie. `form_token` is the form field as posted.
-pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), PageError> {
+pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), CsrfError> {
     let state = req
-        .app_data::<web::Data<State>>()
-        .ok_or_else(|| PageError::Internal("no state".into()))?;
+        .app_data::<web::Data<Services>>()
+        .ok_or(CsrfError::Wiring("no services"))?;
     let settings = &state.settings;
     let header = |name: &str| {
         req.headers()
@@ -110,7 +104,7 @@ pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), PageEr
         &settings.csrf.trusted,
         settings.csrf.cookie.domain.as_deref(),
     )
-    .map_err(PageError::Csrf)?;
+    .map_err(CsrfError::Rejected)?;
     let header_token = header(&settings.csrf.header_name);
     let header_display = display_header_name(&settings.csrf.header_name);
     let token = match (
@@ -125,9 +119,18 @@ pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), PageEr
         .extensions()
         .get::<CsrfHandle>()
         .cloned()
-        .ok_or_else(|| PageError::Internal("no CSRF middleware".into()))?;
+        .ok_or(CsrfError::Wiring("no CSRF middleware"))?;
     let result: Result<(), CsrfRejection> = handle.0.borrow().check(token);
-    result.map_err(PageError::Csrf)
+    result.map_err(CsrfError::Rejected)
+}
+
+/// Why [`protect`] refused.
+#[derive(Debug)]
+pub enum CsrfError {
+    /// Django's rejection, with its reason text.
+    Rejected(CsrfRejection),
+    /// The route is outside the middleware: a bug of ours, never something a request causes.
+    Wiring(&'static str),
 }
 
 /// How Django names a header in its reasons: `X-CSRFTOKEN` is shown as `X-Csrftoken`

@@ -11,10 +11,10 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use auth::store::Session;
 
-use crate::startup::State;
+use crate::Services;
 
 /// The request's session, for handlers (`session: SessionHandle`). Handlers take it out, work on it
 /// across awaits, and put it back; the middleware saves what is put back.
@@ -61,12 +61,6 @@ pub fn from_extensions<T: Clone + 'static>(
 /// maximum).
 const MAX_COOKIE_BYTES: usize = 4096;
 
-/// The styled 503 page (with `Retry-After`) for a store outage.
-pub fn unavailable(error: &auth::connections::StoreError) -> HttpResponse {
-    tracing::warn!(%error, "store unavailable");
-    crate::pages::unavailable_page()
-}
-
 /// `request.get_host()`'s raw value: the `Host` header (or the HTTP/2 authority), or `X-Forwarded-Host`
 /// with `USE_X_FORWARDED_HOST`. Non-ASCII bytes make it empty, which `ALLOWED_HOSTS` refuses.
 pub fn request_host(req: &HttpRequest, settings: &auth::settings::Settings) -> String {
@@ -111,7 +105,7 @@ pub fn client(req: &HttpRequest, settings: &auth::settings::Settings) -> auth::i
 /// record the sessions page shows.
 pub async fn record_activity(
     req: &HttpRequest,
-    state: &State,
+    state: &Services,
     session: &mut Session,
 ) -> Result<auth::idle::Activity, auth::connections::StoreError> {
     let client = client(req, &state.settings);
@@ -147,7 +141,7 @@ pub async fn allowed_hosts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
     let host = request_host(req.request(), &state.settings);
@@ -155,10 +149,8 @@ pub async fn allowed_hosts(
         auth::hosts::check_host(&host, &state.settings.allowed_hosts, state.settings.debug)
     {
         tracing::warn!(%message, "DisallowedHost");
-        return Ok(req.into_response(actix_web::ResponseError::error_response(
-            &crate::pages::PageError::BadRequest(
-                "This address is not served here (the Host header is not in ALLOWED_HOSTS).".into(),
-            ),
+        return Ok(req.into_response(state.responses.bad_request(
+            "This address is not served here (the Host header is not in ALLOWED_HOSTS).".into(),
         )));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
@@ -168,7 +160,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
     let cookie_settings = &state.settings.session_cookie;
@@ -182,21 +174,19 @@ pub async fn middleware(
         .filter(|n| *n > MAX_COOKIE_BYTES)
     {
         tracing::warn!(length, "oversized session cookie");
-        return Ok(req.into_response(actix_web::ResponseError::error_response(
-            &crate::pages::PageError::BadRequest(format!(
-                "Your browser sent a session cookie of {length} bytes, more than any browser keeps \
-                 ({MAX_COOKIE_BYTES}). Please delete this site's cookies and try again."
-            )),
-        )));
+        return Ok(req.into_response(state.responses.bad_request(format!(
+            "Your browser sent a session cookie of {length} bytes, more than any browser keeps \
+             ({MAX_COOKIE_BYTES}). Please delete this site's cookies and try again."
+        ))));
     }
     let session = match state.sessions.load(cookie.as_deref()).await {
         Ok(session) => session,
-        Err(e) => return Ok(req.into_response(unavailable(&e))),
+        Err(e) => return Ok(req.into_response(state.unavailable(&e))),
     };
     let mut session = session;
     let activity = match record_activity(req.request(), &state, &mut session).await {
         Ok(activity) => activity,
-        Err(e) => return Ok(req.into_response(unavailable(&e))),
+        Err(e) => return Ok(req.into_response(state.unavailable(&e))),
     };
     let handle = SessionHandle(Rc::new(RefCell::new(session)));
     req.extensions_mut().insert(handle.clone());
@@ -234,6 +224,6 @@ pub async fn middleware(
             }
             Ok(ServiceResponse::new(request, response))
         }
-        Err(e) => Ok(ServiceResponse::new(request, unavailable(&e))),
+        Err(e) => Ok(ServiceResponse::new(request, state.unavailable(&e))),
     }
 }

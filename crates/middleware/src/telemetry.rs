@@ -1,0 +1,183 @@
+//! Structured logs on stderr (tracing), filtered by `RUST_LOG` (default `info`), one span per request with
+//! a request id, and the Prometheus metrics every service has (requests, latency, store outages); a
+//! service registers its own beside them.
+//!
+//! Nothing logged carries a cookie, a session key, a hash or a password: the shared crate's `Debug` hides
+//! them, and requests are logged by their route pattern (`/accounts/reset/{uidb64}/{token}/`), never by
+//! their path, which for a reset link holds a token.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal; log collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// The header a request id comes in (from a proxy) and goes out in.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+/// A service's metrics registry, with what every service counts. Register it as app data
+/// (`web::Data<Metrics>`) for [`observe`].
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabels, Histogram>,
+    /// Responses that were a 503 because Redis or PostgreSQL did not answer.
+    pub store_unavailable: Counter,
+}
+
+impl Metrics {
+    /// Metric names start with `prefix_` (`portal_http_requests_total`).
+    pub fn new(prefix: &str) -> Metrics {
+        let mut registry = Registry::with_prefix(prefix);
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 0.25 ms to about 4 s.
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route pattern",
+            latency.clone(),
+        );
+        let store_unavailable = Counter::default();
+        registry.register(
+            "store_unavailable",
+            "Responses that were a 503 because Redis or PostgreSQL did not answer",
+            store_unavailable.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            store_unavailable,
+        }
+    }
+
+    /// To register a service's own metrics, at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// `GET /metrics`: the OpenMetrics text format.
+    pub fn response(&self) -> HttpResponse {
+        let mut body = String::new();
+        match prometheus_client::encoding::text::encode(&mut body, &self.registry) {
+            Ok(()) => HttpResponse::Ok()
+                .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                .body(body),
+            Err(e) => {
+                tracing::error!(error = %e, "metrics encoding failed");
+                HttpResponse::InternalServerError().finish()
+            }
+        }
+    }
+}
+
+/// A proxy's request id is kept when it looks like one (up to 64 of `[A-Za-z0-9._-]`, so nothing odd
+/// reaches a log line); otherwise a new random one.
+fn request_id(incoming: Option<&HeaderValue>) -> String {
+    if let Some(id) = incoming.and_then(|v| v.to_str().ok()).filter(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    }) {
+        return id.to_string();
+    }
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => auth::crypto::to_hex(&bytes),
+        Err(_) => "unknown".to_string(),
+    }
+}
+
+/// The outermost middleware: a span with the request id around everything, the id echoed in
+/// `X-Request-Id`, one log line and the metrics per request.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(req.headers().get(&REQUEST_ID));
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span =
+        tracing::info_span!("request", request_id = %id, %method, route = tracing::field::Empty);
+    let mut response = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.record("route", tracing::field::display(&route));
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    if let Some(metrics) = metrics {
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method,
+                status,
+            })
+            .inc();
+        metrics
+            .latency
+            .get_or_create(&RouteLabels { route })
+            .observe(elapsed.as_secs_f64());
+        if status == 503 {
+            metrics.store_unavailable.inc();
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
