@@ -1,10 +1,11 @@
 //! Django's middleware on actix-web, shared by both services so neither re-implements a rule:
 //! `SessionMiddleware` with `get_host()`'s `ALLOWED_HOSTS` check ([`session`]), `CsrfViewMiddleware`'s
 //! cookie half and token check ([`csrf`]), and a request id, one log line and Prometheus metrics per
-//! request ([`telemetry`]). The rules themselves are the `auth` crate's; this crate moves them in and out of
+//! request ([`telemetry`]), and the probes `/healthz` and `/readyz` ([`health`]). The rules themselves are the `auth` crate's; this crate moves them in and out of
 //! HTTP. Each service says how its errors look (HTML pages, JSON) through [`Responses`].
 
 pub mod csrf;
+pub mod health;
 pub mod session;
 pub mod telemetry;
 

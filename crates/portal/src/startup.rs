@@ -106,9 +106,9 @@ impl Application {
                         .add(("Cross-Origin-Opener-Policy", "same-origin")),
                 )
                 .wrap(from_fn(middleware::telemetry::observe))
-                .route("/healthz", web::get().to(routes::health::healthz))
+                .route("/healthz", web::get().to(middleware::health::healthz))
                 .route("/metrics", web::get().to(crate::telemetry::metrics))
-                .route("/readyz", web::get().to(routes::health::readyz))
+                .route("/readyz", web::get().to(middleware::health::readyz))
                 .service(
                     // Probes (`/healthz`, `/readyz`) and `/metrics` answer on any host (they are for
                     // the orchestrator and the monitoring, on the internal network); pages only on

@@ -1,7 +1,6 @@
 //! One module per page, after Django's `django.contrib.auth.urls`. Handlers only speak HTTP: every rule
 //! of sessions, passwords and tokens is the shared crate's.
 
-pub mod health;
 pub mod home;
 pub mod login;
 pub mod password_change;

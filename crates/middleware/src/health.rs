@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::startup::State;
+use crate::Services;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -13,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-pub async fn readyz(state: web::Data<State>) -> HttpResponse {
+pub async fn readyz(state: web::Data<Services>) -> HttpResponse {
     // Both at once: an outage answers within one timeout, not the sum.
     let (redis, database) = tokio::join!(
         async {
