@@ -27,33 +27,15 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    middleware::telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let bind = match cli.command {
         Some(Command::Serve { bind }) => bind,
         None => std::env::var("API_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into()),
     };
-    let outcome: anyhow::Result<()> = runtime.block_on(async {
+    middleware::run(async move {
         let settings = auth::settings::Settings::from_env()?;
         let application = crate::startup::Application::build(settings, &bind)?;
         tracing::info!(address = %application.address(), "api listening");
         application.run_until_stopped().await?;
         Ok(())
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

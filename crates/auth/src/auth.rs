@@ -14,6 +14,18 @@ pub const HASH_SESSION_KEY: &str = "_auth_user_hash";
 /// The backend Django's default `AUTHENTICATION_BACKENDS` names.
 pub const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
 
+/// The backend a login records in `_auth_user_backend` (Django's `user.backend`, the one that
+/// authenticated): `ModelBackend` when `AUTHENTICATION_BACKENDS` lists it (our services check passwords as
+/// it does), else the first listed backend (a project's subclass of it); `None` when none is configured,
+/// and then nobody can log in, as in Django.
+pub fn login_backend(authentication_backends: &[String]) -> Option<&str> {
+    authentication_backends
+        .iter()
+        .find(|b| b.as_str() == MODEL_BACKEND)
+        .or_else(|| authentication_backends.first())
+        .map(String::as_str)
+}
+
 const SESSION_AUTH_HASH_SALT: &str =
     "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
 
@@ -233,6 +245,17 @@ pub fn get_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_backend_prefers_model_backend() {
+        let listed = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            login_backend(&listed(&["x.Custom", MODEL_BACKEND])),
+            Some(MODEL_BACKEND)
+        );
+        assert_eq!(login_backend(&listed(&["x.Custom"])), Some("x.Custom"));
+        assert_eq!(login_backend(&[]), None);
+    }
 
     const ENCODED: &str =
         "pbkdf2_sha256$1000000$abcdefghijklmnopqrstuv$ESUkIq3XvMIs+R/ZmdQSkE1EDQIVk18SzognBfgBuPQ=";

@@ -48,9 +48,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError("no state"));
-    };
+    let state = crate::services(&req)?;
     let settings = &state.settings.csrf;
     let cookie = req
         .cookie(&settings.cookie.name)

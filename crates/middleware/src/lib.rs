@@ -9,7 +9,11 @@ pub mod health;
 pub mod session;
 pub mod telemetry;
 
-use actix_web::HttpResponse;
+use std::future::Future;
+use std::process::ExitCode;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::{HttpResponse, web};
 use auth::auth::SessionAuthHasher;
 use auth::connections::StoreError;
 use auth::settings::{Connections, Settings};
@@ -58,5 +62,36 @@ impl Services {
     pub fn unavailable(&self, error: &StoreError) -> HttpResponse {
         tracing::warn!(%error, "store unavailable");
         self.responses.unavailable()
+    }
+}
+
+/// The `Services` a middleware runs with (a 500 if the app forgot to register them: a wiring bug, never
+/// something a request can cause).
+pub fn services(req: &ServiceRequest) -> Result<web::Data<Services>, actix_web::Error> {
+    req.app_data::<web::Data<Services>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no services"))
+}
+
+/// A service binary's `main`: logs set up, a multi-threaded Tokio runtime, `command` run on it, and its
+/// error printed with its causes and turned into a failing exit status.
+pub fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

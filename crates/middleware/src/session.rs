@@ -11,7 +11,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use auth::store::Session;
 
 use crate::Services;
@@ -141,9 +141,7 @@ pub async fn allowed_hosts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError("no state"));
-    };
+    let state = crate::services(&req)?;
     let host = request_host(req.request(), &state.settings);
     if let Err(message) =
         auth::hosts::check_host(&host, &state.settings.allowed_hosts, state.settings.debug)
@@ -160,9 +158,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<Services>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError("no state"));
-    };
+    let state = crate::services(&req)?;
     let cookie_settings = &state.settings.session_cookie;
     let cookie = req
         .cookie(&cookie_settings.name)

@@ -55,18 +55,7 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
+    middleware::run(async {
         match cli.command.unwrap_or(Command::Serve {
             bind: std::env::var("PORTAL_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into()),
         }) {
@@ -80,12 +69,5 @@ pub fn main() -> ExitCode {
             } => commands::createsuperuser(noinput, username, email).await,
             Command::Changepassword { username } => commands::changepassword(username).await,
         }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

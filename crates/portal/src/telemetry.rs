@@ -10,8 +10,6 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::startup::State;
 
-pub use middleware::telemetry::init;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,

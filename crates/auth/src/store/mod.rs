@@ -580,6 +580,20 @@ impl SessionStore {
         Ok(())
     }
 
+    /// `update_session_auth_hash(request, user)` after a password change: `cycle_key()`, then the new
+    /// password's hash, so this session survives the change that ends all the user's others. A session a
+    /// logout deleted meanwhile stays logged out (nothing is written into the fresh one).
+    pub async fn update_session_auth_hash(
+        &self,
+        session: &mut Session,
+        session_auth_hash: &str,
+    ) -> Result<(), StoreError> {
+        if self.cycle_key(session).await? != SaveOutcome::Interrupted {
+            session.insert(auth::HASH_SESSION_KEY, session_auth_hash);
+        }
+        Ok(())
+    }
+
     /// `django.contrib.auth.logout()`'s session half: `flush()`.
     pub async fn logout(&self, session: &mut Session) -> Result<(), StoreError> {
         self.flush(session).await

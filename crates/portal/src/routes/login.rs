@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use auth::auth::login_backend;
 use auth::users::User;
 use serde::Deserialize;
 
@@ -148,7 +149,7 @@ async fn authenticate(
         )));
     }
     match state.users.authenticate(username, password).await? {
-        Some(user) if login_backend(state).is_some() => {
+        Some(user) if login_backend(&state.settings.authentication_backends).is_some() => {
             state.throttle.succeeded(username).await?;
             state.metrics.login("success");
             Ok(Ok(user))
@@ -161,18 +162,6 @@ async fn authenticate(
     }
 }
 
-/// The backend recorded in `_auth_user_backend`: `ModelBackend` when listed in `AUTHENTICATION_BACKENDS`
-/// (the portal checks passwords as it does), else the first listed backend (a project's subclass of it);
-/// `None` when there is none, and then nobody can log in, as in Django.
-fn login_backend(state: &Data) -> Option<&str> {
-    let backends = &state.settings.authentication_backends;
-    backends
-        .iter()
-        .find(|b| b.as_str() == auth::auth::MODEL_BACKEND)
-        .or_else(|| backends.first())
-        .map(String::as_str)
-}
-
 /// `django.contrib.auth.login(request, user)`: the session's half is the shared crate's (flush or cycle
 /// the key, then the three `_auth_user_*` keys), then `rotate_token` and `update_last_login`.
 pub async fn login(
@@ -182,7 +171,7 @@ pub async fn login(
     csrf: &CsrfHandle,
     user: &User,
 ) -> Result<(), PageError> {
-    let backend = login_backend(state)
+    let backend = login_backend(&state.settings.authentication_backends)
         .ok_or_else(|| PageError::Internal("no authentication backend".into()))?
         .to_string();
     let hash = state.hasher.get_session_auth_hash(&user.password);

@@ -129,29 +129,16 @@ pub async fn post(
         return Ok(html(StatusCode::OK, &page));
     }
     let encoded = state.users.set_password(user.pk(), password1).await?;
-    update_session_auth_hash(&state, &handle, &encoded).await?;
+    // `update_session_auth_hash`: this session survives the change that ends all the others.
+    let mut session = handle.take();
+    let updated = state
+        .sessions
+        .update_session_auth_hash(&mut session, &state.hasher.get_session_auth_hash(&encoded))
+        .await;
+    handle.put(session);
+    updated?;
     tracing::info!(user_pk = user.pk(), "password changed");
     Ok(redirect("/accounts/password_change/done/"))
-}
-
-/// `update_session_auth_hash(request, user)`: `cycle_key()`, then the hash of the new password, so this
-/// session survives the change that ends all the others.
-async fn update_session_auth_hash(
-    state: &Data,
-    handle: &SessionHandle,
-    encoded_password: &str,
-) -> Result<(), PageError> {
-    let mut session = handle.take();
-    let cycled = state.sessions.cycle_key(&mut session).await;
-    if matches!(&cycled, Ok(outcome) if *outcome != auth::store::SaveOutcome::Interrupted) {
-        session.insert(
-            auth::auth::HASH_SESSION_KEY,
-            state.hasher.get_session_auth_hash(encoded_password),
-        );
-    }
-    handle.put(session);
-    let _checked_above = cycled?;
-    Ok(())
 }
 
 pub async fn done(
