@@ -25,6 +25,7 @@ pub mod store;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod validators;
 pub mod value;
 
 pub use value::Value;

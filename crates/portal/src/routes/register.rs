@@ -57,21 +57,6 @@ fn register_form(username: &str, email: &str) -> FormPage {
     }
 }
 
-/// Django's `EmailValidator`, reduced to what matters here: one `@`, a non-empty local part without
-/// spaces, and a domain with a dot (or `localhost`).
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !email.chars().any(char::is_whitespace)
-        && (domain == "localhost"
-            || (domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")))
-}
-
 pub async fn get(
     state: Data,
     handle: SessionHandle,
@@ -102,7 +87,7 @@ pub async fn post(
     };
     if username.is_empty() {
         error(&mut page, "username", REQUIRED.into());
-    } else if let Some(message) = too_long(&username, 150) {
+    } else if let Some(message) = too_long(&username, auth::validators::USERNAME_MAX_LENGTH) {
         error(&mut page, "username", message);
     } else if !auth::users::is_valid_username(&username) {
         error(&mut page, "username", auth::users::INVALID_USERNAME.into());
@@ -114,10 +99,10 @@ pub async fn post(
         );
     }
     if !email.is_empty() {
-        if let Some(message) = too_long(&email, 254) {
+        if let Some(message) = too_long(&email, auth::validators::EMAIL_MAX_LENGTH) {
             error(&mut page, "email", message);
-        } else if !valid_email(&email) {
-            error(&mut page, "email", "Enter a valid email address.".into());
+        } else if !auth::validators::is_valid_email(&email) {
+            error(&mut page, "email", auth::validators::INVALID_EMAIL.into());
         }
     }
     for (name, value) in [("password1", password1), ("password2", password2)] {
