@@ -1,21 +1,46 @@
 //! Errors as Django REST framework answers them: JSON `{"detail": "..."}` with the status; 401 for an
-//! anonymous request, 503 (with `Retry-After`) when Redis or PostgreSQL does not answer, 400 for bad input.
+//! anonymous request, 403 for a CSRF refusal, 404, 400 with field errors for invalid input, 503 (with
+//! `Retry-After`) when Redis or PostgreSQL does not answer.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use auth::connections::StoreError;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// DRF's `NotAuthenticated`.
     #[error("Authentication credentials were not provided.")]
     NotAuthenticated,
+    /// DRF's `PermissionDenied`, as `SessionAuthentication.enforce_csrf` raises it.
+    #[error("CSRF Failed: {0}")]
+    CsrfFailed(auth::csrf::CsrfRejection),
+    #[error("Not found.")]
+    NotFound,
     #[error("The service is unavailable: {0}")]
     Unavailable(#[from] StoreError),
+    /// DRF's `ParseError` and other malformed requests.
     #[error("{0}")]
     BadRequest(String),
+    /// A serializer's `ValidationError`: `{"field": ["message", …]}`.
+    #[error("invalid input")]
+    Invalid(Value),
+    /// DRF's `UnsupportedMediaType`.
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    /// Django's `RequestDataTooBig`, in JSON.
+    #[error("The request body is larger than {0} bytes.")]
+    TooLarge(usize),
+    /// A bug of ours (a route outside its middleware), never something a request or a store causes.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// Every error's body (Django REST framework's shape), except field errors.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Detail {
+    pub detail: String,
 }
 
 fn detail(status: StatusCode, detail: &str) -> HttpResponse {
@@ -34,12 +59,40 @@ pub fn unavailable() -> HttpResponse {
     response
 }
 
+impl From<middleware::csrf::CsrfError> for ApiError {
+    fn from(e: middleware::csrf::CsrfError) -> ApiError {
+        match e {
+            middleware::csrf::CsrfError::Rejected(reason) => ApiError::CsrfFailed(reason),
+            middleware::csrf::CsrfError::Wiring(what) => ApiError::Internal(what),
+        }
+    }
+}
+
+impl From<auth::users::UserError> for ApiError {
+    fn from(e: auth::users::UserError) -> ApiError {
+        match e {
+            auth::users::UserError::Store(e) => ApiError::Unavailable(e),
+            // The user was deleted between the session check and the write.
+            auth::users::UserError::NotFound => ApiError::NotAuthenticated,
+            other => {
+                tracing::error!(error = %other, "user update failed");
+                ApiError::Internal("user update failed")
+            }
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::CsrfFailed(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -48,6 +101,15 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 unavailable()
+            }
+            ApiError::CsrfFailed(reason) => {
+                tracing::warn!(%reason, "Forbidden (CSRF)");
+                detail(self.status_code(), &self.to_string())
+            }
+            ApiError::Invalid(errors) => HttpResponse::BadRequest().json(errors),
+            ApiError::Internal(what) => {
+                tracing::error!(what, "internal error");
+                detail(self.status_code(), "A server error occurred.")
             }
             other => detail(other.status_code(), &other.to_string()),
         }

@@ -1,8 +1,9 @@
 //! The JSON API. Every request is authenticated from the session Django and the portal share, with
 //! Django's exact rules (`auth::users::get_user`), through the shared middleware (`middleware`); this crate
-//! only speaks JSON. Work in progress (issue 5): `/api/v1/me` and `/api/v1/session` so far.
+//! only speaks JSON.
 
 pub mod cli;
 pub mod errors;
+pub mod openapi;
 pub mod routes;
 pub mod startup;

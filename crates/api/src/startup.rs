@@ -3,15 +3,67 @@
 
 use std::net::TcpListener;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::http::header::LOCATION;
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use auth::settings::Settings;
 use middleware::Services;
 use middleware::telemetry::Metrics;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::errors::JsonResponses;
-use crate::routes::{me, session};
+use crate::routes::{me, session, sessions};
+
+/// Every endpoint, with and without its trailing slash (Django REST framework's routers accept either
+/// only with `trailing_slash` configured; clients of the seed's api used both).
+fn routes(config: &mut web::ServiceConfig) {
+    for slash in ["", "/"] {
+        config
+            .route(&format!("/me{slash}"), web::get().to(me::get))
+            .route(&format!("/me{slash}"), web::patch().to(me::patch))
+            .route(&format!("/session{slash}"), web::get().to(session::get))
+            .route(
+                &format!("/session{slash}"),
+                web::delete().to(session::delete),
+            )
+            .route(&format!("/sessions{slash}"), web::get().to(sessions::list))
+            .route(
+                &format!("/sessions/{{id}}{slash}"),
+                web::delete().to(sessions::delete),
+            );
+    }
+}
+
+/// CORS from `CORS_ALLOWED_ORIGINS`: those origins only, always with credentials (the session cookie is
+/// the api's only credential), so the allowed origin is echoed, never `*`. Preflights are answered here;
+/// a request from another origin is served without CORS headers, so the browser withholds the answer.
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .supports_credentials()
+        .allowed_methods(["GET", "HEAD", "OPTIONS", "PATCH", "DELETE"])
+        .allowed_headers([
+            "accept",
+            "content-type",
+            "x-requested-with",
+            settings.csrf.header_name.as_str(),
+        ]);
+    if settings.cors_preflight_max_age > 0 {
+        cors = cors.max_age(settings.cors_preflight_max_age);
+    }
+    for origin in &settings.cors_allowed_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// An unknown path or method under `/api/v1`: DRF's 404 body.
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(crate::errors::Detail {
+        detail: "Not found.".into(),
+    })
+}
 
 pub struct Application {
     address: std::net::SocketAddr,
@@ -22,6 +74,7 @@ impl Application {
     pub fn build(settings: Settings, bind: &str) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
+        let document = crate::openapi::document(&settings);
         let services = web::Data::new(Services::build(settings, Box::new(JsonResponses))?);
         let metrics = web::Data::new(Metrics::new("api"));
         let server = HttpServer::new(move || {
@@ -42,14 +95,25 @@ impl Application {
                 )
                 .service(
                     web::scope("/api/v1")
+                        .wrap(from_fn(middleware::csrf::middleware))
                         .wrap(from_fn(middleware::session::middleware))
                         .wrap(from_fn(middleware::session::allowed_hosts))
-                        .route("/me", web::get().to(me::get))
-                        .route("/me/", web::get().to(me::get))
-                        .route("/session", web::get().to(session::get))
-                        .route("/session/", web::get().to(session::get))
-                        .route("/session", web::delete().to(session::delete))
-                        .route("/session/", web::delete().to(session::delete)),
+                        .wrap(cors(&services.settings))
+                        .configure(routes)
+                        .service(
+                            SwaggerUi::new("/docs/{_:.*}")
+                                .url("/openapi.json", document.clone())
+                                .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
+                        )
+                        .route(
+                            "/docs",
+                            web::get().to(|| async {
+                                HttpResponse::MovedPermanently()
+                                    .insert_header((LOCATION, "/api/v1/docs/"))
+                                    .finish()
+                            }),
+                        )
+                        .default_service(web::to(not_found)),
                 )
         })
         .listen(listener)?

@@ -1,6 +1,6 @@
 //! The api authenticates from the session a real Django wrote, with Django's rules, and answers JSON:
-//! the user for a live session, 401 for anything else, 204 for a logout that Django then sees, 503 when
-//! Redis is down.
+//! the user for a live session, 401 for anything else, 204 for a logout (with its CSRF token) that Django
+//! then sees, 503 when Redis is down.
 
 #[path = "../../auth/tests/support/mod.rs"]
 mod support;
@@ -98,10 +98,22 @@ async fn me_and_session_from_a_django_login() {
     let text = session.to_string();
     assert!(!text.contains(&key), "never the key");
 
-    let deleted = client
-        .delete(format!("{base}/session"))
-        .header("Cookie", format!("sessionid={key}"))
-        .send()
+    // An unsafe method needs the CSRF token (any well-formed secret the client holds, as in Django).
+    let delete = |csrf: Option<&str>| {
+        let mut request = client.delete(format!("{base}/session"));
+        request = match csrf {
+            Some(token) => request
+                .header("Cookie", format!("sessionid={key}; csrftoken={token}"))
+                .header("X-CSRFToken", token),
+            None => request.header("Cookie", format!("sessionid={key}")),
+        };
+        request.send()
+    };
+    let refused = delete(None).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body, json!({"detail": "CSRF Failed: CSRF cookie not set."}));
+    let deleted = delete(Some("AbCdEfGhIjKlMnOpQrStUvWxYz012345"))
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);

@@ -158,14 +158,18 @@ impl Redis {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.deadline, call).await {
+        let result = match tokio::time::timeout(self.deadline, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(redis_error(&e)),
             Err(_) => Err(StoreError::Unavailable {
                 service: REDIS,
                 reason: format!("no answer within {:?}", self.deadline),
             }),
+        };
+        if let Err(e) = &result {
+            crate::metrics::record_store_error(e);
         }
+        result
     }
 
     /// `PING`: whether Redis answers within the deadline (for readiness checks).
@@ -312,9 +316,13 @@ impl Database {
 
     /// A connection from the pool, or `Unavailable` within the connect timeout.
     pub async fn get(&self) -> Result<Connection, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable {
-            service: POSTGRES,
-            reason: pool_error_reason(&e),
+        self.pool.get().await.map_err(|e| {
+            let error = StoreError::Unavailable {
+                service: POSTGRES,
+                reason: pool_error_reason(&e),
+            };
+            crate::metrics::record_store_error(&error);
+            error
         })
     }
 
@@ -337,14 +345,17 @@ impl Database {
                 if error.is_unavailable() {
                     let _ = Object::take(connection);
                 }
+                crate::metrics::record_store_error(&error);
                 Err(error)
             }
             Err(_) => {
                 let _ = Object::take(connection);
-                Err(StoreError::Unavailable {
+                let error = StoreError::Unavailable {
                     service: POSTGRES,
                     reason: format!("no answer within {:?}", self.deadline),
-                })
+                };
+                crate::metrics::record_store_error(&error);
+                Err(error)
             }
         }
     }

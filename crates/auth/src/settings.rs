@@ -104,6 +104,43 @@ pub struct Settings {
     /// `X-Forwarded-For`; the client address is the entry that many from the end. 0 (default): the
     /// connection's peer address, and `X-Forwarded-For` is ignored.
     pub num_proxies: usize,
+    /// `CORS_ALLOWED_ORIGINS` (django-cors-headers' name): the origins (`https://app.example.com`) whose
+    /// pages may call the api from a browser, with their cookies. Empty (default): no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// `CORS_PREFLIGHT_MAX_AGE` (seconds, django-cors-headers' default 86400; 0 sends no `Max-Age`).
+    pub cors_preflight_max_age: usize,
+}
+
+/// `CORS_ALLOWED_ORIGINS`, checked as django-cors-headers checks it (`scheme://host[:port]`, no path), and
+/// without `*`: the api always answers with credentials, and a wildcard would hand every site the user's
+/// session.
+fn cors_allowed_origins(value: &str) -> Result<Vec<String>, SettingsError> {
+    let origins = list(value, "CORS_ALLOWED_ORIGINS")?;
+    for origin in &origins {
+        let invalid = |reason: String| SettingsError::Invalid {
+            name: "CORS_ALLOWED_ORIGINS",
+            reason,
+        };
+        if origin == "*" || origin.contains('*') {
+            return Err(invalid(
+                "\"*\" is not allowed: the api answers with credentials, so each origin must be \
+                 named"
+                    .into(),
+            ));
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return Err(invalid(format!("{origin:?} is missing scheme or netloc")));
+        };
+        if scheme.is_empty() || rest.is_empty() {
+            return Err(invalid(format!("{origin:?} is missing scheme or netloc")));
+        }
+        if rest.contains(['/', '?', '#']) {
+            return Err(invalid(format!(
+                "{origin:?} should not have path, query or fragment"
+            )));
+        }
+    }
+    Ok(origins)
 }
 
 /// A number of seconds (`1`, `0.5`) above 0 and at most an hour; `default` when unset. Shared with the
@@ -562,6 +599,19 @@ impl Settings {
                     window: duration_max(&get, "LOGIN_FAILURE_WINDOW", 900.0, 86_400.0)?,
                 }
             },
+            cors_allowed_origins: match get("CORS_ALLOWED_ORIGINS") {
+                None => Vec::new(),
+                Some(v) => cors_allowed_origins(&v)?,
+            },
+            cors_preflight_max_age: usize::try_from(integer(
+                &get,
+                "CORS_PREFLIGHT_MAX_AGE",
+                86_400,
+            )?)
+            .map_err(|_| SettingsError::Invalid {
+                name: "CORS_PREFLIGHT_MAX_AGE",
+                reason: "expected seconds (0 or more)".into(),
+            })?,
             num_proxies: usize::try_from(integer(&get, "NUM_PROXIES", 0)?)
                 .ok()
                 .filter(|n| *n <= 16)
@@ -776,8 +826,17 @@ mod tests {
             ("SESSION_IDLE_TIMEOUT", "900"),
             ("TIME_ZONE", "UTC"),
             ("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:3000",
+            ),
         ])
         .unwrap();
+        assert_eq!(
+            s.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(s.cors_preflight_max_age, 86_400);
         assert_eq!(s.csrf.cookie.name, "__Host-csrf");
         assert_eq!(s.csrf.cookie_age, None);
         assert_eq!(s.csrf.header_name, "X-XSRF-TOKEN");
@@ -796,6 +855,11 @@ mod tests {
             ("TIME_ZONE", "Mars/Olympus"),
             ("PASSWORD_RESET_TIMEOUT", "0"),
             ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto"),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("CORS_ALLOWED_ORIGINS", "https://*.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "app.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),
+            ("CORS_PREFLIGHT_MAX_AGE", "-1"),
         ] {
             let err = settings(&[
                 ("SECRET_KEY", "k"),

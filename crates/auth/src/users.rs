@@ -66,6 +66,14 @@ impl User {
     }
 }
 
+/// The profile fields `PATCH /api/v1/me` may change; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChange {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
 /// The fields `UserManager.create_user(username, email, password, **extra_fields)` takes.
 #[derive(Clone, Default)]
 pub struct NewUser {
@@ -343,6 +351,41 @@ impl UserStore {
     /// `user.is_active = value; user.save()`: an inactive user can neither log in nor keep a session.
     pub async fn set_active(&self, pk: i64, is_active: bool) -> Result<(), UserError> {
         self.update(pk, Column::IsActive(is_active)).await
+    }
+
+    /// `user.save(update_fields=["first_name", "last_name", "email"])` with the fields given (the others
+    /// keep their value, read just before); the row as written. Only these three columns are written, so
+    /// a concurrent password change or deactivation is never undone. Validation is the caller's
+    /// ([`crate::validators`]).
+    pub async fn update_profile(&self, pk: i64, change: ProfileChange) -> Result<User, UserError> {
+        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
+        let user = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move {
+                    let Some(current) = au::table
+                        .find(id)
+                        .select(User::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    diesel::update(au::table.find(id))
+                        .set((
+                            au::first_name.eq(change.first_name.unwrap_or(current.first_name)),
+                            au::last_name.eq(change.last_name.unwrap_or(current.last_name)),
+                            au::email.eq(change.email.unwrap_or(current.email)),
+                        ))
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await?;
+        user.ok_or(UserError::NotFound)
     }
 
     /// `user.save(update_fields=[…])` for one column of the user with that pk.

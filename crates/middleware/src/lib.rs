@@ -44,6 +44,13 @@ impl Services {
         settings: Settings,
         responses: Box<dyn Responses>,
     ) -> Result<Services, StoreError> {
+        if settings.secret_key_generated {
+            tracing::warn!(
+                "SECRET_KEY is not set: DEBUG made up a random key for this process. Sessions and \
+                 links die with it, and no other service can read them. Never run like this in \
+                 production."
+            );
+        }
         let connections = settings.connect()?;
         let sessions = settings.session_store(&connections)?;
         let users = settings.user_store(&connections)?;

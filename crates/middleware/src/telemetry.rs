@@ -46,6 +46,55 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+}
+
+/// The shared crate's process-wide counters (`auth::metrics`), read at each scrape: sessions that could
+/// not be used, by reason, and failed store calls, by store.
+#[derive(Debug)]
+struct StoreCounters;
+
+impl prometheus_client::collector::Collector for StoreCounters {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+
+        {
+            let mut family = encoder.encode_descriptor(
+                "session_decode_failures",
+                "Session cookies or stored sessions that could not be used (so the request was \
+             anonymous), by reason",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, count) in auth::metrics::decode_failures() {
+                ConstCounter::new(count).encode(family.encode_family(&ReasonLabels { reason })?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "store_errors",
+            "Calls to Redis or PostgreSQL that failed or timed out, by store",
+            None,
+            MetricType::Counter,
+        )?;
+        for (store, count) in auth::metrics::store_errors() {
+            ConstCounter::new(count).encode(family.encode_family(&StoreLabels { store })?)?;
+        }
+        Ok(())
+    }
+}
+
 /// A service's metrics registry, with what every service counts. Register it as app data
 /// (`web::Data<Metrics>`) for [`observe`].
 pub struct Metrics {
@@ -81,6 +130,7 @@ impl Metrics {
             "Responses that were a 503 because Redis or PostgreSQL did not answer",
             store_unavailable.clone(),
         );
+        registry.register_collector(Box::new(StoreCounters));
         Metrics {
             registry,
             requests,

@@ -53,13 +53,6 @@ impl Application {
             portal,
             mail,
         } = config;
-        if settings.secret_key_generated {
-            tracing::warn!(
-                "SECRET_KEY is not set: DEBUG made up a random key for this process. Sessions and \
-                 links die with it, and no other service can read them. Never run like this in \
-                 production."
-            );
-        }
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
         let services = web::Data::new(Services::build(settings, Box::new(HtmlResponses))?);

@@ -1,27 +1,174 @@
 //! `GET /api/v1/me`: the user, as Django's `auth_user` row has it (never the password hash).
+//! `PATCH /api/v1/me`: first name, last name and email, validated as a Django REST framework
+//! `ModelSerializer` of `User` validates them, written to the row Django reads.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth::users::{ProfileChange, User};
+use auth::validators::{
+    EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, INVALID_EMAIL, LAST_NAME_MAX_LENGTH,
+};
 use middleware::Services;
-use middleware::session::SessionHandle;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use crate::errors::ApiError;
-use crate::routes::{authenticated, iso};
+use crate::errors::{ApiError, Detail};
+use crate::routes::{Authenticated, iso, read_json};
 
-pub async fn get(
+/// The user, as Django's `auth_user` row has it.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub id: i32,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    /// ISO 8601 in UTC, or null if the user never logged in.
+    #[schema(format = DateTime)]
+    pub last_login: Option<String>,
+    #[schema(format = DateTime)]
+    pub date_joined: String,
+}
+
+impl From<&User> for Me {
+    fn from(user: &User) -> Me {
+        Me {
+            id: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+            last_login: user.last_login.map(iso),
+            date_joined: iso(user.date_joined),
+        }
+    }
+}
+
+/// The fields `PATCH` may change; any of them may be left out. Other fields are read-only and ignored,
+/// as Django REST framework ignores them.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The schema of the body; the handler validates the raw JSON to report every field.
+pub struct MeUpdate {
+    #[schema(max_length = 150)]
+    first_name: Option<String>,
+    #[schema(max_length = 150)]
+    last_name: Option<String>,
+    /// A valid address (Django's `EmailValidator`), or empty.
+    #[schema(max_length = 254, format = Email)]
+    email: Option<String>,
+}
+
+/// The current user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "user",
+    responses(
+        (status = 200, description = "The logged-in user", body = Me),
+        (status = 401, description = "No valid session", body = Detail),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = Detail),
+    ),
+    security(("session" = []))
+)]
+pub async fn get(auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(Me::from(&auth.user))
+}
+
+/// Change the current user's first name, last name or email.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/me",
+    tag = "user",
+    request_body(content = MeUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user, updated", body = Me),
+        (status = 400, description = "Invalid input: a list of messages per field", body = Object),
+        (status = 401, description = "No valid session", body = Detail),
+        (status = 403, description = "CSRF check failed", body = Detail),
+        (status = 413, description = "The body is too large", body = Detail),
+        (status = 415, description = "The body is not JSON", body = Detail),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = Detail),
+    ),
+    security(("session" = [], "csrf" = []))
+)]
+pub async fn patch(
+    req: HttpRequest,
     services: web::Data<Services>,
-    handle: SessionHandle,
+    auth: Authenticated,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let user = authenticated(&services, &handle).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": user.pk(),
-        "username": user.username,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "is_staff": user.is_staff,
-        "is_superuser": user.is_superuser,
-        "last_login": user.last_login.map(iso),
-        "date_joined": iso(user.date_joined),
-    })))
+    let data = read_json(&req, body).await?;
+    let Value::Object(data) = data else {
+        return Err(ApiError::Invalid(serde_json::json!({
+            "non_field_errors": [format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                python_type(&data)
+            )],
+        })));
+    };
+    let mut errors = Map::new();
+    let mut field = |name: &str, max: usize, email: bool| -> Option<String> {
+        let value = data.get(name)?;
+        match char_field(value, max, email) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                errors.insert(name.into(), Value::from(vec![message]));
+                None
+            }
+        }
+    };
+    let change = ProfileChange {
+        first_name: field("first_name", FIRST_NAME_MAX_LENGTH, false),
+        last_name: field("last_name", LAST_NAME_MAX_LENGTH, false),
+        email: field("email", EMAIL_MAX_LENGTH, true),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(Value::Object(errors)));
+    }
+    let user = services
+        .users
+        .update_profile(auth.user.pk(), change)
+        .await?;
+    tracing::info!(user_pk = user.pk(), "profile updated");
+    Ok(HttpResponse::Ok().json(Me::from(&user)))
+}
+
+/// Django REST framework's `CharField(max_length=…, allow_blank=True)` (and `EmailField`): strings,
+/// numbers taken as their text, whitespace trimmed; its messages.
+fn char_field(value: &Value, max: usize, email: bool) -> Result<String, String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => return Err("This field may not be null.".into()),
+        _ => return Err("Not a valid string.".into()),
+    };
+    if text.contains('\0') {
+        return Err("Null characters are not allowed.".into());
+    }
+    if text.chars().count() > max {
+        return Err(format!(
+            "Ensure this field has no more than {max} characters."
+        ));
+    }
+    if email && !text.is_empty() && !auth::validators::is_valid_email(&text) {
+        return Err(INVALID_EMAIL.into());
+    }
+    Ok(text)
+}
+
+/// The Python type name DRF puts in "Expected a dictionary, but got list.".
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
 }

@@ -29,7 +29,7 @@ use crate::value::Value;
 pub use cache::{CacheFlavor, CacheSessions};
 pub use cached_db::CachedDbSessions;
 pub use db::DbSessions;
-pub use index::{UserIndex, UserSession};
+pub use index::{UserIndex, UserSession, session_id};
 pub use signed_cookies::SignedCookieSessions;
 
 /// Django's `_get_new_session_key` loop gives up after 10000 collisions ("It is likely that the cache is
@@ -396,9 +396,13 @@ impl SessionStore {
     /// cookie is absent, malformed, unknown or expired. A key the client made up is never adopted: the
     /// new session gets a fresh key when it is first saved.
     pub async fn load(&self, cookie: Option<&str>) -> Result<Session, StoreError> {
-        let Some(key) = cookie.filter(|k| self.acceptable_key(k)) else {
+        let Some(key) = cookie else {
             return Ok(Session::default());
         };
+        if !self.acceptable_key(key) {
+            crate::metrics::record_decode_failure(crate::metrics::DecodeFailure::MalformedKey);
+            return Ok(Session::default());
+        }
         let Some(stored) = self.engine.load(key).await? else {
             return Ok(Session::default());
         };
@@ -816,5 +820,6 @@ fn unix_millis(date: DateTime<Utc>) -> i64 {
 
 /// Logs Django's "Session data corrupted" without the key or the data.
 fn corrupted(engine: &'static str, error: &session::SessionError) {
+    crate::metrics::record_decode_failure(crate::metrics::DecodeFailure::of(error));
     tracing::warn!(engine, %error, "Session data corrupted");
 }

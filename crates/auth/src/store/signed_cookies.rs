@@ -27,7 +27,11 @@ impl SessionBackend for SignedCookieSessions {
         match session::decode_signed_cookie_at(cookie, &self.keys, self.cookie_age, signing::now())
         {
             Ok((data, _which)) => Ok(Some(Stored::new(data, Raw::Nothing))),
-            Err(_) => Ok(None),
+            // Django's `load()` makes a new session without a word; we count why.
+            Err(e) => {
+                crate::metrics::record_decode_failure(crate::metrics::DecodeFailure::of(&e));
+                Ok(None)
+            }
         }
     }
 
