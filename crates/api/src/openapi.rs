@@ -37,6 +37,12 @@ struct ApiDoc;
 /// The document, with the security schemes named as these settings name the cookie and header.
 pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    // PATCH's body may be left out (no change), as with DRF; utoipa marks a body required.
+    for item in doc.paths.paths.values_mut() {
+        if let Some(body) = item.patch.as_mut().and_then(|op| op.request_body.as_mut()) {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -53,4 +59,30 @@ pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
         ))),
     );
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    /// The schemes name the cookie and header the settings name; the document is OpenAPI 3.1.
+    #[test]
+    fn security_schemes_follow_the_settings() {
+        let settings = auth::settings::Settings::from_lookup(|n| match n {
+            "SECRET_KEY" => Some("k".into()),
+            "SESSION_ENGINE" => Some("signed_cookies".into()),
+            "SESSION_COOKIE_NAME" => Some("shared_session_id".into()),
+            "CSRF_HEADER_NAME" => Some("HTTP_X_XSRF_TOKEN".into()),
+            _ => None,
+        })
+        .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::document(&settings).to_json().unwrap()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["session"]["name"], "shared_session_id");
+        assert_eq!(schemes["csrf"]["name"], "X-XSRF-TOKEN");
+        assert_eq!(
+            doc["paths"]["/api/v1/me"]["patch"]["requestBody"]["required"],
+            false
+        );
+    }
 }

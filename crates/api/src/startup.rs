@@ -5,9 +5,9 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{ALLOW, LOCATION};
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth::settings::Settings;
 use middleware::Services;
 use middleware::telemetry::Metrics;
@@ -16,24 +16,44 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::errors::JsonResponses;
 use crate::routes::{me, session, sessions};
 
-/// Every endpoint, with and without its trailing slash (Django REST framework's routers accept either
-/// only with `trailing_slash` configured; clients of the seed's api used both).
+/// Every endpoint, with and without its trailing slash; a method a path does not serve is Django REST
+/// framework's 405 with `Allow`.
 fn routes(config: &mut web::ServiceConfig) {
     for slash in ["", "/"] {
         config
-            .route(&format!("/me{slash}"), web::get().to(me::get))
-            .route(&format!("/me{slash}"), web::patch().to(me::patch))
-            .route(&format!("/session{slash}"), web::get().to(session::get))
-            .route(
-                &format!("/session{slash}"),
-                web::delete().to(session::delete),
+            .service(
+                web::resource(format!("/me{slash}"))
+                    .route(web::get().to(me::get))
+                    .route(web::patch().to(me::patch))
+                    .default_service(web::to(|req: HttpRequest| not_allowed(req, "GET, PATCH"))),
             )
-            .route(&format!("/sessions{slash}"), web::get().to(sessions::list))
-            .route(
-                &format!("/sessions/{{id}}{slash}"),
-                web::delete().to(sessions::delete),
+            .service(
+                web::resource(format!("/session{slash}"))
+                    .route(web::get().to(session::get))
+                    .route(web::delete().to(session::delete))
+                    .default_service(web::to(|req: HttpRequest| not_allowed(req, "GET, DELETE"))),
+            )
+            .service(
+                web::resource(format!("/sessions{slash}"))
+                    .route(web::get().to(sessions::list))
+                    .default_service(web::to(|req: HttpRequest| not_allowed(req, "GET"))),
+            )
+            .service(
+                web::resource(format!("/sessions/{{id}}{slash}"))
+                    .route(web::delete().to(sessions::delete))
+                    .default_service(web::to(|req: HttpRequest| not_allowed(req, "DELETE"))),
             );
     }
+}
+
+/// DRF's `MethodNotAllowed`: 405 `Method "TRACE" not allowed.`, with the methods the path serves (HEAD
+/// goes with GET, and OPTIONS is the CORS preflight's).
+async fn not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((ALLOW, allow))
+        .json(crate::errors::Detail {
+            detail: format!("Method \"{}\" not allowed.", req.method()),
+        })
 }
 
 /// CORS from `CORS_ALLOWED_ORIGINS`: those origins only, always with credentials (the session cookie is

@@ -8,7 +8,7 @@ use auth::validators::{
     EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, INVALID_EMAIL, LAST_NAME_MAX_LENGTH,
 };
 use middleware::Services;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -48,18 +48,42 @@ impl From<&User> for Me {
     }
 }
 
-/// The fields `PATCH` may change; any of them may be left out. Other fields are read-only and ignored,
-/// as Django REST framework ignores them.
-#[derive(ToSchema)]
+/// The fields `PATCH` may change; any of them may be left out, and other fields are read-only and
+/// ignored, as Django REST framework ignores them. Strings are trimmed; NUL characters are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(default)]
 #[allow(dead_code)] // The schema of the body; the handler validates the raw JSON to report every field.
+#[derive(Default)]
 pub struct MeUpdate {
-    #[schema(max_length = 150)]
-    first_name: Option<String>,
-    #[schema(max_length = 150)]
-    last_name: Option<String>,
-    /// A valid address (Django's `EmailValidator`), or empty.
-    #[schema(max_length = 254, format = Email)]
-    email: Option<String>,
+    #[schema(max_length = 150, pattern = "^[^\\u0000]*$")]
+    first_name: String,
+    #[schema(max_length = 150, pattern = "^[^\\u0000]*$")]
+    last_name: String,
+    /// Empty, or an address Django's `EmailValidator` accepts (`name@example.com`).
+    #[schema(schema_with = email_schema)]
+    email: String,
+}
+
+/// `email`: empty, or an address of at most 254 characters.
+fn email_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(0)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                .max_length(Some(EMAIL_MAX_LENGTH)),
+        )
+        .description(Some(
+            "Empty, or an address Django's EmailValidator accepts (name@example.com)",
+        ))
+        .build()
+        .into()
 }
 
 /// The current user.
@@ -138,11 +162,11 @@ pub async fn patch(
 }
 
 /// Django REST framework's `CharField(max_length=…, allow_blank=True)` (and `EmailField`): strings,
-/// numbers taken as their text, whitespace trimmed; its messages.
+/// whitespace trimmed; its messages.
 fn char_field(value: &Value, max: usize, email: bool) -> Result<String, String> {
     let text = match value {
+        // DRF would also take a number as its text; the schema says string, and so do we.
         Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
         Value::Null => return Err("This field may not be null.".into()),
         _ => return Err("Not a valid string.".into()),
     };
