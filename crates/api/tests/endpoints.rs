@@ -735,6 +735,21 @@ async fn edges_and_metrics() {
         "{body}"
     );
 
+    // Oversized headers: refused by the HTTP layer with a 4xx, never a hang or a 500.
+    let response = client
+        .get(format!("{api}/me"))
+        .header("X-Padding", "p".repeat(100 * 1024))
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            assert!((400..500).contains(&status), "{status}");
+        }
+        // The server may close the connection as soon as the headers overflow.
+        Err(e) => assert!(!e.is_timeout(), "{e}"),
+    }
+
     // A Host outside ALLOWED_HOSTS.
     let response = client
         .get(format!("{api}/me"))
