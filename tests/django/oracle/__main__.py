@@ -16,7 +16,13 @@ import sys
 import traceback
 
 from . import registry  # noqa: F401  (configures Django before anything imports models)
-from . import ops_core, ops_hashers, ops_pickle, ops_validation  # noqa: F401  (register the operations)
+from . import (  # noqa: F401  (register the operations)
+    ops_core,
+    ops_hashers,
+    ops_pickle,
+    ops_validation,
+    ops_validators,
+)
 
 
 def main():
