@@ -9,7 +9,7 @@ DJANGO_42 := $(ROOT)/.venv/django-4.2/bin/python
 # selects them with --workspace, not -p auth, so that features resolve as in the first run and nothing is
 # compiled twice.
 ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --test store_django \
-	--test password_validation_django --test email_validation_django
+	--test password_validation_django --test email_validation_django --test auth_matrix
 
 .PHONY: test venvs fmt lint bench fuzz clean
 

@@ -3,8 +3,8 @@
 Required: SECRET_KEY, DATABASE_URL (postgres://user[:password]@host:port/dbname).
 Optional: SECRET_KEY_FALLBACKS (a JSON list if it starts with "[", else comma-separated), REDIS_URL,
 CACHE_BACKEND, CACHE_KEY_PREFIX, CACHE_VERSION, SESSION_ENGINE (cache, cached_db, db, signed_cookies or a
-dotted path), SESSION_COOKIE_AGE, SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE, PASSWORD_HASHERS,
-DEFAULT_AUTO_FIELD.
+dotted path), SESSION_COOKIE_AGE, SESSION_COOKIE_NAME, SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE,
+PASSWORD_HASHERS, DEFAULT_AUTO_FIELD.
 """
 
 import json
@@ -98,6 +98,7 @@ elif os.environ.get("CACHE_BACKEND"):
 _engine = os.environ.get("SESSION_ENGINE") or "db"
 SESSION_ENGINE = SESSION_ENGINES.get(_engine, _engine)
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE") or 1209600)
+SESSION_COOKIE_NAME = os.environ.get("SESSION_COOKIE_NAME") or "sessionid"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = boolean("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 
 TIME_ZONE = os.environ.get("TIME_ZONE") or "UTC"

@@ -65,6 +65,21 @@ def request_with(session):
     return request
 
 
+def spy_on(session):
+    """Records the names of the session's ``flush`` and ``cycle_key`` calls (which still run) in the list
+    it returns: how the tests see what ``get_user`` decided."""
+    calls = []
+    for name in ("flush", "cycle_key"):
+        method = getattr(session, name)
+
+        def spy(method=method, name=name):
+            calls.append(name)
+            return method()
+
+        setattr(session, name, spy)
+    return calls
+
+
 def get_by_username(username):
     from django.contrib.auth import get_user_model
 
@@ -219,6 +234,18 @@ def clear_expired():
     return None
 
 
+@op("session_expire_row")
+def session_expire_row(session_key, seconds_ago):
+    """Moves the ``django_session`` row's ``expire_date`` to ``seconds_ago`` seconds in the past, leaving
+    ``session_data`` alone: the session as it is once its time has passed (db and cached_db engines; the
+    cached_db copy in the cache is left as it is). Returns the number of rows changed."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    when = timezone.now() - datetime.timedelta(seconds=seconds_ago)
+    return Session.objects.filter(session_key=session_key).update(expire_date=when)
+
+
 # --- the cache, as Redis holds it --------------------------------------------------------------------------
 
 
@@ -234,6 +261,51 @@ def raw_cache_get(key):
         return {"hex": None if value is None else value.hex(), "pttl": client.pttl(key)}
     finally:
         client.close()
+
+
+@op("raw_cache_set")
+def raw_cache_set(key, hex, ttl_ms=None):
+    """Writes the bytes ``hex`` under the full Redis key ``key`` (``PX ttl_ms`` when given), bypassing
+    Django's serializer: how the tests put corrupt or hostile values where a session was."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.set(key, bytes.fromhex(hex), px=ttl_ms)
+        return None
+    finally:
+        client.close()
+
+
+class RunsCode:
+    """Unpickling it runs ``os.system("touch <marker>")``: the classic hostile pickle, for the tests that
+    prove the Rust side never runs what a pickle names (Python's unpickler would)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        import shlex
+
+        return (os.system, ("touch " + shlex.quote(self.marker),))
+
+
+@op("hostile_pickle")
+def hostile_pickle(marker, session_key=None, protocol=5):
+    """A pickle (hex, ``protocol`` as RedisCache's 5) that creates the file ``marker`` when Python
+    unpickles it: the payload alone, or with ``session_key`` that session's dict as the cache holds it plus
+    one more value, the payload (a session that would both run code and log its user in)."""
+    import pickle
+
+    if session_key is None:
+        return pickle.dumps(RunsCode(marker), protocol=protocol).hex()
+    data = dict(store(session_key)._session)
+    if not data:
+        raise ValueError("no such session")
+    data["payload"] = RunsCode(marker)
+    return pickle.dumps(data, protocol=protocol).hex()
 
 
 @op("cache_key")
@@ -296,6 +368,22 @@ def set_password(username, password):
     return None
 
 
+@op("set_user_active")
+def set_user_active(username, is_active):
+    """``user.is_active = is_active; user.save()``."""
+    user = get_by_username(username)
+    user.is_active = is_active
+    user.save()
+    return None
+
+
+@op("delete_user")
+def delete_user(username):
+    """``user.delete()`` through the ORM (its sessions stay where they are, as in Django)."""
+    get_by_username(username).delete()
+    return None
+
+
 @op("password_reset_link")
 def password_reset_link(username):
     """What ``PasswordResetForm.save`` puts in its mail: ``uidb64`` and the token, for this user now."""
@@ -330,18 +418,41 @@ def session_auth_hash(pk):
 
 
 @op("login_session")
-def login_session(username, password, session_key=None):
+def login_session(username, password, session_key=None, signed_at=None):
     """``authenticate`` then ``django.contrib.auth.login`` into a fresh session (or the session
-    ``session_key``), saved as the middleware saves it."""
+    ``session_key``), saved as the middleware saves it. ``signed_at`` (Unix seconds) is the clock
+    ``django.core.signing`` sees meanwhile, as Django's tests mock ``time.time``: a signed_cookies session
+    signed that long ago."""
+    import contextlib
+    import types
+    from unittest import mock
+
     from django.contrib.auth import authenticate, login
+    from django.core import signing
+
+    clock = contextlib.nullcontext()
+    if signed_at is not None:
+        clock = mock.patch.object(signing, "time", types.SimpleNamespace(time=lambda: signed_at))
+    with clock:
+        request = request_with(store(session_key))
+        user = authenticate(request, username=username, password=password)
+        if user is None:
+            raise ValueError(f"authentication failed for {username!r}")
+        login(request, user)
+        request.session.save()
+    return {"session_key": request.session.session_key, "data": dict(request.session.items())}
+
+
+@op("logout")
+def logout_(session_key):
+    """``django.contrib.auth.logout`` on a request carrying the session ``session_key`` (its ``request.user``
+    as AuthenticationMiddleware sets it)."""
+    from django.contrib.auth import get_user, logout
 
     request = request_with(store(session_key))
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise ValueError(f"authentication failed for {username!r}")
-    login(request, user)
-    request.session.save()
-    return {"session_key": request.session.session_key, "data": dict(request.session.items())}
+    request.user = get_user(request)
+    logout(request)
+    return {"session_key_after": request.session.session_key}
 
 
 @op("get_user")
@@ -352,15 +463,7 @@ def get_user_(session_key, save=True):
     from django.contrib.auth import get_user
 
     session = store(session_key)
-    calls = []
-    for name in ("flush", "cycle_key"):
-        method = getattr(session, name)
-
-        def spy(method=method, name=name):
-            calls.append(name)
-            return method()
-
-        setattr(session, name, spy)
+    calls = spy_on(session)
     user = get_user(request_with(session))
     saved = False
     if save and session.modified and not session.is_empty():
@@ -375,6 +478,37 @@ def get_user_(session_key, save=True):
         data=dict(session._session),
     )
     return result
+
+
+@op("django_request")
+def django_request(cookie_header):
+    """A GET carrying the header ``Cookie: <cookie_header>`` through Django's own SessionMiddleware and
+    AuthenticationMiddleware, to a view that reads ``request.user``: 200 for a user, 401 for AnonymousUser
+    (as Django REST framework's ``IsAuthenticated`` answers). What real Django answers to that request:
+    ``status``, ``pk``, whether ``get_user`` flushed or cycled the session, and the ``set_cookie`` values
+    the response carries (``Morsel.OutputString()``, the ``Set-Cookie`` header's value)."""
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    seen = {}
+
+    def view(request):
+        calls = spy_on(request.session)
+        user = request.user
+        seen.update(pk=user.pk if user.is_authenticated else None, calls=calls)
+        return HttpResponse(status=200 if user.is_authenticated else 401)
+
+    request = RequestFactory().get("/", HTTP_COOKIE=cookie_header)
+    response = SessionMiddleware(AuthenticationMiddleware(view))(request)
+    return {
+        "status": response.status_code,
+        "pk": seen["pk"],
+        "flushed": "flush" in seen["calls"],
+        "cycled": "cycle_key" in seen["calls"],
+        "set_cookie": [morsel.OutputString() for morsel in response.cookies.values()],
+    }
 
 
 # --- the command ---------------------------------------------------------------------------------------------
