@@ -12,12 +12,10 @@
 //! `OnceLock`). The apis run on threads of their own, with their own runtimes, because each test's runtime
 //! ends with the test. Tests run in parallel, so each one works on users of its own.
 //!
-//! FAILING ON PURPOSE until the service is fixed (reported; each test's comment says more):
-//! - `user_deleted`, `user_inactive`, `backend_not_in_authentication_backends`: the api writes its
-//!   activity record into a session whose user `get_user` refused, so a 401 re-saves the session (its
-//!   expiry renewed) and sends a `Set-Cookie`; Django leaves such a session alone.
-//! - `expired_signed_cookie`: for a signed cookie that no longer loads, Django's `SessionMiddleware` sends a
-//!   new, empty signed session; the api deletes the cookie instead.
+//! Two service bugs were found this way and fixed: the activity record was written into sessions whose user
+//! `get_user` refused (`user_deleted`, `user_inactive`, `backend_not_in_authentication_backends`: a 401
+//! re-saved the session with a renewed expiry), and a signed cookie that no longer loads was deleted where
+//! Django re-issues an empty signed session (`expired_signed_cookie`).
 
 #[path = "../../auth/tests/support/mod.rs"]
 mod support;
@@ -730,9 +728,9 @@ async fn expired_db_session() {
 /// `loads(max_age=SESSION_COOKIE_AGE)`). Django signs one session a minute inside the age and one a minute
 /// past it: the first is the user, the second is not.
 ///
-/// FAILS NOW (service deviation, reported): Django answers the expired cookie with a new, empty signed
-/// session (`signed_cookies.SessionStore.load` calls `create()`, which marks it modified while the key is
-/// kept, so `SessionMiddleware` saves `{}` and sets it); the api deletes the cookie.
+/// Django answers the expired cookie with a new, empty signed session (`signed_cookies.SessionStore.load`
+/// calls `create()`, which marks it modified while the key is kept, so `SessionMiddleware` saves `{}` and
+/// sets it); so must the api.
 #[tokio::test]
 async fn expired_signed_cookie() {
     let user = new_user("oldcookie");
@@ -798,8 +796,8 @@ async fn password_changed() {
 /// expiry where it was. (The api reached the user before, through a third session; the two compared have
 /// never been to the api, so the api's first-request activity record cannot hide a write.)
 ///
-/// FAILS NOW (service bug, reported): the api's 401 re-saves the session with its activity record
-/// (`_django_rs_session`) and sends `Set-Cookie` with a renewed expiry; Django writes nothing.
+/// Django writes nothing to the session of a deleted user; neither may the api (no activity record, no
+/// `Set-Cookie` with a renewed expiry).
 #[tokio::test]
 async fn user_deleted() {
     let user = new_user("deleted");
@@ -819,8 +817,8 @@ async fn user_deleted() {
 /// flush or any write, so the same session is the user again once reactivated (within its original
 /// expiry), for the api as for Django. (Reached through a third session first, as in `user_deleted`.)
 ///
-/// FAILS NOW (service bug, reported): as `user_deleted`; here the renewed expiry matters, since the session
-/// becomes the user again when they are reactivated.
+/// As `user_deleted`; here a renewed expiry would matter, since the session becomes the user again when
+/// they are reactivated.
 #[tokio::test]
 async fn user_inactive() {
     let user = new_user("inactive");
@@ -850,7 +848,7 @@ async fn user_inactive() {
 /// A session logged in through a backend the settings do not list (`_auth_user_backend` is not in
 /// `AUTHENTICATION_BACKENDS`): Django does not even look the user up; anonymous, session kept.
 ///
-/// FAILS NOW (service bug, reported): as `user_deleted`.
+/// As `user_deleted`: the session is left alone.
 #[tokio::test]
 async fn backend_not_in_authentication_backends() {
     let user = new_user("otherbackend");

@@ -3,7 +3,7 @@
 //! shared crate's (`SessionStore::load`, `SessionStore::process_response`). A store outage is a 503 page,
 //! a session deleted meanwhile (a logout elsewhere) just logs the user out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::{Ready, ready};
 use std::rc::Rc;
 
@@ -19,20 +19,57 @@ use crate::Services;
 /// The request's session, for handlers (`session: SessionHandle`). Handlers take it out, work on it
 /// across awaits, and put it back; the middleware saves what is put back.
 #[derive(Clone, Default)]
-pub struct SessionHandle(Rc<RefCell<Session>>);
+pub struct SessionHandle(Rc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    session: RefCell<Session>,
+    /// Whether `get_user` accepted the session's user (or the user just logged in): only then does the
+    /// middleware record the request's activity in the session.
+    verified: Cell<bool>,
+}
 
 impl SessionHandle {
     pub fn take(&self) -> Session {
-        self.0.take()
+        self.0.session.take()
     }
 
     pub fn put(&self, session: Session) {
-        self.0.replace(session);
+        self.0.session.replace(session);
     }
 
     /// The current session key (a credential: compare with it, never show it).
     pub fn session_key(&self) -> Option<String> {
-        self.0.borrow().session_key().map(str::to_string)
+        self.0.session.borrow().session_key().map(str::to_string)
+    }
+
+    /// `request.user`: Django's `get_user` through the shared crate (which may cycle the key after a
+    /// fallback-key match, or flush a session whose hash matches nothing). A user it accepts marks the
+    /// request verified.
+    pub async fn get_user(
+        &self,
+        services: &Services,
+    ) -> Result<Option<auth::users::User>, auth::connections::StoreError> {
+        let mut session = self.take();
+        let user = auth::users::get_user(
+            &services.sessions,
+            &services.users,
+            &mut session,
+            &services.settings.authentication_backends,
+            &services.hasher,
+        )
+        .await;
+        self.put(session);
+        let user = user?;
+        if user.is_some() {
+            self.0.verified.set(true);
+        }
+        Ok(user)
+    }
+
+    /// After `login()`: the session's user is verified for this request.
+    pub fn verified(&self) {
+        self.0.verified.set(true);
     }
 }
 
@@ -101,25 +138,6 @@ pub fn client(req: &HttpRequest, settings: &auth::settings::Settings) -> auth::i
     }
 }
 
-/// `SessionStore::record_activity` for this request's client, now: the idle timeout and the activity
-/// record the sessions page shows.
-pub async fn record_activity(
-    req: &HttpRequest,
-    state: &Services,
-    session: &mut Session,
-) -> Result<auth::idle::Activity, auth::connections::StoreError> {
-    let client = client(req, &state.settings);
-    state
-        .sessions
-        .record_activity(
-            session,
-            state.settings.idle_timeout,
-            &client,
-            chrono::Utc::now(),
-        )
-        .await
-}
-
 /// A one-time notice for the next page (Horizon's `logout_reason` cookie): a fixed code, never text from
 /// the request, shown once and then deleted.
 pub const NOTICE_COOKIE: &str = "portal_notice";
@@ -175,17 +193,26 @@ pub async fn middleware(
              ({MAX_COOKIE_BYTES}). Please delete this site's cookies and try again."
         ))));
     }
-    let session = match state.sessions.load(cookie.as_deref()).await {
+    let mut session = match state.sessions.load(cookie.as_deref()).await {
         Ok(session) => session,
         Err(e) => return Ok(req.into_response(state.unavailable(&e))),
     };
-    let mut session = session;
-    let activity = match record_activity(req.request(), &state, &mut session).await {
+    let activity = match state
+        .sessions
+        .check_idle(
+            &mut session,
+            state.settings.idle_timeout,
+            chrono::Utc::now(),
+        )
+        .await
+    {
         Ok(activity) => activity,
         Err(e) => return Ok(req.into_response(state.unavailable(&e))),
     };
-    let handle = SessionHandle(Rc::new(RefCell::new(session)));
+    let handle = SessionHandle::default();
+    handle.put(session);
     req.extensions_mut().insert(handle.clone());
+    let client = client(req.request(), &state.settings);
     let mut response = next.call(req).await?.map_into_boxed_body();
     if activity == auth::idle::Activity::Expired {
         // The login page says why (the session itself is gone).
@@ -194,6 +221,14 @@ pub async fn middleware(
         }
     }
     let mut session = handle.take();
+    if handle.0.verified.get() {
+        state.sessions.record_activity(
+            &mut session,
+            state.settings.idle_timeout,
+            &client,
+            chrono::Utc::now(),
+        );
+    }
     let status = response.status().as_u16();
     let outcome = state
         .sessions

@@ -21,17 +21,10 @@ pub async fn authenticated(
     services: &web::Data<Services>,
     handle: &SessionHandle,
 ) -> Result<User, ApiError> {
-    let mut session = handle.take();
-    let user = auth::users::get_user(
-        &services.sessions,
-        &services.users,
-        &mut session,
-        &services.settings.authentication_backends,
-        &services.hasher,
-    )
-    .await;
-    handle.put(session);
-    user?.ok_or(ApiError::NotAuthenticated)
+    handle
+        .get_user(services)
+        .await?
+        .ok_or(ApiError::NotAuthenticated)
 }
 
 /// The logged-in user, as Django REST framework's `SessionAuthentication` admits a request: a session

@@ -404,6 +404,16 @@ impl SessionStore {
             return Ok(Session::default());
         }
         let Some(stored) = self.engine.load(key).await? else {
+            if self.engine.key_is_data() {
+                // Django's signed_cookies `load()` calls `create()` for a cookie that does not verify: the
+                // session keeps the cookie as its key, empty and modified, so the response carries a new
+                // signed cookie of `{}` rather than deleting it.
+                return Ok(Session {
+                    session_key: Some(key.to_string()),
+                    modified: true,
+                    ..Session::default()
+                });
+            }
             return Ok(Session::default());
         };
         let mut session = Session {
@@ -603,34 +613,42 @@ impl SessionStore {
         self.flush(session).await
     }
 
-    /// A logged-in request's bookkeeping (see [`crate::idle`]): the idle timeout first (a session idle
-    /// too long is flushed, so the user is logged out here and everywhere), then the activity record the
-    /// sessions page shows and the `last_activity` stamp, rewritten only once they are a little old, so
-    /// page views rarely cost a session write. Returns the idle decision, so the service can tell the user
-    /// why they were logged out.
-    pub async fn record_activity(
+    /// The idle timeout, before anything reads the session (see [`crate::idle`]): a session holding a user
+    /// and idle too long is flushed, so the user is logged out here and everywhere. Returns the decision,
+    /// so the service can tell the user why they were logged out. Writes nothing otherwise.
+    pub async fn check_idle(
+        &self,
+        session: &mut Session,
+        idle_timeout: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<crate::idle::Activity, StoreError> {
+        let activity = crate::idle::check(&session.data, idle_timeout, now.timestamp());
+        if activity == crate::idle::Activity::Expired {
+            self.flush(session).await?;
+        }
+        Ok(activity)
+    }
+
+    /// A request by a verified user (one `get_user` accepted, or who just logged in): the `last_activity`
+    /// stamp and the activity record the sessions page shows, each rewritten only once a little old, so
+    /// requests rarely cost a session write. Never for a session `get_user` refused (a deleted or
+    /// inactive user, an unlisted backend): Django writes nothing to those, and neither do we.
+    pub fn record_activity(
         &self,
         session: &mut Session,
         idle_timeout: Option<i64>,
         client: &crate::idle::Client,
         now: DateTime<Utc>,
-    ) -> Result<crate::idle::Activity, StoreError> {
+    ) {
         use crate::idle::{self, Activity, LAST_ACTIVITY_KEY, SESSION_META_KEY};
         let now = now.timestamp();
-        let activity = idle::check(&session.data, idle_timeout, now);
-        match activity {
-            Activity::Expired => {
-                self.flush(session).await?;
-                return Ok(activity);
-            }
-            Activity::Touch => session.insert(LAST_ACTIVITY_KEY, now),
-            Activity::Fresh | Activity::NotApplicable => {}
+        if idle::check(&session.data, idle_timeout, now) == Activity::Touch {
+            session.insert(LAST_ACTIVITY_KEY, now);
         }
         let interval = idle_timeout.map_or(idle::SEEN_INTERVAL, idle::touch_interval);
         if let Some(meta) = idle::updated_meta(&session.data, client, now, interval) {
             session.insert(SESSION_META_KEY, meta.to_value());
         }
-        Ok(activity)
     }
 
     /// `SessionMiddleware.process_response`: with the request's cookie present and the session emptied,

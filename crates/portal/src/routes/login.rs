@@ -13,7 +13,7 @@ use crate::routes::{
     Data, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, form_chrome, notice,
     too_long,
 };
-use crate::session::{SessionHandle, client, is_secure, record_activity, request_host};
+use crate::session::{SessionHandle, client, is_secure, request_host};
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -119,7 +119,7 @@ pub async fn post(
     if !page.has_errors() {
         match authenticate(&req, &state, username, password).await? {
             Ok(user) => {
-                login(&req, &state, &handle, &csrf, &user).await?;
+                login(&state, &handle, &csrf, &user).await?;
                 let to = success_url(&req, &state, next, &state.portal.login_redirect_url);
                 return Ok(redirect(&to));
             }
@@ -165,7 +165,6 @@ async fn authenticate(
 /// `django.contrib.auth.login(request, user)`: the session's half is the shared crate's (flush or cycle
 /// the key, then the three `_auth_user_*` keys), then `rotate_token` and `update_last_login`.
 pub async fn login(
-    req: &HttpRequest,
     state: &Data,
     handle: &SessionHandle,
     csrf: &CsrfHandle,
@@ -176,17 +175,14 @@ pub async fn login(
         .to_string();
     let hash = state.hasher.get_session_auth_hash(&user.password);
     let mut session = handle.take();
-    let mut result = state
+    let result = state
         .sessions
         .login(&mut session, user.pk(), &backend, &hash)
         .await;
-    if result.is_ok() {
-        result = record_activity(req, &state.services, &mut session)
-            .await
-            .map(|_| ());
-    }
     handle.put(session);
     result?;
+    // The middleware then writes the activity record for the session's user.
+    handle.verified();
     csrf.rotate()?;
     state.users.update_last_login(user.pk()).await?;
     tracing::info!(user_pk = user.pk(), "user logged in");

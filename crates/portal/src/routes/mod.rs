@@ -22,17 +22,7 @@ pub async fn current_user(
     state: &State,
     handle: &SessionHandle,
 ) -> Result<Option<User>, PageError> {
-    let mut session = handle.take();
-    let user = auth::users::get_user(
-        &state.sessions,
-        &state.users,
-        &mut session,
-        &state.settings.authentication_backends,
-        &state.hasher,
-    )
-    .await;
-    handle.put(session);
-    Ok(user?)
+    Ok(handle.get_user(&state.services).await?)
 }
 
 /// The header's facts for a page without a form: a CSRF token only for the logout button of a signed-in
