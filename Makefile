@@ -11,7 +11,7 @@ DJANGO_42 := $(ROOT)/.venv/django-4.2/bin/python
 ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --test store_django \
 	--test password_validation_django --test email_validation_django --test auth_matrix
 
-.PHONY: test venvs fmt lint bench fuzz clean
+.PHONY: test venvs fmt lint bench bench-tools fuzz clean
 
 ## test: the whole suite (unit, property, fuzz-corpus replay, and golden vectors against Django 5.2 and 4.2)
 test: venvs
@@ -30,10 +30,32 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: criterion benchmarks, printed beside the same operations timed in Python/Django
-bench: venvs
+## bench: criterion benchmarks, printed beside the same operations timed in Python/Django; then
+## GET /api/v1/me under load (oha), the api beside the FastAPI reference in benches/fastapi
+bench: venvs bench-tools
 	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p auth --bench decode
 	$(CARGO) bench -p auth --bench store
+	DJANGO_PYTHON=$(DJANGO_52) OHA=$(OHA) BENCH_PYTHON=$(BENCH_VENV)/bin/python \
+		$(CARGO) bench -p api --bench load
+
+# The load bench's tools, each pinned: oha (the load generator, built from crates.io into .cache/tools)
+# and .venv/bench, the FastAPI reference's venv (re-made when its requirements change, as setup-venvs.sh
+# does for the Django venvs).
+OHA_VERSION := 1.16.0
+OHA := $(ROOT)/.cache/tools/bin/oha
+BENCH_VENV := $(ROOT)/.venv/bench
+BENCH_REQUIREMENTS := $(ROOT)/benches/fastapi/requirements.txt
+
+bench-tools:
+	@$(OHA) --version 2>/dev/null | grep -qxF 'oha $(OHA_VERSION)' || \
+		$(CARGO) install oha --locked --version $(OHA_VERSION) --root $(ROOT)/.cache/tools
+	@if ! { [ -x $(BENCH_VENV)/bin/python ] && cmp -s $(BENCH_REQUIREMENTS) $(BENCH_VENV)/.requirements; }; then \
+		echo "setting up $(BENCH_VENV)"; \
+		python3 -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+			-r $(BENCH_REQUIREMENTS) && \
+		cp $(BENCH_REQUIREMENTS) $(BENCH_VENV)/.requirements; \
+	fi
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`). New inputs go to
 ## crates/auth/fuzz/scratch/ (ignored); copy a crash into corpus/<target>/ so `make test` replays it.
