@@ -421,7 +421,11 @@ impl SessionStore {
             ..Session::default()
         };
         session.saved(key.to_string(), stored);
-        self.index_join(&session);
+        // Only a session none of our services has written yet (no activity record) needs to join: our
+        // saves add to the index themselves, and the activity record is saved at least once a minute.
+        if !session.data.contains_key(crate::idle::SESSION_META_KEY) {
+            self.index_join(&session);
+        }
         Ok(session)
     }
 
