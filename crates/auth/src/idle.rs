@@ -179,7 +179,7 @@ impl SessionMeta {
 /// to date once it is `interval` old; `None` when nothing changes.
 pub fn updated_meta(
     data: &SessionData,
-    client: &Client,
+    client: impl FnOnce() -> Client,
     now: i64,
     interval: i64,
 ) -> Option<SessionMeta> {
@@ -190,11 +190,11 @@ pub fn updated_meta(
         None => Some(SessionMeta {
             created: now,
             seen: now,
-            client: client.clone(),
+            client: client(),
         }),
         Some(meta) if now - meta.seen >= interval || meta.seen > now => Some(SessionMeta {
             seen: now,
-            client: client.clone(),
+            client: client(),
             ..meta
         }),
         Some(_) => None,

@@ -9,7 +9,8 @@ use crate::pickle::PickleError;
 use crate::session::SessionError;
 use crate::signing::SigningError;
 
-/// Why a session cookie or stored session was not used (each is anonymous, as in Django).
+/// Why a session cookie or stored session was not used (each is anonymous, as in Django). Declared in
+/// [`DecodeFailure::ALL`]'s order, so `reason as usize` is its counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeFailure {
     /// A cookie that no engine could have issued (wrong length or characters): refused before any
@@ -113,9 +114,7 @@ static DECODE_FAILURES: [AtomicU64; DecodeFailure::ALL.len()] =
 
 /// Counts one session that could not be used, for `reason`.
 pub fn record_decode_failure(reason: DecodeFailure) {
-    if let Some(i) = DecodeFailure::ALL.iter().position(|r| *r == reason) {
-        DECODE_FAILURES[i].fetch_add(1, Ordering::Relaxed);
-    }
+    DECODE_FAILURES[reason as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// Every reason with its count so far (zeros included, so the series exist from the start).
@@ -169,5 +168,8 @@ mod tests {
         assert!(delta("not_a_dict") >= 1);
         assert!(delta("truncated") >= 1);
         assert_eq!(after.len(), DecodeFailure::ALL.len());
+        for (i, reason) in DecodeFailure::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
     }
 }

@@ -66,8 +66,10 @@ impl User {
     }
 }
 
-/// The profile fields `PATCH /api/v1/me` may change; `None` keeps the current value.
-#[derive(Clone, Debug, Default)]
+/// The profile fields `PATCH /api/v1/me` may change; `None` keeps the current value (diesel leaves a
+/// `None` field out of the `UPDATE`).
+#[derive(Clone, Debug, Default, AsChangeset)]
+#[diesel(table_name = au)]
 pub struct ProfileChange {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -354,30 +356,21 @@ impl UserStore {
     }
 
     /// `user.save(update_fields=["first_name", "last_name", "email"])` with the fields given (the others
-    /// keep their value, read just before); the row as written. Only these three columns are written, so
-    /// a concurrent password change or deactivation is never undone. Validation is the caller's
-    /// ([`crate::validators`]).
+    /// keep their value); the row as written, in one `UPDATE … RETURNING`. Only the given columns are
+    /// written, so a concurrent password change or deactivation is never undone. Validation is the
+    /// caller's ([`crate::validators`]).
     pub async fn update_profile(&self, pk: i64, change: ProfileChange) -> Result<User, UserError> {
+        if change.first_name.is_none() && change.last_name.is_none() && change.email.is_none() {
+            // Nothing to write (diesel refuses an empty `SET`): the row as it is.
+            return self.get(pk).await?.ok_or(UserError::NotFound);
+        }
         let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
         let user = self
             .db
             .run(move |conn| {
                 Box::pin(async move {
-                    let Some(current) = au::table
-                        .find(id)
-                        .select(User::as_select())
-                        .first(conn)
-                        .await
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
                     diesel::update(au::table.find(id))
-                        .set((
-                            au::first_name.eq(change.first_name.unwrap_or(current.first_name)),
-                            au::last_name.eq(change.last_name.unwrap_or(current.last_name)),
-                            au::email.eq(change.email.unwrap_or(current.email)),
-                        ))
+                        .set(&change)
                         .returning(User::as_returning())
                         .get_result(conn)
                         .await

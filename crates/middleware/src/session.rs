@@ -212,7 +212,6 @@ pub async fn middleware(
     let handle = SessionHandle::default();
     handle.put(session);
     req.extensions_mut().insert(handle.clone());
-    let client = client(req.request(), &state.settings);
     let mut response = next.call(req).await?.map_into_boxed_body();
     if activity == auth::idle::Activity::Expired {
         // The login page says why (the session itself is gone).
@@ -222,10 +221,11 @@ pub async fn middleware(
     }
     let mut session = handle.take();
     if handle.0.verified.get() {
+        let request = response.request();
         state.sessions.record_activity(
             &mut session,
             state.settings.idle_timeout,
-            &client,
+            || client(request, &state.settings),
             chrono::Utc::now(),
         );
     }

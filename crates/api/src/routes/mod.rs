@@ -8,27 +8,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use auth::users::User;
 use middleware::Services;
 use middleware::session::SessionHandle;
 
 use crate::errors::ApiError;
 
-/// `request.user` through the shared `get_user` (which may cycle or flush the session, as Django's
-/// does); anonymous is a 401.
-pub async fn authenticated(
-    services: &web::Data<Services>,
-    handle: &SessionHandle,
-) -> Result<User, ApiError> {
-    handle
-        .get_user(services)
-        .await?
-        .ok_or(ApiError::NotAuthenticated)
-}
-
 /// The logged-in user, as Django REST framework's `SessionAuthentication` admits a request: a session
-/// whose user `get_user` accepts (else 401), and for an unsafe method (anything but GET, HEAD, OPTIONS,
+/// whose user the shared `get_user` accepts (which may cycle or flush the session, as Django's does; else
+/// 401), and for an unsafe method (anything but GET, HEAD, OPTIONS,
 /// TRACE) Django's CSRF check (`enforce_csrf`: Origin, Referer over HTTPS, then the `X-CSRFToken` header
 /// against the `csrftoken` cookie), else 403 `CSRF Failed: <Django's reason>`.
 pub struct Authenticated {
@@ -47,9 +36,15 @@ impl FromRequest for Authenticated {
                 .app_data::<web::Data<Services>>()
                 .cloned()
                 .ok_or(ApiError::Internal("no services"))?;
-            let session = middleware::session::from_extensions::<SessionHandle>(&req, "")
-                .map_err(|_| ApiError::Internal("no session middleware"))?;
-            let user = authenticated(&services, &session).await?;
+            let session = req
+                .extensions()
+                .get::<SessionHandle>()
+                .cloned()
+                .ok_or(ApiError::Internal("no session middleware"))?;
+            let user = session
+                .get_user(&services)
+                .await?
+                .ok_or(ApiError::NotAuthenticated)?;
             if !req.method().is_safe() {
                 // A JSON api reads no form: the token comes from the header only.
                 middleware::csrf::protect(&req, None)?;

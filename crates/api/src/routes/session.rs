@@ -40,11 +40,7 @@ pub async fn get(
     auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let session = auth.session.take();
-    let expiry = auth::session::expiry(
-        session.data(),
-        &services.sessions.settings().expiry,
-        chrono::Utc::now(),
-    );
+    let expiry = services.sessions.session_expiry(&session);
     auth.session.put(session);
     let expiry = expiry.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(HttpResponse::Ok().json(SessionInfo {
@@ -82,6 +78,12 @@ pub async fn delete(
     services: web::Data<Services>,
     auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    log_out(&services, &auth).await
+}
+
+/// `logout()`: the request's session is flushed (Django and the portal see it gone) and its cookie
+/// deleted; 204.
+pub async fn log_out(services: &Services, auth: &Authenticated) -> Result<HttpResponse, ApiError> {
     let mut session = auth.session.take();
     let result = services.sessions.logout(&mut session).await;
     auth.session.put(session);

@@ -54,20 +54,13 @@ fn item(session: &UserSession, current: Option<&str>) -> SessionItem {
 fn current_only(services: &Services, auth: &Authenticated) -> Result<Vec<UserSession>, ApiError> {
     let session = auth.session.take();
     let listed = match session.session_key() {
-        Some(key) => {
-            let expiry = auth::session::expiry(
-                session.data(),
-                &services.sessions.settings().expiry,
-                chrono::Utc::now(),
-            );
-            expiry.map(|expiry| {
-                vec![UserSession {
-                    session_key: key.to_string(),
-                    expire_date: expiry.date,
-                    meta: SessionMeta::read(session.data()),
-                }]
-            })
-        }
+        Some(key) => services.sessions.session_expiry(&session).map(|expiry| {
+            vec![UserSession {
+                session_key: key.to_string(),
+                expire_date: expiry.date,
+                meta: SessionMeta::read(session.data()),
+            }]
+        }),
         None => Ok(Vec::new()),
     };
     auth.session.put(session);
@@ -130,12 +123,7 @@ pub async fn delete(
         .as_deref()
         .is_some_and(|key| auth::crypto::constant_time_compare(session_id(key), &id))
     {
-        let mut session = auth.session.take();
-        let result = services.sessions.logout(&mut session).await;
-        auth.session.put(session);
-        result?;
-        tracing::info!(user_pk = auth.user.pk(), "logged out");
-        return Ok(HttpResponse::NoContent().finish());
+        return crate::routes::session::log_out(&services, &auth).await;
     }
     match services
         .sessions

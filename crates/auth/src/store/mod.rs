@@ -392,6 +392,11 @@ impl SessionStore {
         Ok(session::expiry(data, &self.settings.expiry, Utc::now())?)
     }
 
+    /// `get_expiry_date()`, `get_expiry_age()` and `get_expire_at_browser_close()` of `session`, now.
+    pub fn session_expiry(&self, session: &Session) -> Result<Expiry, StoreError> {
+        self.expiry(&session.data)
+    }
+
     /// `SessionStore(session_key)` then `load()`: the session the cookie names, or a new empty one when the
     /// cookie is absent, malformed, unknown or expired. A key the client made up is never adopted: the
     /// new session gets a fresh key when it is first saved.
@@ -641,7 +646,7 @@ impl SessionStore {
         &self,
         session: &mut Session,
         idle_timeout: Option<i64>,
-        client: &crate::idle::Client,
+        client: impl FnOnce() -> crate::idle::Client,
         now: DateTime<Utc>,
     ) {
         use crate::idle::{self, Activity, LAST_ACTIVITY_KEY, SESSION_META_KEY};
