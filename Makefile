@@ -9,11 +9,13 @@ DJANGO_42 := $(ROOT)/.venv/django-4.2/bin/python
 # selects them with --workspace, not -p auth, so that features resolve as in the first run and nothing is
 # compiled twice.
 ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --test store_django \
-	--test password_validation_django --test email_validation_django --test auth_matrix
+	--test password_validation_django --test email_validation_django --test auth_matrix \
+	--test scenarios --test browser
 
 .PHONY: test venvs fmt lint bench bench-tools fuzz clean
 
-## test: the whole suite (unit, property, fuzz-corpus replay, and golden vectors against Django 5.2 and 4.2)
+## test: the whole suite (unit, property, fuzz-corpus replay, golden vectors against Django 5.2 and 4.2, and
+## the cross-service suite in tests/: the portal and api binaries beside a real Django site and Chromium)
 test: venvs
 	DJANGO_PYTHON=$(DJANGO_52) DJANGO_EXPECTED_VERSION=5.2 $(CARGO) test --workspace
 	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test --workspace $(ORACLE_TESTS)

@@ -19,10 +19,7 @@ use support::Oracle;
 use testkit::{PostgresServer, RedisServer};
 
 fn schemathesis() -> PathBuf {
-    let python = std::env::var_os("DJANGO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| support::workspace_root().join(".venv/django-5.2/bin/python"));
-    python.with_file_name("schemathesis")
+    support::python().with_file_name("schemathesis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -504,18 +504,27 @@ impl Inner {
 }
 
 /// Django's `SafeMIMEText` for `utf-8`: the body as is, `7bit` when ASCII and `8bit` otherwise (readable on
-/// the console, the reset link unbroken), quoted-printable when a line is too long for either (Django's
-/// `utf8_charset_qp` for lines over 998 characters).
+/// the console, the reset link unbroken), quoted-printable only when a line is too long for either (Django's
+/// `utf8_charset_qp` for lines over RFC 5322's 998 octets). Not lettre's own choice, which switches to
+/// quoted-printable at 76 characters: the reset mail's first line and a link on a longer host are longer
+/// than that, so every mail came out soft-wrapped, the link cut by `=` line breaks in the file and console
+/// backends (the cross-service suite found it).
 fn django_body(text: &str) -> Body {
-    let encoding = if text.is_ascii() {
-        ContentTransferEncoding::SevenBit
-    } else {
-        ContentTransferEncoding::EightBit
-    };
-    Body::new_with_encoding(text.to_string(), encoding).unwrap_or_else(|_| {
-        Body::new_with_encoding(text.to_string(), ContentTransferEncoding::QuotedPrintable)
-            .unwrap_or_else(|_| Body::new(text.to_string()))
-    })
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits = crlf
+        .split("\r\n")
+        .all(|line| line.len() <= 998 && !line.contains(['\r', '\0']));
+    if fits {
+        let encoding = if crlf.is_ascii() {
+            ContentTransferEncoding::SevenBit
+        } else {
+            ContentTransferEncoding::EightBit
+        };
+        // Valid as it is for that encoding: CRLF line endings, no line over 998 octets, no NUL.
+        return Body::dangerous_pre_encoded(crlf.into_bytes(), encoding);
+    }
+    Body::new_with_encoding(text.to_string(), ContentTransferEncoding::QuotedPrintable)
+        .unwrap_or_else(|_| Body::new(text.to_string()))
 }
 
 /// What Django's console and file backends write for one message: `message().as_bytes()` (with `\n`
@@ -658,6 +667,18 @@ mod tests {
         assert_eq!(
             django_body("héllo").encoding(),
             ContentTransferEncoding::EightBit
+        );
+        // A line longer than 76 characters, as the reset mail's first line and its link often are.
+        let long_line = format!(
+            "{}\nhttps://example.com/accounts/reset/MQ/x/\n",
+            "é".repeat(90)
+        );
+        let body = django_body(&long_line);
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        assert_eq!(
+            body.into_vec(),
+            long_line.replace('\n', "\r\n").into_bytes(),
+            "the text as it is, in CRLF lines"
         );
         assert_eq!(
             django_body(&"x".repeat(1200)).encoding(),

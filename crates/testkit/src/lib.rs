@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod django;
 mod smtp;
 pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls};
 
@@ -337,6 +338,33 @@ impl RedisServer {
             .arg("--dir")
             .arg(self.process.dir.path());
         self.process.spawn(&mut cmd)
+    }
+
+    /// The keys matching `pattern` (`redis-cli KEYS`; Debian's redis-server brings redis-cli).
+    pub fn keys(&self, pattern: &str) -> Result<Vec<String>> {
+        let out = Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.process.port.to_string(),
+                "--raw",
+                "KEYS",
+                pattern,
+            ])
+            .output()
+            .map_err(io("running redis-cli (install Debian's redis-tools)"))?;
+        if !out.status.success() {
+            return Err(KitError::Command {
+                what: "redis-cli KEYS".into(),
+                output: String::from_utf8_lossy(&out.stderr).into(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     /// Sends one inline command and returns the first reply line (for tests of the kit itself).

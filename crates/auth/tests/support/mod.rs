@@ -1,139 +1,16 @@
-//! A real Django as the oracle of the golden-vector tests.
-//!
-//! `Oracle::start()` runs `python -m oracle` from `tests/django/` with the interpreter named by
-//! `DJANGO_PYTHON` (default: the workspace's `.venv/django-5.2/bin/python`, made by
-//! `tests/django/setup-venvs.sh`). A missing Python or Django fails the test with a message saying how to
-//! set it up: these tests never skip. With `DJANGO_EXPECTED_VERSION` set (`make test` sets it), the oracle
-//! must be that Django version.
+//! A real Django as the oracle of the golden-vector tests: the one oracle process of a test binary, and
+//! conversions between the oracle's JSON and our values. The processes themselves are `testkit::django`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use auth::store::{SaveOutcome, Session, SessionStore};
 
 use serde_json::{Value, json};
 
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub struct Oracle {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Oracle {
-    fn start() -> Oracle {
-        Oracle::spawn(&["-m", "oracle"], "tests/django", &[])
-    }
-
-    /// The peer: a real Django project (`tests/django/peer`) on the given PostgreSQL/Redis settings,
-    /// answering the same JSON-lines protocol (`python manage.py peer`).
-    pub fn peer(env: &[(&str, &str)]) -> Oracle {
-        Oracle::spawn(&["manage.py", "peer"], "tests/django/peer", env)
-    }
-
-    fn spawn(args: &[&str], dir: &str, env: &[(&str, &str)]) -> Oracle {
-        let python = std::env::var_os("DJANGO_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join(".venv/django-5.2/bin/python"));
-        let mut child = Command::new(&python)
-            .args(args)
-            .current_dir(workspace_root().join(dir))
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start the Django oracle with {}: {e}. Run tests/django/setup-venvs.sh \
-                     (or `make test`), or point DJANGO_PYTHON at a Python with the pinned Django.",
-                    python.display()
-                )
-            });
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut oracle = Oracle {
-            child,
-            stdin,
-            stdout,
-        };
-        let version = oracle.call("version", json!({}), json!({}));
-        eprintln!("Django {dir}: {version}");
-        // `make test` names the Django each run must use, so a wrong venv cannot pass unnoticed.
-        if let Ok(expected) = std::env::var("DJANGO_EXPECTED_VERSION") {
-            let actual = version["django"]
-                .as_str()
-                .or(version.as_str())
-                .unwrap_or_default();
-            assert!(
-                actual.starts_with(&format!("{expected}.")),
-                "expected Django {expected}, the oracle runs {actual}"
-            );
-        }
-        oracle
-    }
-
-    /// Sends one request; returns Django's whole answer (`ok`, or `error` with `trace`).
-    fn request(&mut self, op: &str, settings: Value, args: Value) -> (Value, Value) {
-        let request = json!({"op": op, "settings": settings, "args": args});
-        writeln!(self.stdin, "{request}").expect("oracle stdin");
-        self.stdin.flush().expect("oracle stdin");
-        let mut line = String::new();
-        let n = self.stdout.read_line(&mut line).expect("oracle stdout");
-        assert!(n > 0, "the Django oracle exited (request {request})");
-        (
-            request,
-            serde_json::from_str(&line).expect("oracle answers JSON"),
-        )
-    }
-
-    /// Returns `Ok(result)` or `Err("ExceptionType: message")` as Django answered.
-    pub fn try_call(&mut self, op: &str, settings: Value, args: Value) -> Result<Value, String> {
-        let (_, mut answer) = self.request(op, settings, args);
-        match answer.get_mut("ok") {
-            Some(ok) => Ok(ok.take()),
-            None => Err(answer["error"].as_str().unwrap_or("?").to_string()),
-        }
-    }
-
-    /// Like `try_call`, but a Django exception fails the test (with Django's traceback).
-    pub fn call(&mut self, op: &str, settings: Value, args: Value) -> Value {
-        let (request, mut answer) = self.request(op, settings, args);
-        match answer.get_mut("ok") {
-            Some(ok) => ok.take(),
-            None => panic!(
-                "Django raised {} for {request}\n{}",
-                answer["error"],
-                answer["trace"].as_str().unwrap_or("")
-            ),
-        }
-    }
-
-    /// The Django major.minor the oracle runs, e.g. "5.2".
-    pub fn django_version(&mut self) -> String {
-        let v = self.call("version", json!({}), json!({}));
-        let full = v["django"]
-            .as_str()
-            .or(v.as_str())
-            .unwrap_or_default()
-            .to_string();
-        full.split('.').take(2).collect::<Vec<_>>().join(".")
-    }
-}
-
-impl Drop for Oracle {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)]
+pub use testkit::django::{Oracle, python, workspace_root};
 
 /// The one oracle process of this test binary (tests run in parallel threads; requests are serialised).
 pub fn oracle() -> MutexGuard<'static, Oracle> {

@@ -324,12 +324,18 @@ def cache_key(session_key):
 
 
 @op("create_user")
-def create_user(username, password, email="", is_active=True, is_staff=False, is_superuser=False):
+def create_user(username, password, email="", is_active=True, is_staff=False, is_superuser=False, hasher=None):
+    """`create_user`; with `hasher` (an algorithm of PASSWORD_HASHERS, e.g. "argon2"), the password is then
+    hashed with that one (`make_password(password, hasher=…)`), as a user made under another setting."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
 
     user = get_user_model()._default_manager.create_user(
         username, email, password, is_active=is_active, is_staff=is_staff, is_superuser=is_superuser
     )
+    if hasher:
+        user.password = make_password(password, hasher=hasher)
+        user.save(update_fields=["password"])
     return user.pk
 
 

@@ -1,0 +1,53 @@
+"""The JSON views of the peer site, for the cross-service suite: who Django says is logged in, session data
+only Django understands, and a CSRF-protected POST."""
+
+import datetime
+import decimal
+
+from django.http import JsonResponse
+from django.middleware.csrf import get_token
+from django.views.decorators.http import require_http_methods, require_POST
+
+
+def whoami(request):
+    """`request.user` as AuthenticationMiddleware resolved it (`get_user`); sets the CSRF cookie."""
+    get_token(request)
+    user = request.user
+    if not user.is_authenticated:
+        return JsonResponse({"user": None, "username": None})
+    return JsonResponse({"user": user.pk, "username": user.get_username()})
+
+
+# Values the JSON session serializer cannot hold and Python's pickle (the cache engines' format) can.
+RICH = {
+    "when": datetime.datetime(2024, 2, 29, 13, 37, 42, 123456, tzinfo=datetime.timezone.utc),
+    "amount": decimal.Decimal("1234.5600"),
+    "tags": {"alpha", "beta"},
+    "day": datetime.date(2024, 2, 29),
+}
+
+
+@require_http_methods(["GET", "POST"])
+def rich_session(request):
+    """POST stores RICH in the session; GET says, key by key, whether the session holds them unchanged
+    (the same type and the same value), the session's user, and the idle-timeout stamp our services write."""
+    if request.method == "POST":
+        request.session.update(RICH)
+        return JsonResponse({"stored": sorted(RICH)})
+    report = {}
+    for key, expected in RICH.items():
+        value = request.session.get(key)
+        report[key] = {
+            "type": type(value).__name__,
+            "repr": repr(value),
+            "equal": type(value) is type(expected) and value == expected,
+        }
+    return JsonResponse(
+        {"values": report, "user": request.user.pk, "last_activity": request.session.get("last_activity")}
+    )
+
+
+@require_POST
+def csrf_protected(request):
+    """Reached only when CsrfViewMiddleware accepted the request's token."""
+    return JsonResponse({"accepted": True, "user": request.user.pk})

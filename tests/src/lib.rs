@@ -1,0 +1,756 @@
+//! The cross-service harness: a whole deployment per test, as its users run it.
+//!
+//! `Stack::start` brings up, on loopback and free ports, a throwaway Redis and PostgreSQL (`testkit`), the
+//! real Django site kept in `tests/django/peer` (`peer.site_settings`, served by `manage.py runserver`, on
+//! the Django `DJANGO_PYTHON` names: 5.2 LTS, and 4.2 LTS in the second run of `make test`), and the
+//! `portal` and `api` binaries as processes. All three read the same environment variables (`SECRET_KEY`,
+//! `SESSION_ENGINE`, `REDIS_URL`, …). The database is migrated by Django, as a user's existing project
+//! would have it, and then by `portal migrate`, which must find nothing to do.
+//!
+//! Every process writes to its own log file in `target/<profile>/suite-logs/<test>/`; when a test fails,
+//! the logs are printed with the failure. `Client` is a browser without a screen: one cookie jar for the
+//! three services (cookies do not care about ports, so they share `127.0.0.1`'s cookies as a browser does).
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::cookie::{CookieStore, Jar};
+use serde_json::Value;
+use tempfile::TempDir;
+use testkit::django::{self, Oracle};
+use testkit::{PostgresServer, RedisServer, free_port};
+
+pub use serde_json::json;
+
+/// `target/<profile>`: where cargo put this test binary's `deps/` and the workspace's binaries.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// Where tests leave what a person should look at (the browser's screenshots): `target/artifacts/`.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = profile_dir()
+        .parent()
+        .expect("target/<profile>")
+        .join("artifacts");
+    fs::create_dir_all(&dir).expect("creating target/artifacts");
+    dir
+}
+
+/// A workspace binary (`portal`, `api`) that `cargo test --workspace` built next to this test.
+fn binary(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build -p {name}`; `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Django's `get_version()` in the venv the suite runs, checked against `DJANGO_EXPECTED_VERSION`.
+pub fn django_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = Command::new(django::python())
+            .args(["-c", "import django; print(django.get_version())"])
+            .output()
+            .expect("running the Django venv's python (tests/django/setup-venvs.sh makes it)");
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && !version.is_empty(),
+            "no Django in the venv"
+        );
+        django::check_expected_version(&version);
+        version
+    })
+}
+
+/// One running process of the deployment, its output in `<logs>/<name>.log`.
+pub struct Service {
+    pub name: &'static str,
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    child: Option<Child>,
+}
+
+impl Service {
+    fn spawn(name: &'static str, port: u16, mut cmd: Command, logs: &Path) -> Service {
+        let log_path = logs.join(format!("{name}.log"));
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("opening a log");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{name} exited ({status}) before serving; its log:\n{}",
+                    read(&log_path)
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name} did not listen on {port} within 60 s; its log:\n{}",
+                read(&log_path)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Service {
+            name,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// What the three services say about one client: the username each sees, `None` for anonymous.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub portal: Option<String>,
+    pub api: Option<String>,
+    pub django: Option<String>,
+}
+
+impl Seen {
+    pub fn everywhere(username: &str) -> Seen {
+        Seen {
+            portal: Some(username.to_string()),
+            api: Some(username.to_string()),
+            django: Some(username.to_string()),
+        }
+    }
+
+    pub fn anonymous() -> Seen {
+        Seen {
+            portal: None,
+            api: None,
+            django: None,
+        }
+    }
+}
+
+/// A deployment: Redis, PostgreSQL, the Django site, the portal and the api, sharing one configuration.
+pub struct Stack {
+    pub django: Service,
+    pub portal: Service,
+    pub api: Service,
+    pub redis: RedisServer,
+    pub pg: PostgresServer,
+    vars: Vec<(String, String)>,
+    logs: PathBuf,
+    mail: TempDir,
+}
+
+/// The cookie every stack uses, as the seed project did.
+pub const SESSION_COOKIE_NAME: &str = "shared_session_id";
+
+impl Stack {
+    /// A deployment for the test `name` with the suite's settings, `extra` added or overriding (an empty
+    /// value removes a setting).
+    pub fn start(name: &str, extra: &[(&str, &str)]) -> Stack {
+        let redis = RedisServer::start().expect("redis-server");
+        let pg = PostgresServer::start().expect("postgres");
+        let mail = TempDir::new().expect("a mail directory");
+        let logs = profile_dir().join("suite-logs").join(name);
+        let _ = fs::remove_dir_all(&logs);
+        fs::create_dir_all(&logs).expect("creating the log directory");
+        let version = django_version();
+        let major_minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let mut vars: Vec<(String, String)> = [
+            ("SECRET_KEY", "cross-service-suite-secret-key-0123456789"),
+            ("SESSION_ENGINE", "cache"),
+            ("SESSION_COOKIE_NAME", SESSION_COOKIE_NAME),
+            ("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+            ("TIME_ZONE", "UTC"),
+            ("EMAIL_BACKEND", "file"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.push(("REDIS_URL".into(), redis.url()));
+        vars.push(("DATABASE_URL".into(), pg.url()));
+        // The portal hashes passwords with this Django's work factors, so Django never re-hashes them.
+        vars.push(("DJANGO_VERSION".into(), major_minor));
+        let mut stack = Stack {
+            django: placeholder("django"),
+            portal: placeholder("portal"),
+            api: placeholder("api"),
+            redis,
+            pg,
+            vars,
+            logs,
+            mail,
+        };
+        stack.set(extra);
+        stack.run_django(&["migrate", "--noinput"], "django-migrate");
+        stack.run_portal(&["migrate"], &[], "portal-migrate");
+        stack.django = stack.spawn_django(free_port().expect("a port"));
+        stack.portal = stack.spawn_rust("portal", free_port().expect("a port"));
+        stack.api = stack.spawn_rust("api", free_port().expect("a port"));
+        stack
+    }
+
+    fn set(&mut self, extra: &[(&str, &str)]) {
+        for (name, value) in extra {
+            self.vars.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.vars.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    /// A setting in force.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn mail_dir(&self, service: &str) -> PathBuf {
+        self.mail.path().join(service)
+    }
+
+    fn rust_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(binary(program));
+        cmd.env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .env("EMAIL_FILE_PATH", self.mail_dir(program))
+            .env("RUST_LOG", "info");
+        cmd
+    }
+
+    fn django_command(&self) -> Command {
+        let mut cmd = Command::new(django::python());
+        cmd.current_dir(django::workspace_root().join("tests/django/peer"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .env("DJANGO_SETTINGS_MODULE", "peer.site_settings")
+            .env("EMAIL_FILE_PATH", self.mail_dir("django"))
+            .env("PYTHONUNBUFFERED", "1");
+        cmd
+    }
+
+    fn spawn_rust(&self, program: &'static str, port: u16) -> Service {
+        let mut cmd = self.rust_command(program);
+        cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+        Service::spawn(program, port, cmd, &self.logs)
+    }
+
+    fn spawn_django(&self, port: u16) -> Service {
+        let mut cmd = self.django_command();
+        cmd.args([
+            "manage.py",
+            "runserver",
+            "--noreload",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        Service::spawn("django", port, cmd, &self.logs)
+    }
+
+    /// Runs a command to completion, its output in `<logs>/<log>.log`; fails the test if it fails.
+    fn run_logged(&self, mut cmd: Command, log: &str, stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{log}: {e}"));
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().expect("waiting for a command");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = fs::write(self.logs.join(format!("{log}.log")), &text);
+        assert!(
+            out.status.success(),
+            "{log} failed ({}):\n{text}",
+            out.status
+        );
+        text
+    }
+
+    /// `python manage.py <args>` of the Django site, with the stack's settings.
+    pub fn run_django(&self, args: &[&str], log: &str) -> String {
+        let mut cmd = self.django_command();
+        cmd.arg("manage.py").args(args);
+        self.run_logged(cmd, log, "")
+    }
+
+    /// `portal <args>` with the stack's settings and `env` added, `stdin` as its input.
+    pub fn run_portal(&self, args: &[&str], env: &[(&str, &str)], log: &str) -> String {
+        self.run_portal_with_input(args, env, "", log)
+    }
+
+    pub fn run_portal_with_input(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: &str,
+        log: &str,
+    ) -> String {
+        let mut cmd = self.rust_command("portal");
+        cmd.args(args).envs(env.iter().copied());
+        self.run_logged(cmd, log, stdin)
+    }
+
+    /// Restarts the three services with `extra` changed (as a deploy would), on the same ports.
+    pub fn restart(&mut self, extra: &[(&str, &str)]) {
+        self.set(extra);
+        for service in [&mut self.django, &mut self.portal, &mut self.api] {
+            service.stop();
+        }
+        self.django = self.spawn_django(self.django.port);
+        self.portal = self.spawn_rust("portal", self.portal.port);
+        self.api = self.spawn_rust("api", self.api.port);
+    }
+
+    /// The peer's JSON-lines protocol (`manage.py peer`) on this stack's settings: users made the way
+    /// Django makes them, and sessions read as Django reads them.
+    pub fn peer(&self) -> Oracle {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Oracle::peer(&vars)
+    }
+
+    /// Creates a user the way Django does (`create_user`), with `hasher` when given; returns the pk.
+    pub fn create_user(&self, username: &str, password: &str, hasher: Option<&str>) -> i64 {
+        let mut args = json!({
+            "username": username,
+            "password": password,
+            "email": format!("{username}@example.com"),
+        });
+        if let Some(hasher) = hasher {
+            args["hasher"] = json!(hasher);
+        }
+        self.peer()
+            .call("create_user", json!({}), args)
+            .as_i64()
+            .expect("a pk")
+    }
+
+    // --- what a user does, service by service -------------------------------------------------------
+
+    /// Logs in through the portal's form; returns the answer to the POST (a 302 on success).
+    pub async fn portal_log_in(&self, client: &Client, username: &str, password: &str) -> Page {
+        client
+            .submit(
+                &self.portal.url("/accounts/login/"),
+                &[("username", username), ("password", password)],
+            )
+            .await
+    }
+
+    pub async fn portal_register(&self, client: &Client, username: &str, password: &str) -> Page {
+        let email = format!("{username}@example.com");
+        client
+            .submit(
+                &self.portal.url("/accounts/register/"),
+                &[
+                    ("username", username),
+                    ("email", &email),
+                    ("password1", password),
+                    ("password2", password),
+                ],
+            )
+            .await
+    }
+
+    pub async fn portal_log_out(&self, client: &Client) -> Page {
+        client
+            .submit(&self.portal.url("/accounts/logout/"), &[])
+            .await
+    }
+
+    /// Who the portal's home page says is logged in.
+    pub async fn portal_user(&self, client: &Client) -> Option<String> {
+        let home = client.get(&self.portal.url("/")).await;
+        assert_eq!(home.status, 200, "portal /: {}", home.body);
+        let marker = "<span id=\"username\">";
+        let start = home.body.find(marker)? + marker.len();
+        let end = home.body[start..].find('<')?;
+        Some(home.body[start..start + end].to_string())
+    }
+
+    /// `GET /api/v1/me`: the username on 200, `None` on 401; anything else fails the test.
+    pub async fn api_user(&self, client: &Client) -> Option<String> {
+        let me = client.get(&self.api.url("/api/v1/me")).await;
+        match me.status {
+            200 => Some(
+                me.json()["username"]
+                    .as_str()
+                    .expect("username")
+                    .to_string(),
+            ),
+            401 => None,
+            other => panic!("api /api/v1/me answered {other}: {}", me.body),
+        }
+    }
+
+    /// `DELETE /api/v1/session` with the CSRF cookie's token in `X-CSRFToken`, as a page's script would.
+    pub async fn api_log_out(&self, client: &Client) -> Page {
+        let token = client.csrf_cookie().expect("a csrftoken cookie");
+        client
+            .send(
+                client
+                    .http
+                    .delete(self.api.url("/api/v1/session"))
+                    .header("X-CSRFToken", token),
+            )
+            .await
+    }
+
+    /// Logs in through Django's `LoginView`; returns the answer to the POST (a 302 on success).
+    pub async fn django_log_in(&self, client: &Client, username: &str, password: &str) -> Page {
+        client
+            .submit(
+                &self.django.url("/accounts/login/"),
+                &[("username", username), ("password", password)],
+            )
+            .await
+    }
+
+    /// Django's `LogoutView` (a POST, as Django 5 requires), with the CSRF cookie's token.
+    pub async fn django_log_out(&self, client: &Client) -> Page {
+        if client.csrf_cookie().is_none() {
+            self.django_user(client).await;
+        }
+        let token = client.csrf_cookie().expect("a csrftoken cookie");
+        client
+            .post_form(
+                &self.django.url("/accounts/logout/"),
+                &[("csrfmiddlewaretoken", token.as_str())],
+            )
+            .await
+    }
+
+    /// Who Django's `request.user` is (`/whoami/`, through `AuthenticationMiddleware`).
+    pub async fn django_user(&self, client: &Client) -> Option<String> {
+        let page = client.get(&self.django.url("/whoami/")).await;
+        assert_eq!(page.status, 200, "django /whoami/: {}", page.body);
+        page.json()["username"].as_str().map(str::to_string)
+    }
+
+    /// Who each of the three services sees.
+    pub async fn seen(&self, client: &Client) -> Seen {
+        Seen {
+            portal: self.portal_user(client).await,
+            api: self.api_user(client).await,
+            django: self.django_user(client).await,
+        }
+    }
+
+    /// The `/accounts/reset/<uidb64>/<token>/` path of the newest reset mail `service` ("portal" or
+    /// "django") wrote with its file backend.
+    pub fn reset_path(&self, service: &str) -> String {
+        // The portal sends in the background, after its answer: wait for the file.
+        let dir = self.mail_dir(service);
+        let started = Instant::now();
+        loop {
+            let newest = fs::read_dir(&dir).ok().and_then(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+            });
+            if let Some(body) = newest.map(|entry| read(&entry.path())) {
+                if let Some(start) = body.rfind("/accounts/reset/") {
+                    let rest = &body[start..];
+                    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+                    return rest[..end].to_string();
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no reset link from {service} in {} within 10 s",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn placeholder(name: &'static str) -> Service {
+    Service {
+        name,
+        port: 0,
+        base: String::new(),
+        child: None,
+    }
+}
+
+impl Drop for Stack {
+    /// A failing test gets every log of its deployment (the tail of each) printed with its failure.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for service in [&mut self.django, &mut self.portal, &mut self.api] {
+            service.stop();
+        }
+        let mut names: Vec<PathBuf> = fs::read_dir(&self.logs)
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        for path in names {
+            eprintln!(
+                "----- {} (last 80 lines) -----\n{}",
+                path.display(),
+                tail(&read(&path), 80)
+            );
+        }
+        eprintln!("----- redis -----\n{}", tail(&self.redis.log(), 20));
+        eprintln!("----- postgresql -----\n{}", tail(&self.pg.log(), 20));
+    }
+}
+
+/// An answer, read whole.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+
+    /// The `csrfmiddlewaretoken` of the page's first form.
+    pub fn csrf_token(&self) -> String {
+        let marker = "name=\"csrfmiddlewaretoken\" value=\"";
+        let start = self.body.find(marker).unwrap_or_else(|| {
+            panic!(
+                "no CSRF field in the page ({}):\n{}",
+                self.status, self.body
+            )
+        }) + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote");
+        self.body[start..start + end].to_string()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {}", self.status, self.body))
+    }
+}
+
+/// A browser without a screen: one cookie jar for every service, redirects not followed.
+pub struct Client {
+    pub http: reqwest::Client,
+    jar: Arc<Jar>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            // A new connection per request: a service restarted on its port (scenario 4) must not be
+            // reached through a pooled connection to the process that was stopped.
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("an HTTP client");
+        Client { http, jar }
+    }
+
+    /// A fresh client holding only the session cookie of `other`, as another program would send it.
+    pub fn with_session_of(other: &Client) -> Client {
+        let client = Client::new();
+        let value = other
+            .cookie(SESSION_COOKIE_NAME)
+            .expect("a session cookie to copy");
+        client.jar.add_cookie_str(
+            &format!("{SESSION_COOKIE_NAME}={value}; Path=/"),
+            &"http://127.0.0.1/".parse().expect("url"),
+        );
+        client
+    }
+
+    /// The value of a cookie this client holds for 127.0.0.1 (any port).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self
+            .jar
+            .cookies(&"http://127.0.0.1/".parse().expect("url"))?;
+        let header = header.to_str().ok()?.to_string();
+        header.split("; ").find_map(|pair| {
+            let (n, v) = pair.split_once('=')?;
+            (n == name).then(|| v.to_string())
+        })
+    }
+
+    pub fn csrf_cookie(&self) -> Option<String> {
+        self.cookie("csrftoken")
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let response = request.send().await.expect("a request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("a body");
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        self.send(self.http.get(url)).await
+    }
+
+    pub async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Page {
+        self.send(self.http.post(url).form(fields)).await
+    }
+
+    /// Opens the form at `url`, then posts `fields` to it with the form's own CSRF token.
+    pub async fn submit(&self, url: &str, fields: &[(&str, &str)]) -> Page {
+        let form = self.get(url).await;
+        assert_eq!(form.status, 200, "GET {url}: {}", form.body);
+        let token = form.csrf_token();
+        let mut all: Vec<(&str, &str)> = vec![("csrfmiddlewaretoken", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(url, &all).await
+    }
+}
+
+/// Debian's `chromium-driver` on a free port, driving Debian's headless `chromium` with a throwaway
+/// profile; its output in `<logs>/chromedriver.log` of the stack it serves.
+pub struct Chromedriver {
+    service: Service,
+    profile: TempDir,
+}
+
+impl Chromedriver {
+    pub fn start(stack: &Stack) -> Chromedriver {
+        let program = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect(
+                "chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run does)",
+            );
+        let port = free_port().expect("a port");
+        let mut cmd = Command::new(program);
+        cmd.arg(format!("--port={port}"));
+        Chromedriver {
+            service: Service::spawn("chromedriver", port, cmd, &stack.logs),
+            profile: TempDir::new().expect("a browser profile directory"),
+        }
+    }
+
+    /// A new headless Chromium session (1280×900, no sandbox: CI runs as root).
+    pub async fn browser(&self) -> fantoccini::Client {
+        let binary = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("chromium (Debian: apt-get install chromium)");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_string(),
+            json!({
+                "binary": binary,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-dev-shm-usage",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", self.profile.path().display()),
+                ],
+            }),
+        );
+        let http = hyper_util::client::legacy::connect::HttpConnector::new();
+        fantoccini::ClientBuilder::new(http)
+            .capabilities(capabilities)
+            .connect(&self.service.base)
+            .await
+            .expect("a WebDriver session with chromium")
+    }
+}

@@ -1,0 +1,677 @@
+//! Log in on one service, be logged in on the others: the portal and api binaries beside a real Django site,
+//! on real Redis and PostgreSQL, each scenario its own deployment (`suite::Stack`). The scenarios are
+//! numbered as in issue 6; each checks both directions wherever there are two.
+
+use std::time::Duration;
+
+use suite::{Client, SESSION_COOKIE_NAME, Seen, Stack, json};
+
+const PASSWORD: &str = "correct horse battery 1";
+
+/// Scenario 1: Log in on the portal: the api and Django see the user. Log in on Django: the portal and the
+/// api do.
+#[tokio::test]
+async fn s01_a_login_anywhere_is_seen_everywhere() {
+    let stack = Stack::start("s01_login", &[]);
+    stack.create_user("ann", PASSWORD, None);
+
+    let on_portal = Client::new();
+    assert_eq!(stack.seen(&on_portal).await, Seen::anonymous());
+    let login = stack.portal_log_in(&on_portal, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "portal login: {}", login.body);
+    assert_eq!(stack.seen(&on_portal).await, Seen::everywhere("ann"));
+
+    let on_django = Client::new();
+    let login = stack.django_log_in(&on_django, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "Django login: {}", login.body);
+    assert_eq!(login.location(), "/whoami/");
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("ann"));
+
+    // Two logins, two sessions.
+    assert_ne!(
+        on_portal.cookie(SESSION_COOKIE_NAME),
+        on_django.cookie(SESSION_COOKIE_NAME)
+    );
+}
+
+/// Scenario 2: Log out anywhere (the portal, the api's `DELETE /api/v1/session`, Django): all three see an
+/// anonymous user, and the old cookie, replayed, is anonymous too.
+#[tokio::test]
+async fn s02_a_logout_anywhere_is_seen_everywhere() {
+    let stack = Stack::start("s02_logout", &[]);
+    stack.create_user("ann", PASSWORD, None);
+    for (log_in_on, log_out_on) in [
+        ("django", "portal"),
+        ("portal", "api"),
+        ("portal", "django"),
+    ] {
+        let client = Client::new();
+        let login = match log_in_on {
+            "django" => stack.django_log_in(&client, "ann", PASSWORD).await,
+            _ => stack.portal_log_in(&client, "ann", PASSWORD).await,
+        };
+        assert_eq!(login.status, 302, "login on {log_in_on}: {}", login.body);
+        assert_eq!(stack.seen(&client).await, Seen::everywhere("ann"));
+        let replay = Client::with_session_of(&client);
+
+        let logout = match log_out_on {
+            "portal" => stack.portal_log_out(&client).await,
+            "api" => stack.api_log_out(&client).await,
+            _ => stack.django_log_out(&client).await,
+        };
+        assert!(
+            logout.status < 400,
+            "logout on {log_out_on}: {} {}",
+            logout.status,
+            logout.body
+        );
+        assert_eq!(
+            stack.seen(&client).await,
+            Seen::anonymous(),
+            "after a logout on {log_out_on}"
+        );
+        assert_eq!(
+            stack.seen(&replay).await,
+            Seen::anonymous(),
+            "the cookie from before the logout on {log_out_on}, replayed"
+        );
+    }
+}
+
+/// Scenario 3: Change the password anywhere (the portal's page, Django's `PasswordChangeView`, `portal
+/// changepassword`): every other session of the user ends on all three; the one that changed it stays.
+#[tokio::test]
+async fn s03_a_password_change_anywhere_ends_the_other_sessions_everywhere() {
+    let stack = Stack::start("s03_password_change", &[]);
+    stack.create_user("bob", PASSWORD, None);
+    let (second, third, fourth) = (
+        "second horse battery 2",
+        "third horse battery 3",
+        "fourth horse battery 4",
+    );
+
+    let a = Client::new();
+    let b = Client::new();
+    let c = Client::new();
+    assert_eq!(stack.portal_log_in(&a, "bob", PASSWORD).await.status, 302);
+    assert_eq!(stack.django_log_in(&b, "bob", PASSWORD).await.status, 302);
+    assert_eq!(stack.portal_log_in(&c, "bob", PASSWORD).await.status, 302);
+
+    // On the portal, from a.
+    let change = a
+        .submit(
+            &stack.portal.url("/accounts/password_change/"),
+            &[
+                ("old_password", PASSWORD),
+                ("new_password1", second),
+                ("new_password2", second),
+            ],
+        )
+        .await;
+    assert_eq!(
+        change.status, 302,
+        "portal password change: {}",
+        change.body
+    );
+    assert_eq!(stack.seen(&a).await, Seen::everywhere("bob"));
+    assert_eq!(stack.seen(&b).await, Seen::anonymous());
+    assert_eq!(stack.seen(&c).await, Seen::anonymous());
+
+    // On Django, from b.
+    assert_eq!(stack.django_log_in(&b, "bob", second).await.status, 302);
+    assert_eq!(stack.portal_log_in(&c, "bob", second).await.status, 302);
+    let change = b
+        .submit(
+            &stack.django.url("/accounts/password_change/"),
+            &[
+                ("old_password", second),
+                ("new_password1", third),
+                ("new_password2", third),
+            ],
+        )
+        .await;
+    assert_eq!(
+        change.status, 302,
+        "Django password change: {}",
+        change.body
+    );
+    assert_eq!(change.location(), "/accounts/password_change/done/");
+    assert_eq!(stack.seen(&b).await, Seen::everywhere("bob"));
+    assert_eq!(stack.seen(&a).await, Seen::anonymous());
+    assert_eq!(stack.seen(&c).await, Seen::anonymous());
+
+    // From the command line: every session ends.
+    assert_eq!(stack.portal_log_in(&a, "bob", third).await.status, 302);
+    stack.run_portal_with_input(
+        &["changepassword", "bob"],
+        &[],
+        &format!("{fourth}\n{fourth}\n"),
+        "portal-changepassword",
+    );
+    assert_eq!(stack.seen(&a).await, Seen::anonymous());
+    assert_eq!(stack.seen(&b).await, Seen::anonymous());
+    let d = Client::new();
+    assert_eq!(stack.django_log_in(&d, "bob", fourth).await.status, 302);
+    assert_eq!(stack.seen(&d).await, Seen::everywhere("bob"));
+}
+
+/// Scenario 4: Rotate `SECRET_KEY` with the old key in `SECRET_KEY_FALLBACKS`: sessions made under the old
+/// key stay valid on all three and are upgraded (key cycled, hash rewritten under the new key), so they
+/// outlive the fallback; a session nobody used meanwhile does not.
+async fn rotation(engine: &str) {
+    let (old, new) = (
+        "the-old-secret-key-of-the-cross-service-suite",
+        "the-new-secret-key-of-the-cross-service-suite",
+    );
+    let mut stack = Stack::start(
+        &format!("s04_rotation_{engine}"),
+        &[("SECRET_KEY", old), ("SESSION_ENGINE", engine)],
+    );
+    let pk = stack.create_user("cyd", PASSWORD, None);
+    let on_portal = Client::new();
+    let on_django = Client::new();
+    let unused = Client::new();
+    assert_eq!(
+        stack
+            .portal_log_in(&on_portal, "cyd", PASSWORD)
+            .await
+            .status,
+        302
+    );
+    assert_eq!(
+        stack
+            .django_log_in(&on_django, "cyd", PASSWORD)
+            .await
+            .status,
+        302
+    );
+    assert_eq!(
+        stack.portal_log_in(&unused, "cyd", PASSWORD).await.status,
+        302
+    );
+
+    stack.restart(&[("SECRET_KEY", new), ("SECRET_KEY_FALLBACKS", old)]);
+    // The portal's session is first seen by the api after the rotation, Django's by Django.
+    let before = on_portal.cookie(SESSION_COOKIE_NAME);
+    assert_eq!(stack.api_user(&on_portal).await.as_deref(), Some("cyd"));
+    assert_ne!(on_portal.cookie(SESSION_COOKIE_NAME), before, "key cycled");
+    assert_eq!(stack.seen(&on_portal).await, Seen::everywhere("cyd"));
+    let before = on_django.cookie(SESSION_COOKIE_NAME);
+    assert_eq!(stack.django_user(&on_django).await.as_deref(), Some("cyd"));
+    assert_ne!(on_django.cookie(SESSION_COOKIE_NAME), before, "key cycled");
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("cyd"));
+
+    // Upgraded: the hash the api wrote is the user's hash under the new key, as Django computes it.
+    let mut peer = stack.peer();
+    let expected = peer.call("session_auth_hash", json!({}), json!({"pk": pk}));
+    let key = on_portal.cookie(SESSION_COOKIE_NAME).expect("a session");
+    let session = peer.call("session_load", json!({}), json!({"session_key": key}));
+    assert_eq!(session["data"]["_auth_user_hash"], expected);
+    drop(peer);
+
+    // The old key retired: the upgraded sessions live on; the one nobody used is anonymous everywhere.
+    stack.restart(&[("SECRET_KEY_FALLBACKS", "")]);
+    assert_eq!(stack.seen(&on_portal).await, Seen::everywhere("cyd"));
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("cyd"));
+    assert_eq!(stack.seen(&unused).await, Seen::anonymous());
+}
+
+#[tokio::test]
+async fn s04_a_rotated_secret_key_keeps_sessions_cache() {
+    rotation("cache").await;
+}
+
+#[tokio::test]
+async fn s04_a_rotated_secret_key_keeps_sessions_signed_cookies() {
+    rotation("signed_cookies").await;
+}
+
+/// Scenario 5: Each engine and cache setting: a login on the portal and one on Django are seen by all three;
+/// a logout on the api and one on Django are seen by all three.
+async fn engine_round_trip(name: &str, settings: &[(&str, &str)]) -> Stack {
+    let stack = Stack::start(name, settings);
+    stack.create_user("dee", PASSWORD, None);
+    let a = Client::new();
+    let b = Client::new();
+    assert_eq!(stack.portal_log_in(&a, "dee", PASSWORD).await.status, 302);
+    assert_eq!(stack.seen(&a).await, Seen::everywhere("dee"));
+    assert_eq!(stack.django_log_in(&b, "dee", PASSWORD).await.status, 302);
+    assert_eq!(stack.seen(&b).await, Seen::everywhere("dee"));
+    assert!(stack.api_log_out(&a).await.status < 400);
+    assert_eq!(stack.seen(&a).await, Seen::anonymous());
+    assert!(stack.django_log_out(&b).await.status < 400);
+    assert_eq!(stack.seen(&b).await, Seen::anonymous());
+    // A session left in place for the caller to look at.
+    assert_eq!(stack.django_log_in(&b, "dee", PASSWORD).await.status, 302);
+    stack
+}
+
+/// The Redis keys holding sessions, one per line.
+fn session_keys(stack: &Stack) -> String {
+    stack
+        .redis
+        .keys("*django.contrib.sessions*")
+        .expect("redis-cli")
+        .join("\n")
+}
+
+#[tokio::test]
+async fn s05_engine_cache_with_djangos_redis_cache() {
+    let stack = engine_round_trip(
+        "s05_cache_redis",
+        &[
+            ("SESSION_ENGINE", "cache"),
+            (
+                "CACHE_BACKEND",
+                "django.core.cache.backends.redis.RedisCache",
+            ),
+        ],
+    )
+    .await;
+    assert!(session_keys(&stack).contains(":1:django.contrib.sessions.cache"));
+}
+
+#[tokio::test]
+async fn s05_engine_cache_with_django_redis() {
+    let stack = engine_round_trip(
+        "s05_cache_django_redis",
+        &[
+            ("SESSION_ENGINE", "cache"),
+            ("CACHE_BACKEND", "django_redis.cache.RedisCache"),
+        ],
+    )
+    .await;
+    assert!(session_keys(&stack).contains(":1:django.contrib.sessions.cache"));
+}
+
+#[tokio::test]
+async fn s05_engine_cache_with_a_key_prefix_and_version() {
+    let stack = engine_round_trip(
+        "s05_cache_prefix_version",
+        &[
+            ("SESSION_ENGINE", "cache"),
+            ("CACHE_KEY_PREFIX", "shop"),
+            ("CACHE_VERSION", "3"),
+        ],
+    )
+    .await;
+    let keys = session_keys(&stack);
+    assert!(
+        keys.contains("shop:3:django.contrib.sessions.cache"),
+        "{keys}"
+    );
+    assert!(!keys.contains(":1:django.contrib.sessions"), "{keys}");
+}
+
+#[tokio::test]
+async fn s05_engine_cached_db() {
+    let stack = engine_round_trip("s05_cached_db", &[("SESSION_ENGINE", "cached_db")]).await;
+    assert!(session_keys(&stack).contains("django.contrib.sessions.cached_db"));
+    let rows = stack
+        .pg
+        .psql("SELECT count(*) FROM django_session")
+        .expect("psql");
+    assert_ne!(rows.trim(), "0");
+}
+
+#[tokio::test]
+async fn s05_engine_db() {
+    let stack = engine_round_trip("s05_db", &[("SESSION_ENGINE", "db")]).await;
+    let rows = stack
+        .pg
+        .psql("SELECT count(*) FROM django_session")
+        .expect("psql");
+    assert_ne!(rows.trim(), "0");
+    assert!(!session_keys(&stack).contains("django.contrib.sessions"));
+}
+
+#[tokio::test]
+async fn s05_engine_signed_cookies() {
+    let stack = engine_round_trip(
+        "s05_signed_cookies",
+        &[("SESSION_ENGINE", "signed_cookies")],
+    )
+    .await;
+    assert!(!session_keys(&stack).contains("django.contrib.sessions"));
+}
+
+/// Scenario 6: Session data only Django understands (a `datetime`, a `date`, a `Decimal`, a `set`, in the
+/// pickled session of the cache engine) survives our services writing the same session: the portal's login
+/// (which cycles the key), the idle-timeout stamp, and `SESSION_SAVE_EVERY_REQUEST`.
+#[tokio::test]
+async fn s06_data_only_django_understands_survives_our_writes() {
+    let stack = Stack::start(
+        "s06_rich_data",
+        &[
+            ("SESSION_ENGINE", "cache"),
+            ("SESSION_SAVE_EVERY_REQUEST", "true"),
+            ("SESSION_IDLE_TIMEOUT", "20"),
+        ],
+    );
+    let pk = stack.create_user("eve", PASSWORD, None);
+    let client = Client::new();
+    stack.django_user(&client).await;
+    let token = client.csrf_cookie().expect("Django's CSRF cookie");
+    let stored = client
+        .send(
+            client
+                .http
+                .post(stack.django.url("/session/rich/"))
+                .header("X-CSRFToken", token),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let intact = |report: &serde_json::Value, after: &str| {
+        for (key, value) in report["values"].as_object().expect("values") {
+            assert_eq!(value["equal"], true, "{key} after {after}: {value}");
+        }
+    };
+    let rich = || async { client.get(&stack.django.url("/session/rich/")).await.json() };
+    intact(&rich().await, "Django's own save");
+
+    // The portal's login keeps the anonymous session's data under a new key.
+    let before = client.cookie(SESSION_COOKIE_NAME);
+    assert_eq!(
+        stack.portal_log_in(&client, "eve", PASSWORD).await.status,
+        302
+    );
+    assert_ne!(client.cookie(SESSION_COOKIE_NAME), before);
+    let report = rich().await;
+    intact(&report, "the portal's login");
+    assert_eq!(report["user"], pk);
+    let stamp = report["last_activity"].clone();
+    assert!(stamp.is_i64(), "the idle-timeout stamp: {report}");
+
+    // A tenth of the idle timeout later, the api rewrites the stamp; it saves on every request anyway.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let me = client.get(&stack.api.url("/api/v1/me")).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(
+        me.set_cookies()
+            .iter()
+            .any(|c| c.starts_with(&format!("{SESSION_COOKIE_NAME}="))),
+        "SESSION_SAVE_EVERY_REQUEST: the api re-saves: {:?}",
+        me.set_cookies()
+    );
+    let report = rich().await;
+    intact(&report, "the api's save");
+    assert_ne!(report["last_activity"], stamp, "the stamp was rewritten");
+
+    // The portal's own save of every request.
+    assert_eq!(stack.portal_user(&client).await.as_deref(), Some("eve"));
+    intact(&rich().await, "the portal's save");
+}
+
+/// Scenario 7: A CSRF token issued by one service is accepted by the others; a wrong one by none.
+#[tokio::test]
+async fn s07_a_csrf_token_from_one_service_is_accepted_by_the_others() {
+    let stack = Stack::start("s07_csrf", &[]);
+    stack.create_user("fay", PASSWORD, None);
+    let patch = |client: &Client, token: &str| {
+        client
+            .http
+            .patch(stack.api.url("/api/v1/me"))
+            .header("X-CSRFToken", token)
+            .json(&json!({"first_name": "Fay"}))
+    };
+
+    // Issued by the portal (its login form), used on Django, then the api.
+    let a = Client::new();
+    let token = a
+        .get(&stack.portal.url("/accounts/login/"))
+        .await
+        .csrf_token();
+    let accepted = a
+        .post_form(
+            &stack.django.url("/csrf/"),
+            &[("csrfmiddlewaretoken", &token)],
+        )
+        .await;
+    assert_eq!(
+        accepted.status, 200,
+        "Django refused the portal's token: {}",
+        accepted.body
+    );
+    assert_eq!(stack.portal_log_in(&a, "fay", PASSWORD).await.status, 302);
+    let token = a
+        .get(&stack.portal.url("/accounts/password_change/"))
+        .await
+        .csrf_token();
+    let patched = a.send(patch(&a, &token)).await;
+    assert_eq!(
+        patched.status, 200,
+        "the api refused the portal's token: {}",
+        patched.body
+    );
+
+    // Issued by Django (its login form), used on the portal's login form, then the api.
+    let b = Client::new();
+    let token = b
+        .get(&stack.django.url("/accounts/login/"))
+        .await
+        .csrf_token();
+    let login = b
+        .post_form(
+            &stack.portal.url("/accounts/login/"),
+            &[
+                ("csrfmiddlewaretoken", &token),
+                ("username", "fay"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        login.status, 302,
+        "the portal refused Django's token: {}",
+        login.body
+    );
+    let token = b
+        .get(&stack.django.url("/accounts/password_change/"))
+        .await
+        .csrf_token();
+    let patched = b.send(patch(&b, &token)).await;
+    assert_eq!(
+        patched.status, 200,
+        "the api refused Django's token: {}",
+        patched.body
+    );
+
+    // A token of the right shape but not this cookie's: refused by all three.
+    let wrong = "x".repeat(64);
+    let refused = b
+        .post_form(
+            &stack.django.url("/csrf/"),
+            &[("csrfmiddlewaretoken", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = b
+        .post_form(
+            &stack.portal.url("/accounts/logout/"),
+            &[("csrfmiddlewaretoken", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = b.send(patch(&b, &wrong)).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(stack.seen(&b).await, Seen::everywhere("fay"));
+}
+
+/// Scenario 8: A password-reset link made by Django works on the portal, and one made by the portal on
+/// Django.
+#[tokio::test]
+async fn s08_reset_links_work_across_services() {
+    let stack = Stack::start("s08_reset", &[]);
+    stack.create_user("gus", PASSWORD, None);
+    let (second, third) = ("second horse battery 2", "third horse battery 3");
+
+    // Django mails the link; the portal sets the password.
+    let client = Client::new();
+    let asked = client
+        .submit(
+            &stack.django.url("/accounts/password_reset/"),
+            &[("email", "gus@example.com")],
+        )
+        .await;
+    assert_eq!(asked.status, 302, "{}", asked.body);
+    let link = stack.reset_path("django");
+    let opened = client.get(&stack.portal.url(&link)).await;
+    assert_eq!(
+        opened.status, 302,
+        "the portal refused Django's link {link}: {}",
+        opened.body
+    );
+    let set = client
+        .submit(
+            &stack.portal.url(opened.location()),
+            &[("new_password1", second), ("new_password2", second)],
+        )
+        .await;
+    assert_eq!(set.status, 302, "{}", set.body);
+    assert_eq!(set.location(), "/accounts/reset/done/");
+    // The link is spent on Django too (the token hashes the old password).
+    let spent = Client::new().get(&stack.django.url(&link)).await;
+    assert_eq!(
+        spent.status, 200,
+        "a spent link is not redirected: {}",
+        spent.body
+    );
+    let fresh = Client::new();
+    assert_eq!(stack.django_log_in(&fresh, "gus", second).await.status, 302);
+
+    // The portal mails the link; Django sets the password.
+    let client = Client::new();
+    let asked = client
+        .submit(
+            &stack.portal.url("/accounts/password_reset/"),
+            &[("email", "gus@example.com")],
+        )
+        .await;
+    assert_eq!(asked.status, 302, "{}", asked.body);
+    let link = stack.reset_path("portal");
+    let opened = client.get(&stack.django.url(&link)).await;
+    assert_eq!(
+        opened.status, 302,
+        "Django refused the portal's link {link}: {}",
+        opened.body
+    );
+    let set = client
+        .submit(
+            &stack.django.url(opened.location()),
+            &[("new_password1", third), ("new_password2", third)],
+        )
+        .await;
+    assert_eq!(set.status, 302, "{}", set.body);
+    assert_eq!(set.location(), "/accounts/reset/done/");
+    assert_eq!(
+        stack.seen(&fresh).await,
+        Seen::anonymous(),
+        "the reset ended the other session"
+    );
+    let fresh = Client::new();
+    assert_eq!(
+        stack.portal_log_in(&fresh, "gus", second).await.status,
+        200,
+        "the old password is refused"
+    );
+    assert_eq!(stack.portal_log_in(&fresh, "gus", third).await.status, 302);
+    assert_eq!(stack.seen(&fresh).await, Seen::everywhere("gus"));
+}
+
+/// Scenario 9: Users Django made with each of its hashers log in on the portal; a superuser made with `portal
+/// createsuperuser` logs into Django and its admin.
+#[tokio::test]
+async fn s09_every_djangos_hasher_and_portal_createsuperuser() {
+    let stack = Stack::start("s09_hashers", &[]);
+    let mut peer = stack.peer();
+    for hasher in [
+        "pbkdf2_sha256",
+        "pbkdf2_sha1",
+        "argon2",
+        "bcrypt_sha256",
+        "scrypt",
+    ] {
+        let username = format!("user_{hasher}");
+        let pk = stack.create_user(&username, PASSWORD, Some(hasher));
+        let row = peer.call("get_user_row", json!({}), json!({"pk": pk}));
+        let encoded = row["password"].as_str().expect("a password");
+        assert!(encoded.starts_with(&format!("{hasher}$")), "{encoded}");
+        let client = Client::new();
+        let login = stack.portal_log_in(&client, &username, PASSWORD).await;
+        assert_eq!(login.status, 302, "{hasher}: {}", login.body);
+        assert_eq!(
+            stack.seen(&client).await,
+            Seen::everywhere(&username),
+            "{hasher}"
+        );
+    }
+    drop(peer);
+
+    stack.run_portal(
+        &[
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "boss",
+            "--email",
+            "boss@example.com",
+        ],
+        &[("DJANGO_SUPERUSER_PASSWORD", PASSWORD)],
+        "portal-createsuperuser",
+    );
+    let client = Client::new();
+    let login = client
+        .submit(
+            &stack.django.url("/admin/login/?next=/admin/"),
+            &[
+                ("username", "boss"),
+                ("password", PASSWORD),
+                ("next", "/admin/"),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, 302, "Django's admin login: {}", login.body);
+    assert_eq!(login.location(), "/admin/");
+    let admin = client.get(&stack.django.url("/admin/")).await;
+    assert_eq!(admin.status, 200);
+    assert!(admin.body.contains("Site administration"), "{}", admin.body);
+    assert!(
+        admin.body.contains("Users"),
+        "the superuser sees the auth models"
+    );
+    assert_eq!(stack.seen(&client).await, Seen::everywhere("boss"));
+}
+
+/// Scenario 10: The seed project's acceptance list, with our api where its FastAPI service was.
+#[tokio::test]
+async fn s10_the_seed_projects_acceptance_list() {
+    let stack = Stack::start("s10_seed", &[]);
+    stack.create_user("hal", PASSWORD, None);
+
+    // Django login, then api access; Django logout, then 401.
+    let a = Client::new();
+    assert_eq!(stack.django_log_in(&a, "hal", PASSWORD).await.status, 302);
+    let me = a.get(&stack.api.url("/api/v1/me")).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["username"], "hal");
+    assert!(stack.django_log_out(&a).await.status < 400);
+    let me = a.get(&stack.api.url("/api/v1/me")).await;
+    assert_eq!(me.status, 401);
+    assert!(me.json()["detail"].is_string());
+
+    // Register, log in, access, log out, 401, log in again, 200.
+    let b = Client::new();
+    let registered = stack.portal_register(&b, "ivy", PASSWORD).await;
+    assert_eq!(registered.status, 302, "{}", registered.body);
+    assert_eq!(stack.portal_log_in(&b, "ivy", PASSWORD).await.status, 302);
+    assert_eq!(b.get(&stack.api.url("/api/v1/me")).await.status, 200);
+    assert!(stack.portal_log_out(&b).await.status < 400);
+    assert_eq!(b.get(&stack.api.url("/api/v1/me")).await.status, 401);
+    assert_eq!(stack.portal_log_in(&b, "ivy", PASSWORD).await.status, 302);
+    assert_eq!(b.get(&stack.api.url("/api/v1/me")).await.status, 200);
+
+    // A fresh client carrying only the session cookie is recognised by the api and by Django.
+    let bare = Client::with_session_of(&b);
+    assert_eq!(stack.api_user(&bare).await.as_deref(), Some("ivy"));
+    assert_eq!(stack.django_user(&bare).await.as_deref(), Some("ivy"));
+}
