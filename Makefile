@@ -12,7 +12,7 @@ ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --
 	--test password_validation_django --test email_validation_django --test auth_matrix \
 	--test scenarios --test browser
 
-.PHONY: test venvs fmt lint bench bench-tools fuzz clean
+.PHONY: test test-containers venvs run fmt lint lint-tools bench bench-tools fuzz clean
 
 ## test: the whole suite (unit, property, fuzz-corpus replay, golden vectors against Django 5.2 and 4.2, and
 ## the cross-service suite in tests/: the portal and api binaries beside a real Django site and Chromium)
@@ -24,13 +24,39 @@ test: venvs
 venvs:
 	bash tests/django/setup-venvs.sh
 
+## run: Redis, PostgreSQL, the portal and the api on 127.0.0.1, migrated, data and logs in .data/ (ports:
+## REDIS_PORT=6380, POSTGRES_PORT=5433, PORTAL_PORT=8000, API_PORT=8001); Ctrl-C stops them all
+run:
+	CARGO="$(CARGO)" bash scripts/run.sh
+
 fmt:
 	$(CARGO) fmt --all
 
-## lint: formatting and clippy with warnings as errors
-lint:
+## lint: formatting and clippy with warnings as errors; hadolint on the Dockerfiles, actionlint on the
+## workflows, and the compose file validated (`docker compose config`, or Debian's docker-compose)
+LINT_VENV := $(ROOT)/.venv/lint
+LINT_REQUIREMENTS := $(ROOT)/.ci/lint-requirements.txt
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+lint: lint-tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(LINT_VENV)/bin/hadolint docker/*.Dockerfile
+	$(LINT_VENV)/bin/actionlint
+	SECRET_KEY=lint-only POSTGRES_PASSWORD=lint-only ENV_FILE=.env.example \
+		$(COMPOSE) --env-file .env.example -f docker-compose.yml -f docker-compose.host.yml config -q
+
+lint-tools:
+	@if ! { [ -x $(LINT_VENV)/bin/hadolint ] && cmp -s $(LINT_REQUIREMENTS) $(LINT_VENV)/.requirements; }; then \
+		echo "setting up $(LINT_VENV)"; \
+		python3 -m venv $(LINT_VENV) && \
+		$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(LINT_REQUIREMENTS) && \
+		cp $(LINT_REQUIREMENTS) $(LINT_VENV)/.requirements; \
+	fi
+
+## test-containers: the portal and api images and the compose stack, built and run for real with podman (no
+## Docker engine or registry needed: local base images by debootstrap, host networking), then a smoke check
+test-containers:
+	bash scripts/containers.sh
 
 ## bench: criterion benchmarks, printed beside the same operations timed in Python/Django; then
 ## GET /api/v1/me under load (oha), the api beside the FastAPI reference in benches/fastapi

@@ -708,9 +708,14 @@ pub struct Chromedriver {
 
 impl Chromedriver {
     pub fn start(stack: &Stack) -> Chromedriver {
-        let program = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-            .into_iter()
+        // `CHROMEDRIVER` names one; else Debian's; else the one GitHub's Ubuntu runner image carries.
+        let program = std::env::var_os("CHROMEDRIVER")
             .map(PathBuf::from)
+            .into_iter()
+            .chain(["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].map(PathBuf::from))
+            .chain(
+                std::env::var_os("CHROMEWEBDRIVER").map(|d| PathBuf::from(d).join("chromedriver")),
+            )
             .find(|p| p.exists())
             .expect(
                 "chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run does)",
@@ -726,15 +731,25 @@ impl Chromedriver {
 
     /// A new headless Chromium session (1280×900, no sandbox: CI runs as root).
     pub async fn browser(&self) -> fantoccini::Client {
-        let binary = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"]
+        // `CHROMIUM` names the browser; else Debian's; else Google Chrome (GitHub's Ubuntu runner image).
+        let binary = std::env::var_os("CHROMIUM")
+            .map(PathBuf::from)
             .into_iter()
-            .find(|p| Path::new(p).exists())
+            .chain(
+                [
+                    "/usr/bin/chromium",
+                    "/usr/lib/chromium/chromium",
+                    "/usr/bin/google-chrome",
+                ]
+                .map(PathBuf::from),
+            )
+            .find(|p| p.exists())
             .expect("chromium (Debian: apt-get install chromium)");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_string(),
             json!({
-                "binary": binary,
+                "binary": binary.to_string_lossy(),
                 "args": [
                     "--headless=new",
                     "--no-sandbox",
