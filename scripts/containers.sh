@@ -35,6 +35,7 @@ POSTGRES_IMAGE=$LOCAL/postgres:bookworm
 IMAGE_TAG=local
 PORTAL_IMAGE=$LOCAL/django-rs-sessions/portal:$IMAGE_TAG
 API_IMAGE=$LOCAL/django-rs-sessions/api:$IMAGE_TAG
+TESTS_IMAGE=$LOCAL/django-rs-sessions/tests:$IMAGE_TAG
 PODMAN_COMPOSE_VERSION=1.6.0
 COMPOSE_VENV=$ROOT/.venv/podman-compose
 PROJECT=django-rs-sessions-local
@@ -184,7 +185,7 @@ build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$REDIS_IMAGE" -f docker/local/red
 build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$POSTGRES_IMAGE" -f docker/local/postgres.Dockerfile docker/local
 
 # ---- 4. the portal and api images ------------------------------------------------------------------------
-phase 'portal and api images'
+phase 'images (portal, api, tests)'
 # The shared builder stage must stay the same text in both files, or the second build recompiles.
 builder_stage() { sed -n '/^# ---- builder/,/^# ---- end of the shared builder stage/p' "$1"; }
 cmp -s <(builder_stage docker/portal.Dockerfile) <(builder_stage docker/api.Dockerfile) ||
@@ -192,20 +193,24 @@ cmp -s <(builder_stage docker/portal.Dockerfile) <(builder_stage docker/api.Dock
 TOOLCHAIN=${RUST_TOOLCHAIN_DIR:-$(rustc --print sysroot)}
 [[ -x $TOOLCHAIN/bin/cargo && -x $TOOLCHAIN/bin/rustc ]] || die "no cargo and rustc in $TOOLCHAIN/bin"
 echo "toolchain: $("$TOOLCHAIN/bin/rustc" --version) from $TOOLCHAIN"
-for svc in portal api; do
+cmp -s <(builder_stage docker/portal.Dockerfile) <(builder_stage docker/tests.Dockerfile) ||
+    die "the builder stages of docker/portal.Dockerfile and docker/tests.Dockerfile differ"
+for svc in portal api tests; do
     start=$SECONDS
     image=$PORTAL_IMAGE
     [[ $svc == api ]] && image=$API_IMAGE
+    [[ $svc == tests ]] && image=$TESTS_IMAGE
     podman build --format docker --layers \
         -v "$TOOLCHAIN:/toolchain:ro" -v "$HOST_CA:/host-ca.crt:ro" \
         --build-arg "RUST_IMAGE=$BUILDER_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        --build-arg "PIP_CERT=/host-ca.crt" \
         -f "docker/$svc.Dockerfile" -t "$image" . >"$WORK/build-$svc.log" 2>&1 ||
         { tail -n 40 "$WORK/build-$svc.log"; die "building $image failed"; }
     echo "$image built in $((SECONDS - start)) s"
 done
 
 printf '\n%-58s %10s %12s\n' image size bytes
-for image in "$BASE_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE" "$PORTAL_IMAGE" "$API_IMAGE"; do
+for image in "$BASE_IMAGE" "$BUILDER_IMAGE" "$REDIS_IMAGE" "$POSTGRES_IMAGE" "$PORTAL_IMAGE" "$API_IMAGE" "$TESTS_IMAGE"; do
     printf '%-58s %10s %12s\n' "$image" \
         "$(podman image ls --format '{{.Size}}' "$image" | head -n 1)" \
         "$(podman image inspect --format '{{.Size}}' "$image")"
@@ -255,7 +260,7 @@ PORTAL_PORT=$PORTAL_PORT
 API_PORT=$API_PORT
 ALLOWED_HOSTS=127.0.0.1,localhost
 SESSION_ENGINE=cache
-SESSION_COOKIE_NAME=sessionid
+SESSION_COOKIE_NAME=shared_session_id
 EOF
 set -a
 # shellcheck source=/dev/null
@@ -296,4 +301,8 @@ phase 'smoke check'
 bash "$ROOT/scripts/smoke.sh" "http://127.0.0.1:$PORTAL_PORT" "http://127.0.0.1:$API_PORT" \
     "$COMPOSE_VENV/bin/podman-compose" --project-name "$PROJECT" --env-file "$ENV_FILE" \
     -f docker-compose.yml -f docker-compose.host.yml exec -T -e DJANGO_SUPERUSER_PASSWORD portal portal
+
+# ---- 7. the cross-service suite, from its own container ---------------------------------------------------
+phase 'the cross-service suite (the tests service)'
+pc --profile tests run --rm --no-deps tests
 phase ''

@@ -35,19 +35,35 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where tests leave what a person should look at (the browser's screenshots): `target/artifacts/`.
+/// Where tests leave what a person should look at (the browser's screenshots): `SUITE_ARTIFACTS_DIR`, else
+/// `target/artifacts/`.
 pub fn artifacts_dir() -> PathBuf {
-    let dir = profile_dir()
-        .parent()
-        .expect("target/<profile>")
-        .join("artifacts");
-    fs::create_dir_all(&dir).expect("creating target/artifacts");
+    let dir = std::env::var_os("SUITE_ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            profile_dir()
+                .parent()
+                .expect("target/<profile>")
+                .join("artifacts")
+        });
+    fs::create_dir_all(&dir).expect("creating the artifacts directory");
     dir
 }
 
-/// A workspace binary (`portal`, `api`) that `cargo test --workspace` built next to this test.
+/// Where each test's process logs go: `SUITE_LOG_DIR`, else `target/<profile>/suite-logs/`.
+fn log_root() -> PathBuf {
+    std::env::var_os("SUITE_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| profile_dir().join("suite-logs"))
+}
+
+/// A workspace binary (`portal`, `api`): in `SUITE_BIN_DIR` (the container suite's image), else the one
+/// `cargo test --workspace` built next to this test.
 fn binary(name: &str) -> PathBuf {
-    let path = profile_dir().join(name);
+    let path = std::env::var_os("SUITE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(profile_dir)
+        .join(name);
     assert!(
         path.exists(),
         "{} is missing: build it first (`cargo build -p {name}`; `make test` does)",
@@ -55,6 +71,26 @@ fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The settings a Django project and our services share, which the container suite reads from its
+/// environment (the deployment's `.env`) rather than choosing them.
+const SHARED_SETTINGS: &[&str] = &[
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "SESSION_ENGINE",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_AGE",
+    "SESSION_EXPIRE_AT_BROWSER_CLOSE",
+    "SESSION_SAVE_EVERY_REQUEST",
+    "REDIS_URL",
+    "CACHE_BACKEND",
+    "CACHE_KEY_PREFIX",
+    "CACHE_VERSION",
+    "DATABASE_URL",
+    "PASSWORD_HASHERS",
+    "TIME_ZONE",
+    "DJANGO_VERSION",
+];
 
 /// Django's `get_version()` in the venv the suite runs, checked against `DJANGO_EXPECTED_VERSION`.
 pub fn django_version() -> &'static str {
@@ -193,8 +229,8 @@ pub struct Stack {
     pub django: Service,
     pub portal: Service,
     pub api: Service,
-    pub redis: RedisServer,
-    pub pg: PostgresServer,
+    /// The throwaway servers; `None` against a running deployment (`SUITE_PORTAL_URL`).
+    servers: Option<(RedisServer, PostgresServer)>,
     vars: Vec<(String, String)>,
     logs: PathBuf,
     mail: TempDir,
@@ -206,13 +242,26 @@ pub const SESSION_COOKIE_NAME: &str = "shared_session_id";
 impl Stack {
     /// A deployment for the test `name` with the suite's settings, `extra` added or overriding (an empty
     /// value removes a setting).
+    ///
+    /// With `SUITE_PORTAL_URL` and `SUITE_API_URL` set (the container suite, `docker/tests.Dockerfile`),
+    /// the portal and the api are the running ones at those addresses, on the Redis and PostgreSQL the
+    /// environment's settings name; only the Django site is started here, and every user, session and
+    /// cache entry is deleted first (Django's own calls), so each scenario starts from an empty
+    /// deployment. A scenario that needs settings of its own (`extra`) or restarts services cannot run
+    /// there and says so.
     pub fn start(name: &str, extra: &[(&str, &str)]) -> Stack {
-        let redis = RedisServer::start().expect("redis-server");
-        let pg = PostgresServer::start().expect("postgres");
-        let mail = TempDir::new().expect("a mail directory");
-        let logs = profile_dir().join("suite-logs").join(name);
+        let logs = log_root().join(name);
         let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).expect("creating the log directory");
+        let mail = TempDir::new().expect("a mail directory");
+        if let (Ok(portal), Ok(api)) = (
+            std::env::var("SUITE_PORTAL_URL"),
+            std::env::var("SUITE_API_URL"),
+        ) {
+            return Stack::running(name, extra, &portal, &api, logs, mail);
+        }
+        let redis = RedisServer::start().expect("redis-server");
+        let pg = PostgresServer::start().expect("postgres");
         let version = django_version();
         let major_minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
         let mut vars: Vec<(String, String)> = [
@@ -231,11 +280,10 @@ impl Stack {
         // The portal hashes passwords with this Django's work factors, so Django never re-hashes them.
         vars.push(("DJANGO_VERSION".into(), major_minor));
         let mut stack = Stack {
-            django: placeholder("django"),
-            portal: placeholder("portal"),
-            api: placeholder("api"),
-            redis,
-            pg,
+            django: placeholder("django", ""),
+            portal: placeholder("portal", ""),
+            api: placeholder("api", ""),
+            servers: Some((redis, pg)),
             vars,
             logs,
             mail,
@@ -247,6 +295,63 @@ impl Stack {
         stack.portal = stack.spawn_rust("portal", free_port().expect("a port"));
         stack.api = stack.spawn_rust("api", free_port().expect("a port"));
         stack
+    }
+
+    /// The running deployment at `portal`/`api` (see `start`).
+    fn running(
+        name: &str,
+        extra: &[(&str, &str)],
+        portal: &str,
+        api: &str,
+        logs: PathBuf,
+        mail: TempDir,
+    ) -> Stack {
+        assert!(
+            extra.is_empty(),
+            "{name} needs a deployment with settings of its own ({extra:?}); run it with `make test`"
+        );
+        let vars: Vec<(String, String)> = SHARED_SETTINGS
+            .iter()
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+            .collect();
+        for required in ["SECRET_KEY", "DATABASE_URL", "SESSION_COOKIE_NAME"] {
+            assert!(
+                vars.iter().any(|(n, _)| n == required),
+                "the container suite needs {required}, the deployment's"
+            );
+        }
+        assert_eq!(
+            std::env::var("SESSION_COOKIE_NAME").ok().as_deref(),
+            Some(SESSION_COOKIE_NAME),
+            "the suite's clients look for the cookie {SESSION_COOKIE_NAME}: deploy with that name"
+        );
+        let mut stack = Stack {
+            django: placeholder("django", ""),
+            portal: placeholder("portal", portal.trim_end_matches('/')),
+            api: placeholder("api", api.trim_end_matches('/')),
+            servers: None,
+            vars,
+            logs,
+            mail,
+        };
+        stack.peer().call("reset", json!({}), json!({}));
+        stack.run_django(&["migrate", "--noinput"], "django-migrate");
+        stack.django = stack.spawn_django(free_port().expect("a port"));
+        stack
+    }
+
+    /// The stack's own Redis (not against a running deployment).
+    pub fn redis(&self) -> &RedisServer {
+        &self.servers.as_ref().expect("this stack's own Redis").0
+    }
+
+    /// The stack's own PostgreSQL (not against a running deployment).
+    pub fn pg(&self) -> &PostgresServer {
+        &self
+            .servers
+            .as_ref()
+            .expect("this stack's own PostgreSQL")
+            .1
     }
 
     fn set(&mut self, extra: &[(&str, &str)]) {
@@ -361,6 +466,10 @@ impl Stack {
 
     /// Restarts the three services with `extra` changed (as a deploy would), on the same ports.
     pub fn restart(&mut self, extra: &[(&str, &str)]) {
+        assert!(
+            self.servers.is_some(),
+            "a running deployment is not restarted by its tests; run this scenario with `make test`"
+        );
         self.set(extra);
         for service in [&mut self.django, &mut self.portal, &mut self.api] {
             service.stop();
@@ -537,11 +646,12 @@ impl Stack {
     }
 }
 
-fn placeholder(name: &'static str) -> Service {
+/// A service this stack does not run (yet, or at all): a name and, for a running deployment, its address.
+fn placeholder(name: &'static str, base: &str) -> Service {
     Service {
         name,
         port: 0,
-        base: String::new(),
+        base: base.to_string(),
         child: None,
     }
 }
@@ -566,8 +676,10 @@ impl Drop for Stack {
                 tail(&read(&path), 80)
             );
         }
-        eprintln!("----- redis -----\n{}", tail(&self.redis.log(), 20));
-        eprintln!("----- postgresql -----\n{}", tail(&self.pg.log(), 20));
+        if let Some((redis, pg)) = &self.servers {
+            eprintln!("----- redis -----\n{}", tail(&redis.log(), 20));
+            eprintln!("----- postgresql -----\n{}", tail(&pg.log(), 20));
+        }
     }
 }
 

@@ -249,7 +249,7 @@ async fn engine_round_trip(name: &str, settings: &[(&str, &str)]) -> Stack {
 /// The Redis keys holding sessions, one per line.
 fn session_keys(stack: &Stack) -> String {
     stack
-        .redis
+        .redis()
         .keys("*django.contrib.sessions*")
         .expect("redis-cli")
         .join("\n")
@@ -308,7 +308,7 @@ async fn s05_engine_cached_db() {
     let stack = engine_round_trip("s05_cached_db", &[("SESSION_ENGINE", "cached_db")]).await;
     assert!(session_keys(&stack).contains("django.contrib.sessions.cached_db"));
     let rows = stack
-        .pg
+        .pg()
         .psql("SELECT count(*) FROM django_session")
         .expect("psql");
     assert_ne!(rows.trim(), "0");
@@ -318,7 +318,7 @@ async fn s05_engine_cached_db() {
 async fn s05_engine_db() {
     let stack = engine_round_trip("s05_db", &[("SESSION_ENGINE", "db")]).await;
     let rows = stack
-        .pg
+        .pg()
         .psql("SELECT count(*) FROM django_session")
         .expect("psql");
     assert_ne!(rows.trim(), "0");

@@ -8,14 +8,20 @@
 //! set (`make test` sets it), Django must be that version.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
 
-/// The repository's root (this crate is `crates/testkit`).
+/// The repository's root (this crate is `crates/testkit`), taken lexically, so that a test binary copied
+/// elsewhere (the container suite's image) needs only `tests/django` at that path, not the crates.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// The Python with the pinned Django: `DJANGO_PYTHON`, else `.venv/django-5.2/bin/python`.

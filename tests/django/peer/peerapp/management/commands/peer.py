@@ -228,6 +228,22 @@ def session_set_expiry(session_key, value):
     }
 
 
+@op("reset")
+def reset():
+    """Every user and session deleted and the cache flushed, with Django's own calls: a shared deployment
+    (the container suite's) made empty before a scenario, as a fresh one would be."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+    from django.core.cache import caches
+    from django.conf import settings
+
+    get_user_model()._default_manager.all().delete()
+    Session.objects.all().delete()
+    if "default" in getattr(settings, "CACHES", {}):
+        caches["default"].clear()
+    return None
+
+
 @op("clear_expired")
 def clear_expired():
     engine().SessionStore.clear_expired()
