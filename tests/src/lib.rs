@@ -19,12 +19,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::cookie::{CookieStore, Jar};
-use serde_json::Value;
 use tempfile::TempDir;
 use testkit::django::{self, Oracle};
 use testkit::{PostgresServer, RedisServer, free_port};
 
 pub use serde_json::json;
+pub use testkit::http::Page;
 
 /// `target/<profile>`: where cargo put this test binary's `deps/` and the workspace's binaries.
 pub fn profile_dir() -> PathBuf {
@@ -166,18 +166,7 @@ impl Service {
 
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            testkit::stop_child(&mut child);
         }
     }
 }
@@ -188,7 +177,23 @@ impl Drop for Service {
     }
 }
 
-fn read(path: &Path) -> String {
+/// Prints the last `lines` lines of every file in `dir` (a failing test's process logs), in name order.
+pub fn print_logs(dir: &Path, lines: usize) {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    for path in paths {
+        eprintln!(
+            "----- {} (last {lines} lines) -----\n{}",
+            path.display(),
+            tail(&read(&path), lines)
+        );
+    }
+}
+
+/// A file's text, or a line saying why there is none (a log that was never written).
+pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
 }
 
@@ -665,63 +670,11 @@ impl Drop for Stack {
         for service in [&mut self.django, &mut self.portal, &mut self.api] {
             service.stop();
         }
-        let mut names: Vec<PathBuf> = fs::read_dir(&self.logs)
-            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        names.sort();
-        for path in names {
-            eprintln!(
-                "----- {} (last 80 lines) -----\n{}",
-                path.display(),
-                tail(&read(&path), 80)
-            );
-        }
+        print_logs(&self.logs, 80);
         if let Some((redis, pg)) = &self.servers {
             eprintln!("----- redis -----\n{}", tail(&redis.log(), 20));
             eprintln!("----- postgresql -----\n{}", tail(&pg.log(), 20));
         }
-    }
-}
-
-/// An answer, read whole.
-pub struct Page {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Page {
-    pub fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect()
-    }
-
-    /// The `csrfmiddlewaretoken` of the page's first form.
-    pub fn csrf_token(&self) -> String {
-        let marker = "name=\"csrfmiddlewaretoken\" value=\"";
-        let start = self.body.find(marker).unwrap_or_else(|| {
-            panic!(
-                "no CSRF field in the page ({}):\n{}",
-                self.status, self.body
-            )
-        }) + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote");
-        self.body[start..start + end].to_string()
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {}", self.status, self.body))
     }
 }
 
@@ -781,15 +734,7 @@ impl Client {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
-        let response = request.send().await.expect("a request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await.expect("a body");
-        Page {
-            status,
-            headers,
-            body,
-        }
+        Page::read(request.send().await.expect("a request")).await
     }
 
     pub async fn get(&self, url: &str) -> Page {

@@ -12,11 +12,11 @@
 use std::fs;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use suite::{Client, profile_dir};
+use suite::{Client, print_logs, profile_dir, read};
 use tempfile::TempDir;
 use testkit::django::workspace_root;
 use testkit::free_port;
@@ -190,45 +190,14 @@ impl Drop for Quickstart {
     /// script's output and the end of each process's log.
     fn drop(&mut self) {
         if let Some(mut child) = self.running.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let started = Instant::now();
-            while started.elapsed() < STOP_TIMEOUT {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            testkit::stop_child(&mut child);
         }
         if !std::thread::panicking() {
             return;
         }
-        for dir in [self.logs.clone(), self.data().join("log")] {
-            let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-                .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-                .unwrap_or_default();
-            paths.sort();
-            for path in paths {
-                eprintln!(
-                    "----- {} (last 60 lines) -----\n{}",
-                    path.display(),
-                    tail(&read(&path), 60)
-                );
-            }
-        }
+        print_logs(&self.logs, 60);
+        print_logs(&self.data().join("log"), 60);
     }
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod django;
+pub mod http;
 mod smtp;
 pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls};
 
@@ -102,9 +103,9 @@ fn find_binary(candidates: &[&str], hint: &'static str) -> Result<PathBuf> {
     })
 }
 
-/// Stops a child: a polite signal first (`SIGINT` = PostgreSQL's fast shutdown, Redis exits too), then
-/// `SIGKILL` after a grace period.
-fn stop_child(child: &mut Child) {
+/// Stops a child: a polite signal first (`SIGINT` = PostgreSQL's fast shutdown, Redis exits too; a shell
+/// script's Ctrl-C; actix-web's and Django's graceful stop), then `SIGKILL` after a grace period of 10 s.
+pub fn stop_child(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }

@@ -13,6 +13,7 @@ use auth::migrate::{self, DefaultAutoField};
 use portal::config::Config;
 use portal::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
+pub use testkit::http::Page;
 use testkit::{PostgresServer, RedisServer};
 
 pub struct TestApp {
@@ -116,41 +117,6 @@ impl TestApp {
     }
 }
 
-pub struct Page {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Page {
-    pub fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect()
-    }
-
-    /// The `csrfmiddlewaretoken` of the page's first form.
-    pub fn csrf_token(&self) -> String {
-        let marker = "name=\"csrfmiddlewaretoken\" value=\"";
-        let start = self.body.find(marker).expect("a CSRF field") + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote");
-        self.body[start..start + end].to_string()
-    }
-
-    pub fn contains(&self, text: &str) -> bool {
-        self.body.contains(text)
-    }
-}
-
 impl Browser {
     pub async fn get(&self, path: &str) -> Page {
         let response = self
@@ -159,7 +125,7 @@ impl Browser {
             .send()
             .await
             .expect("GET");
-        page(response).await
+        Page::read(response).await
     }
 
     /// Posts `fields` as a browser would: with the form's own CSRF token unless one is given.
@@ -171,7 +137,7 @@ impl Browser {
             .send()
             .await
             .expect("POST");
-        page(response).await
+        Page::read(response).await
     }
 
     /// Opens the page at `form_path`, then posts `fields` with its CSRF token to `action`.
@@ -231,16 +197,5 @@ impl Browser {
         let start = home.body.find(marker)? + marker.len();
         let end = home.body[start..].find('<')?;
         Some(home.body[start..start + end].to_string())
-    }
-}
-
-async fn page(response: reqwest::Response) -> Page {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().await.expect("body");
-    Page {
-        status,
-        headers,
-        body,
     }
 }
