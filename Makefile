@@ -46,12 +46,7 @@ lint: lint-tools
 		$(COMPOSE) --env-file .env.example -f docker-compose.yml -f docker-compose.host.yml config -q
 
 lint-tools:
-	@if ! { [ -x $(LINT_VENV)/bin/hadolint ] && cmp -s $(LINT_REQUIREMENTS) $(LINT_VENV)/.requirements; }; then \
-		echo "setting up $(LINT_VENV)"; \
-		python3 -m venv $(LINT_VENV) && \
-		$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(LINT_REQUIREMENTS) && \
-		cp $(LINT_REQUIREMENTS) $(LINT_VENV)/.requirements; \
-	fi
+	@bash scripts/venv.sh $(LINT_VENV) $(LINT_REQUIREMENTS)
 
 ## test-containers: the portal and api images and the compose stack, built and run for real with podman (no
 ## Docker engine or registry needed: local base images by debootstrap, host networking), then a smoke check
@@ -67,8 +62,7 @@ bench: venvs bench-tools
 		$(CARGO) bench -p api --bench load
 
 # The load bench's tools, each pinned: oha (the load generator, built from crates.io into .cache/tools)
-# and .venv/bench, the FastAPI reference's venv (re-made when its requirements change, as setup-venvs.sh
-# does for the Django venvs).
+# and .venv/bench, the FastAPI reference's venv (scripts/venv.sh: re-made when its requirements change).
 OHA_VERSION := 1.16.0
 OHA := $(ROOT)/.cache/tools/bin/oha
 BENCH_VENV := $(ROOT)/.venv/bench
@@ -77,13 +71,7 @@ BENCH_REQUIREMENTS := $(ROOT)/benches/fastapi/requirements.txt
 bench-tools:
 	@$(OHA) --version 2>/dev/null | grep -qxF 'oha $(OHA_VERSION)' || \
 		$(CARGO) install oha --locked --version $(OHA_VERSION) --root $(ROOT)/.cache/tools
-	@if ! { [ -x $(BENCH_VENV)/bin/python ] && cmp -s $(BENCH_REQUIREMENTS) $(BENCH_VENV)/.requirements; }; then \
-		echo "setting up $(BENCH_VENV)"; \
-		python3 -m venv $(BENCH_VENV) && \
-		$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-			-r $(BENCH_REQUIREMENTS) && \
-		cp $(BENCH_REQUIREMENTS) $(BENCH_VENV)/.requirements; \
-	fi
+	@bash scripts/venv.sh $(BENCH_VENV) $(BENCH_REQUIREMENTS)
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`). New inputs go to
 ## crates/auth/fuzz/scratch/ (ignored); copy a crash into corpus/<target>/ so `make test` replays it.

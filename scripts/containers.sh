@@ -36,7 +36,6 @@ IMAGE_TAG=local
 PORTAL_IMAGE=$LOCAL/django-rs-sessions/portal:$IMAGE_TAG
 API_IMAGE=$LOCAL/django-rs-sessions/api:$IMAGE_TAG
 TESTS_IMAGE=$LOCAL/django-rs-sessions/tests:$IMAGE_TAG
-PODMAN_COMPOSE_VERSION=1.6.0
 COMPOSE_VENV=$ROOT/.venv/podman-compose
 PROJECT=django-rs-sessions-local
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
@@ -224,12 +223,8 @@ echo "podman storage ($storage): $(du -sh "$storage" | cut -f 1)"
     echo "build cache mounts (${TMPDIR:-/var/tmp}/buildah-cache): $(du -sh "${TMPDIR:-/var/tmp}/buildah-cache" | cut -f 1)"
 
 # ---- 5. the stack ----------------------------------------------------------------------------------------
-phase "podman-compose $PODMAN_COMPOSE_VERSION"
-if [[ $("$COMPOSE_VENV/bin/podman-compose" --version 2>/dev/null | head -n 1) != "podman-compose version $PODMAN_COMPOSE_VERSION" ]]; then
-    rm -rf "$COMPOSE_VENV"
-    python3 -m venv "$COMPOSE_VENV"
-    "$COMPOSE_VENV/bin/pip" install --quiet --disable-pip-version-check "podman-compose==$PODMAN_COMPOSE_VERSION"
-fi
+phase 'podman-compose (pinned in docker/local/podman-compose-requirements.txt)'
+bash "$ROOT/scripts/venv.sh" "$COMPOSE_VENV" "$ROOT/docker/local/podman-compose-requirements.txt"
 "$COMPOSE_VENV/bin/podman-compose" --version | head -n 1
 
 phase 'stack up (redis, postgres, migrate, portal, api)'

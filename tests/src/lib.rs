@@ -248,7 +248,8 @@ impl Stack {
     /// A deployment for the test `name` with the suite's settings, `extra` added or overriding (an empty
     /// value removes a setting).
     ///
-    /// With `SUITE_PORTAL_URL` and `SUITE_API_URL` set (the container suite, `docker/tests.Dockerfile`),
+    /// With `SUITE_PORTAL_URL` and `SUITE_API_URL` set (the container suite, `docker/tests.Dockerfile`, which
+    /// must also set `SUITE_RESET_DEPLOYMENT=1`),
     /// the portal and the api are the running ones at those addresses, on the Redis and PostgreSQL the
     /// environment's settings name; only the Django site is started here, and every user, session and
     /// cache entry is deleted first (Django's own calls), so each scenario starts from an empty
@@ -314,6 +315,14 @@ impl Stack {
         assert!(
             extra.is_empty(),
             "{name} needs a deployment with settings of its own ({extra:?}); run it with `make test`"
+        );
+        // Every user, session and cache entry of that deployment is deleted below: never without being told
+        // that it is a deployment for tests.
+        assert_eq!(
+            std::env::var("SUITE_RESET_DEPLOYMENT").ok().as_deref(),
+            Some("1"),
+            "the suite deletes every user, session and cache entry of the deployment at {portal}; \
+             set SUITE_RESET_DEPLOYMENT=1 to say that it is a deployment for tests"
         );
         let vars: Vec<(String, String)> = SHARED_SETTINGS
             .iter()

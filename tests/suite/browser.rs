@@ -129,9 +129,10 @@ async fn chromium_logs_in_on_the_portal_and_the_api_sees_it() {
         .click()
         .await
         .expect("clicking it");
+    // The logged-out page's header offers "Log in" again (only an anonymous visitor's header does).
     browser
         .wait()
-        .for_element(Locator::Css("main"))
+        .for_element(Locator::Css("header nav a[href='/accounts/login/']"))
         .await
         .expect("the logged-out page");
     browser

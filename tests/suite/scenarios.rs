@@ -477,7 +477,7 @@ async fn s07_a_csrf_token_from_one_service_is_accepted_by_the_others() {
     );
 
     // A token of the right shape but not this cookie's: refused by all three.
-    let wrong = "x".repeat(64);
+    let wrong = "a".repeat(64);
     let refused = b
         .post_form(
             &stack.django.url("/csrf/"),
