@@ -2,6 +2,7 @@
 //! loads and saves the session; a trailing slash is accepted on every route.
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -95,11 +96,25 @@ impl Application {
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
         let document = crate::openapi::document(&settings);
-        let services = web::Data::new(Services::build(settings, Box::new(JsonResponses))?);
+        let services = Services::build(settings, Arc::new(JsonResponses))?;
+        let cors_settings = services.settings.clone();
+        // One set of connections per worker, each used only on its worker's thread (`for_worker`); a
+        // worker restarted after a panic shares the first set.
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let per_worker = (0..workers)
+            .map(|_| services.for_worker(workers).map(web::Data::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let per_worker = Arc::new(Mutex::new(per_worker));
+        let shared = web::Data::new(services);
         let metrics = web::Data::new(Metrics::new("api"));
         let server = HttpServer::new(move || {
+            let services = per_worker
+                .lock()
+                .ok()
+                .and_then(|mut spare| spare.pop())
+                .unwrap_or_else(|| shared.clone());
             App::new()
-                .app_data(services.clone())
+                .app_data(services)
                 .app_data(metrics.clone())
                 .wrap(
                     DefaultHeaders::new()
@@ -118,7 +133,7 @@ impl Application {
                         .wrap(from_fn(middleware::csrf::middleware))
                         .wrap(from_fn(middleware::session::middleware))
                         .wrap(from_fn(middleware::session::allowed_hosts))
-                        .wrap(cors(&services.settings))
+                        .wrap(cors(&cors_settings))
                         .configure(routes)
                         .service(
                             SwaggerUi::new("/docs/{_:.*}")
@@ -136,6 +151,7 @@ impl Application {
                         .default_service(web::to(not_found)),
                 )
         })
+        .workers(workers)
         .listen(listener)?
         .run();
         Ok(Application { address, server })

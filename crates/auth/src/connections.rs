@@ -6,6 +6,8 @@
 //! an outage costs a request at most the configured timeout, never a hang.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
@@ -249,12 +251,19 @@ impl std::fmt::Debug for DatabaseConfig {
 
 /// A pool of PostgreSQL connections (diesel-async on deadpool). Connections are made on demand and reused
 /// while tokio-postgres has not seen them close; one whose query fails at the transport is dropped, so a
-/// restarted server costs a call or so and nothing more. Cloning is cheap.
+/// restarted server costs a call or so and nothing more. Cloning is cheap, and clones share the pool.
+///
+/// One of the pool's connections may be held for [`Database::read`]: single-statement reads, which
+/// pipeline on it.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<AsyncPgConnection>,
     deadline: Duration,
+    reader: Arc<Mutex<Option<Arc<Connection>>>>,
 }
+
+/// A single-statement read for [`Database::read`], given a shared connection.
+pub type Read<'c, T> = Pin<Box<dyn Future<Output = diesel::QueryResult<T>> + Send + 'c>>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -307,6 +316,7 @@ impl Database {
         Ok(Database {
             pool,
             deadline: config.timeout,
+            reader: Arc::default(),
         })
     }
 
@@ -328,6 +338,74 @@ impl Database {
             crate::metrics::record_store_error(&error);
             error
         })
+    }
+
+    /// Runs `read`, one statement that only reads, under the query deadline, on a connection that
+    /// concurrent reads share: tokio-postgres pipelines them (one write carries every query waiting, and
+    /// one read may bring several answers), which spares PostgreSQL and this process a round of system
+    /// calls and wake-ups per query. Each statement is still its own implicit transaction, sent after
+    /// the call began, so it sees every commit made before it, as on a connection of its own: nothing is
+    /// cached. A transport failure or a timeout retires the shared connection (the next read takes
+    /// another from the pool); the statement can take no transaction or session state, since the
+    /// connection is only lent as `&`.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(&'c AsyncPgConnection) -> Read<'c, T>,
+    {
+        let connection = self.reader().await?;
+        let outcome = tokio::time::timeout(self.deadline, read(&connection)).await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                let error = diesel_error(&e);
+                if error.is_unavailable() {
+                    self.retire_reader(connection);
+                }
+                crate::metrics::record_store_error(&error);
+                Err(error)
+            }
+            Err(_) => {
+                self.retire_reader(connection);
+                let error = StoreError::Unavailable {
+                    service: POSTGRES,
+                    reason: format!("no answer within {:?}", self.deadline),
+                };
+                crate::metrics::record_store_error(&error);
+                Err(error)
+            }
+        }
+    }
+
+    /// The shared connection of [`Database::read`], taken from the pool on first use.
+    async fn reader(&self) -> Result<Arc<Connection>, StoreError> {
+        if let Some(connection) = self.shared_reader() {
+            return Ok(connection);
+        }
+        let fresh = Arc::new(self.get().await?);
+        let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        // Another read may have taken one meanwhile: use it, and give ours back to the pool.
+        Ok(slot.get_or_insert(fresh).clone())
+    }
+
+    fn shared_reader(&self) -> Option<Arc<Connection>> {
+        self.reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops sharing `connection`, and drops it from the pool if this was its last read; otherwise the
+    /// last read on it gives it back to the pool, which discards it if it is closed.
+    fn retire_reader(&self, connection: Arc<Connection>) {
+        {
+            let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &connection)) {
+                *slot = None;
+            }
+        }
+        if let Ok(connection) = Arc::try_unwrap(connection) {
+            let _ = Object::take(connection);
+        }
     }
 
     /// Runs `work` on a pooled connection under the query deadline. A connection whose query failed at

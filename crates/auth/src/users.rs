@@ -166,13 +166,15 @@ impl UserStore {
         let Ok(id) = i32::try_from(pk) else {
             return Ok(None);
         };
+        // Every request's lookup: a shared, pipelined connection (`Database::read`), still one fresh
+        // query per call.
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 Box::pin(async move {
                     au::table
                         .find(id)
                         .select(User::as_select())
-                        .first(conn)
+                        .first(&mut &*conn)
                         .await
                         .optional()
                 })

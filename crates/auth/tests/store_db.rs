@@ -211,6 +211,8 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     log_in(&store, &mut session, user.pk()).await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
+    // The per-request lookup's shared connection (`Database::read`) is open before the outage.
+    assert!(users.get(user.pk()).await.unwrap().is_some());
 
     pg.stop();
     for _ in 0..3 {
@@ -260,6 +262,55 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
             .map(|u| u.pk()),
         Some(user.pk())
     );
+    // The shared connection that died with the server was retired; the lookup has a new one.
+    assert_eq!(
+        users.get(user.pk()).await.unwrap().map(|u| u.pk()),
+        Some(user.pk())
+    );
+}
+
+/// Concurrent lookups share one pipelined connection (`Database::read`), and each is a fresh query: a
+/// change committed before a lookup starts is what it sees, with no cache in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_lookups_are_fresh() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let (settings, connections, _) = setup(&pg, &redis, "db").await;
+    let users = settings.user_store(&connections).unwrap();
+    let mut pks = Vec::new();
+    for name in ["ann", "ben", "cid", "dot"] {
+        let user = users
+            .create_user(NewUser {
+                username: name.into(),
+                password: Some("pw".into()),
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+        pks.push(user.pk());
+    }
+    let lookups = (0..64).map(|i| {
+        let users = users.clone();
+        let pk = pks[i % pks.len()];
+        tokio::spawn(async move { users.get(pk).await.map(|u| u.map(|u| u.pk())) })
+    });
+    for (i, lookup) in lookups.enumerate() {
+        assert_eq!(lookup.await.unwrap().unwrap(), Some(pks[i % pks.len()]));
+    }
+    assert_eq!(
+        users
+            .get(i64::from(i32::MAX))
+            .await
+            .unwrap()
+            .map(|u| u.pk()),
+        None
+    );
+    for round in 0..20 {
+        let active = round % 2 == 0;
+        users.set_active(pks[0], active).await.unwrap();
+        let seen = users.get(pks[0]).await.unwrap().unwrap();
+        assert_eq!(seen.is_active, active, "round {round}");
+    }
 }
 
 /// What `cached_db` keeps in Redis: the pickled dict under `:1:django.contrib.sessions.cached_db<key>` with

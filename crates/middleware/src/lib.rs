@@ -6,11 +6,13 @@
 
 pub mod csrf;
 pub mod health;
+pub mod log_writer;
 pub mod session;
 pub mod telemetry;
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpResponse, web};
@@ -35,14 +37,14 @@ pub struct Services {
     pub users: UserStore,
     /// `_auth_user_hash` checks, with the HMAC key of each secret derived once.
     pub hasher: SessionAuthHasher,
-    pub responses: Box<dyn Responses>,
+    pub responses: Arc<dyn Responses>,
 }
 
 impl Services {
     /// The connections (lazy: nothing is contacted yet) and the stores of `settings`.
     pub fn build(
         settings: Settings,
-        responses: Box<dyn Responses>,
+        responses: Arc<dyn Responses>,
     ) -> Result<Services, StoreError> {
         if settings.secret_key_generated {
             tracing::warn!(
@@ -65,6 +67,27 @@ impl Services {
         })
     }
 
+    /// A copy with connections of its own, for one of `workers` server workers. Each actix-web worker is
+    /// a single-threaded runtime, and a Redis or PostgreSQL connection's task runs on the runtime that
+    /// made it (connections are made lazily, by the first request that needs one); connections shared
+    /// by the workers would cost two cross-thread wake-ups on every query. `DATABASE_POOL_SIZE` is the
+    /// process's: each worker's pool holds its share, rounded up.
+    pub fn for_worker(&self, workers: usize) -> Result<Services, StoreError> {
+        let mut settings = self.settings.clone();
+        if let Some(database) = settings.database.as_mut() {
+            database.pool_size = database.pool_size.div_ceil(workers.max(1));
+        }
+        let connections = settings.connect()?;
+        Ok(Services {
+            sessions: settings.session_store(&connections)?,
+            users: settings.user_store(&connections)?,
+            hasher: self.hasher.clone(),
+            responses: self.responses.clone(),
+            settings,
+            connections,
+        })
+    }
+
     /// Logs the outage (never a secret: `StoreError` holds none) and answers the service's 503.
     pub fn unavailable(&self, error: &StoreError) -> HttpResponse {
         tracing::warn!(%error, "store unavailable");
@@ -84,17 +107,26 @@ pub fn services(req: &ServiceRequest) -> Result<web::Data<Services>, actix_web::
 /// error printed with its causes and turned into a failing exit status.
 pub fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     telemetry::init();
+    // A panic's message comes after the lines logged before it.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log_writer::flush();
+        report_panic(info);
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
+            log_writer::flush();
             eprintln!("Error: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command) {
+    let outcome = runtime.block_on(command);
+    log_writer::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");

@@ -21,11 +21,13 @@ use prometheus_client::registry::Registry;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+/// Logs on, to stderr through [`crate::log_writer`]: info lines are written out in batches (at most 50 ms
+/// late), warnings and errors at once.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::log_writer::stderr())
         // Colours only for a person at a terminal; log collectors get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
@@ -171,11 +173,34 @@ fn request_id(incoming: Option<&HeaderValue>) -> String {
     }) {
         return id.to_string();
     }
-    let mut bytes = [0u8; 8];
-    match getrandom::fill(&mut bytes) {
-        Ok(()) => auth::crypto::to_hex(&bytes),
-        Err(_) => "unknown".to_string(),
-    }
+    new_request_id()
+}
+
+/// A new request id, 16 hex digits, without a system call: a counter from a random start (one
+/// `getrandom` per process), through splitmix64's finaliser, which is a bijection, so ids never repeat
+/// within a process and look as random as random ids across processes. An id names a request in the
+/// logs; it is not a secret.
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let mut seed = [0u8; 8];
+        // Without the system's randomness, the clock still tells processes apart.
+        if getrandom::fill(&mut seed).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            seed = (nanos ^ u64::from(std::process::id())).to_le_bytes();
+        }
+        AtomicU64::new(u64::from_le_bytes(seed))
+    });
+    let mut z = next
+        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("{:016x}", z ^ (z >> 31))
 }
 
 /// The outermost middleware: a span with the request id around everything, the id echoed in
@@ -230,4 +255,26 @@ pub async fn observe(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_new_each_time_and_a_proxys_is_kept() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| request_id(None)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| {
+            id.len() == 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }));
+        let incoming = HeaderValue::from_static("proxy-id.42");
+        assert_eq!(request_id(Some(&incoming)), "proxy-id.42");
+        let odd = HeaderValue::from_static("not an id; <script>");
+        assert_eq!(request_id(Some(&odd)).len(), 16);
+    }
 }

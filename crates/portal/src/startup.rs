@@ -55,7 +55,10 @@ impl Application {
         } = config;
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
-        let services = web::Data::new(Services::build(settings, Box::new(HtmlResponses))?);
+        let services = web::Data::new(Services::build(
+            settings,
+            std::sync::Arc::new(HtmlResponses),
+        )?);
         let throttle = services.settings.login_throttle(&services.connections);
         let tokens = services.settings.password_reset_tokens();
         let mailer = Mailer::from_settings(&mail)?;

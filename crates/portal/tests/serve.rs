@@ -40,10 +40,10 @@ impl Served {
         Served { child, base }
     }
 
-    /// Stops the process and returns everything it wrote to stderr.
+    /// Stops the process as an operator would (SIGINT: a graceful stop, which writes out the log lines
+    /// still buffered) and returns everything it wrote to stderr.
     fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        testkit::stop_child(&mut self.child);
         let mut log = String::new();
         if let Some(mut stderr) = self.child.stderr.take() {
             let _ = stderr.read_to_string(&mut log);
