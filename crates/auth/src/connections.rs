@@ -306,7 +306,8 @@ impl Database {
         );
         let deadline = config.connect_timeout.saturating_add(config.timeout);
         let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
+            // At least two: `read` keeps one for the shared lookups, and writes need another.
+            .max_size(config.pool_size.max(2))
             .wait_timeout(Some(deadline))
             .create_timeout(Some(config.connect_timeout))
             .recycle_timeout(Some(config.timeout))

@@ -25,7 +25,7 @@ fn settings(pg: &PostgresServer, redis: &RedisServer, engine: &str) -> Settings 
         ("REDIS_URL", redis.url()),
         ("DATABASE_CONNECT_TIMEOUT", "0.5".to_string()),
         ("DATABASE_TIMEOUT", "1".to_string()),
-        ("DATABASE_POOL_SIZE", "4".to_string()),
+        ("DATABASE_POOL_SIZE", "1".to_string()),
         ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".to_string()),
         ("REDIS_SOCKET_TIMEOUT", "0.5".to_string()),
         (
