@@ -17,7 +17,8 @@
 //! The figures are printed beside the aims with whether each was met; they are reported, never
 //! asserted: only a server that does not start, does not authenticate, or answers the wrong user stops
 //! the run. Knobs (environment): `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_WARMUP_SECONDS`
-//! (2), `BENCH_UVICORN_WORKERS` (2), `BENCH_ONLY` (`api` or `fastapi`: load only that one), `OHA` (default `.cache/tools/bin/oha`, else `oha` on `PATH`),
+//! (2), `BENCH_UVICORN_WORKERS` (2), `BENCH_ONLY` (`api` or `fastapi`: load only that one), `BENCH_HOLD` (seconds to keep everything up
+//! before the loads, for a profiler: see `hold_for_profiling`), `OHA` (default `.cache/tools/bin/oha`, else `oha` on `PATH`),
 //! `BENCH_PYTHON` (default `.venv/bench/bin/python`, made by `make bench`), `DJANGO_PYTHON` for the peer.
 //!
 //! Everything runs on this machine: oha, Redis and PostgreSQL share its cores with the server under load,
@@ -183,6 +184,18 @@ fn run() -> Result<()> {
         bodies[0]
     );
 
+    if let Some(hold) = std::env::var("BENCH_HOLD")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        hold_for_profiling(
+            hold,
+            &logs,
+            &vars,
+            &[(&api, &keys[0]), (&reference, &keys[1])],
+        )?;
+    }
+
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "machine: {cores} logical CPUs ({}); oha, Redis and PostgreSQL run on the same CPUs",
@@ -262,6 +275,40 @@ fn run() -> Result<()> {
     print_aims(&results, &revocation, connections);
     drop(reference);
     drop(api);
+    Ok(())
+}
+
+/// `BENCH_HOLD=<seconds>`: keep everything up that long, for a profiler or another load generator. The
+/// servers' ports, their session keys and the settings they run with (to start another build beside
+/// them) go to `hold.env` in the bench's log directory, readable only by its owner.
+fn hold_for_profiling(
+    seconds: u64,
+    logs: &Path,
+    vars: &[(&str, String)],
+    servers: &[(&Server, &String)],
+) -> Result<()> {
+    let path = logs.join("hold.env");
+    let mut lines: Vec<String> = vars.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+    for (server, key) in servers {
+        let name = server.name.to_uppercase();
+        lines.push(format!("{name}_PORT={}", server.port));
+        lines.push(format!("{name}_SESSION_KEY={key}"));
+    }
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all((lines.join("\n") + "\n").as_bytes())?;
+    }
+    println!(
+        "holding for {seconds} s; ports, keys and settings in {}",
+        path.display()
+    );
+    std::thread::sleep(Duration::from_secs(seconds));
     Ok(())
 }
 

@@ -102,7 +102,7 @@ impl std::fmt::Debug for Redis {
 }
 
 const REDIS: &str = "redis";
-const POSTGRES: &str = "postgresql";
+pub(crate) const POSTGRES: &str = "postgresql";
 
 impl Redis {
     /// Prepares the connection without making it (the first call connects). Needs a Tokio runtime.
@@ -319,6 +319,11 @@ impl Database {
             deadline: config.timeout,
             reader: Arc::default(),
         })
+    }
+
+    /// How long a query may take (`DATABASE_TIMEOUT`).
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// `SELECT 1`: whether PostgreSQL answers within the deadlines (for readiness checks).

@@ -150,11 +150,123 @@ pub const INVALID_USERNAME: &str = "Enter a valid username. This value may conta
 pub struct UserStore {
     db: Database,
     hashers: Arc<PasswordHashers>,
+    lookups: Arc<Lookups>,
+}
+
+/// `get`s waiting for the next lookup query, and whether one is running. Concurrent `get`s are answered
+/// by one `SELECT … WHERE id = ANY($1)` rather than a query each: a request's id only ever joins a query
+/// that has not been sent yet, so the row it gets was read after the request arrived and every commit
+/// made before it is seen, as with a query of its own. Nothing is cached.
+#[derive(Debug, Default)]
+struct Lookups {
+    state: std::sync::Mutex<LookupState>,
+}
+
+#[derive(Debug, Default)]
+struct LookupState {
+    /// Whether a task is sending lookup queries (it keeps going while `waiting` is not empty).
+    running: bool,
+    waiting: Vec<(i32, Answer)>,
+}
+
+/// Where a waiting lookup's row (or the query's error) goes.
+type Answer = tokio::sync::oneshot::Sender<Result<Option<User>, StoreError>>;
+
+impl Lookups {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LookupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one query for everything waiting, then again for whatever arrived meanwhile, until nothing
+    /// waits. Made before it is spawned, so that even a task dropped unpolled ends the run.
+    fn run(self: Arc<Lookups>, db: Database) -> impl Future<Output = ()> + Send + 'static {
+        /// Ends the run if the task ends any other way than by finding nothing waiting (a panic, a
+        /// runtime shutting down): the lookups still waiting are answered "dropped" (a 503) rather than
+        /// left to their deadline, and the next `get` starts another run.
+        struct Running(Option<Arc<Lookups>>);
+        impl Running {
+            /// The run ended as it should: nothing to undo.
+            fn finished(&mut self) {
+                self.0 = None;
+            }
+        }
+        impl Drop for Running {
+            fn drop(&mut self) {
+                if let Some(lookups) = self.0.take() {
+                    let mut state = lookups.lock();
+                    state.running = false;
+                    state.waiting.clear();
+                }
+            }
+        }
+        let mut running = Running(Some(self));
+        async move {
+            loop {
+                let Some(lookups) = running.0.clone() else {
+                    return;
+                };
+                let batch = {
+                    let mut state = lookups.lock();
+                    if state.waiting.is_empty() {
+                        // Under the lock that saw nothing waiting: the next `get` starts a run.
+                        state.running = false;
+                        drop(state);
+                        running.finished();
+                        return;
+                    }
+                    std::mem::take(&mut state.waiting)
+                };
+                let mut ids: Vec<i32> = batch.iter().map(|(id, _)| *id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let rows = db
+                    .read(move |conn| {
+                        Box::pin(async move {
+                            au::table
+                                .filter(au::id.eq_any(ids))
+                                .select(User::as_select())
+                                .load(&mut &*conn)
+                                .await
+                        })
+                    })
+                    .await;
+                for (id, answer) in batch {
+                    let _ = answer.send(match &rows {
+                        Ok(users) => Ok(users.iter().find(|u| u.id == id).cloned()),
+                        Err(e) => Err(same_error(e)),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A failed lookup query's error, for each `get` it answered (a PostgreSQL call fails with `Unavailable`
+/// or `Server`).
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable { service, reason } => StoreError::Unavailable {
+            service,
+            reason: reason.clone(),
+        },
+        StoreError::Server { service, reason } => StoreError::Server {
+            service,
+            reason: reason.clone(),
+        },
+        other => StoreError::Server {
+            service: crate::connections::POSTGRES,
+            reason: other.to_string(),
+        },
+    }
 }
 
 impl UserStore {
     pub fn new(db: Database, hashers: Arc<PasswordHashers>) -> UserStore {
-        UserStore { db, hashers }
+        UserStore {
+            db,
+            hashers,
+            lookups: Arc::default(),
+        }
     }
 
     pub fn hashers(&self) -> &Arc<PasswordHashers> {
@@ -166,20 +278,29 @@ impl UserStore {
         let Ok(id) = i32::try_from(pk) else {
             return Ok(None);
         };
-        // Every request's lookup: a shared, pipelined connection (`Database::read`), still one fresh
-        // query per call.
-        self.db
-            .read(move |conn| {
-                Box::pin(async move {
-                    au::table
-                        .find(id)
-                        .select(User::as_select())
-                        .first(&mut &*conn)
-                        .await
-                        .optional()
-                })
-            })
-            .await
+        // Every request's lookup, merged with those of the requests beside it (`Lookups`).
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut state = self.lookups.lock();
+            state.waiting.push((id, answer));
+            !std::mem::replace(&mut state.running, true)
+        };
+        if start {
+            tokio::spawn(self.lookups.clone().run(self.db.clone()));
+        }
+        // The query this lookup joins may wait for the one before it: the deadline is this call's.
+        let unavailable = |reason: String| StoreError::Unavailable {
+            service: crate::connections::POSTGRES,
+            reason,
+        };
+        match tokio::time::timeout(self.db.deadline(), answered).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(_)) => Err(unavailable("the lookup was dropped".into())),
+            Err(_) => Err(unavailable(format!(
+                "no answer within {:?}",
+                self.db.deadline()
+            ))),
+        }
     }
 
     /// `UserManager.get_by_natural_key(username)`: an exact, case-sensitive match.

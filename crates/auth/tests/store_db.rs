@@ -269,10 +269,11 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     );
 }
 
-/// Concurrent lookups share one pipelined connection (`Database::read`), and each is a fresh query: a
-/// change committed before a lookup starts is what it sees, with no cache in between.
+/// Concurrent lookups are merged into one query (`UserStore::get`), each answered with its own row, and
+/// each is read after it was asked for: a change committed before a lookup starts is what it sees, with no
+/// cache in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_lookups_are_fresh() {
+async fn merged_lookups_are_fresh() {
     let pg = PostgresServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
     let (settings, connections, _) = setup(&pg, &redis, "db").await;
@@ -311,6 +312,76 @@ async fn pipelined_lookups_are_fresh() {
         let seen = users.get(pks[0]).await.unwrap().unwrap();
         assert_eq!(seen.is_active, active, "round {round}");
     }
+}
+
+/// A lookup that waits behind a stalled one (a migration holding a lock on `auth_user`) fails within its own
+/// deadline (`DATABASE_TIMEOUT=1`), not the stalled query's plus its own; lookups given up by their caller
+/// stop nothing; and lookups work again once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_behind_a_stalled_one_fails_within_its_own_deadline() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let (settings, connections, _) = setup(&pg, &redis, "db").await;
+    let users = settings.user_store(&connections).unwrap();
+    let pk = users
+        .create_user(NewUser {
+            username: "eve".into(),
+            password: Some("pw".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap()
+        .pk();
+    assert!(users.get(pk).await.unwrap().is_some());
+
+    let (locker, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE auth_user IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let stalled = {
+        let users = users.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            (users.get(pk).await, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Given up at once by their callers (a client that went away).
+    for _ in 0..8 {
+        let users = users.clone();
+        tokio::spawn(async move { users.get(pk).await }).abort();
+    }
+    let started = Instant::now();
+    let error = users.get(pk).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(error.is_unavailable(), "{error:?}");
+    // Its own deadline is 1 s; behind the stalled query (1 s, of which 0.4 had passed) and then its own,
+    // it would have waited about 1.6 s.
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(1400),
+        "{waited:?}"
+    );
+    let (first, first_waited) = stalled.await.unwrap();
+    assert!(first.unwrap_err().is_unavailable());
+    assert!(
+        first_waited < Duration::from_millis(1400),
+        "{first_waited:?}"
+    );
+
+    locker.batch_execute("COMMIT").await.unwrap();
+    let mut seen = None;
+    for _ in 0..30 {
+        if let Ok(user) = users.get(pk).await {
+            seen = user.map(|u| u.pk());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, Some(pk), "lookups did not come back after the lock");
 }
 
 /// What `cached_db` keeps in Redis: the pickled dict under `:1:django.contrib.sessions.cached_db<key>` with
