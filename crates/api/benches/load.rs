@@ -278,9 +278,10 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-/// `BENCH_HOLD=<seconds>`: keep everything up that long, for a profiler or another load generator. The
-/// servers' ports, their session keys and the settings they run with (to start another build beside
-/// them) go to `hold.env` in the bench's log directory, readable only by its owner.
+/// `BENCH_HOLD=<seconds>`: keep everything up that long (or until `hold.env` is deleted), for a profiler or
+/// another load generator, before the loads run as usual. The servers' ports, their session keys and the
+/// settings they run with (to start another build beside them) go to `hold.env` in the bench's log
+/// directory, readable only by its owner.
 fn hold_for_profiling(
     seconds: u64,
     logs: &Path,
@@ -305,10 +306,14 @@ fn hold_for_profiling(
         file.write_all((lines.join("\n") + "\n").as_bytes())?;
     }
     println!(
-        "holding for {seconds} s; ports, keys and settings in {}",
+        "holding for {seconds} s (or until it is deleted); ports, keys and settings in {}",
         path.display()
     );
-    std::thread::sleep(Duration::from_secs(seconds));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < until && path.exists() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_file(&path);
     Ok(())
 }
 

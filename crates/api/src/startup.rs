@@ -99,7 +99,8 @@ impl Application {
         let services = Services::build(settings, Arc::new(JsonResponses))?;
         let cors_settings = services.settings.clone();
         // One set of connections per worker, each used only on its worker's thread (`for_worker`); a
-        // worker restarted after a panic shares the first set.
+        // worker restarted after a panic makes a new set (the settings already connected once, so only
+        // a failure nobody has seen yet would leave it sharing the first).
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let per_worker = (0..workers)
             .map(|_| services.for_worker(workers).map(web::Data::new))
@@ -112,6 +113,7 @@ impl Application {
                 .lock()
                 .ok()
                 .and_then(|mut spare| spare.pop())
+                .or_else(|| shared.for_worker(workers).map(web::Data::new).ok())
                 .unwrap_or_else(|| shared.clone());
             App::new()
                 .app_data(services)

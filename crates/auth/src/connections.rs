@@ -334,15 +334,19 @@ impl Database {
             .map(|_| ())
     }
 
-    /// A connection from the pool, or `Unavailable` within the connect timeout.
+    /// A connection from the pool, or `Unavailable` (counted in `store_errors`) within the connect
+    /// timeout.
     pub async fn get(&self) -> Result<Connection, StoreError> {
-        self.pool.get().await.map_err(|e| {
-            let error = StoreError::Unavailable {
-                service: POSTGRES,
-                reason: pool_error_reason(&e),
-            };
-            crate::metrics::record_store_error(&error);
-            error
+        self.checkout()
+            .await
+            .inspect_err(crate::metrics::record_store_error)
+    }
+
+    /// [`Database::get`] without counting a failure.
+    async fn checkout(&self) -> Result<Connection, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable {
+            service: POSTGRES,
+            reason: pool_error_reason(&e),
         })
     }
 
@@ -353,33 +357,43 @@ impl Database {
     /// the call began, so it sees every commit made before it, as on a connection of its own: nothing is
     /// cached. A transport failure or a timeout retires the shared connection (the next read takes
     /// another from the pool); the statement can take no transaction or session state, since the
-    /// connection is only lent as `&`.
+    /// connection is only lent as `&`. Failures are not counted in `store_errors`: the caller counts
+    /// them, once for each of its own callers a read answers (`UserStore::get`).
     pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
         F: for<'c> FnOnce(&'c AsyncPgConnection) -> Read<'c, T>,
     {
         let connection = self.reader().await?;
-        let outcome = tokio::time::timeout(self.deadline, read(&connection)).await;
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                let error = diesel_error(&e);
-                if error.is_unavailable() {
-                    self.retire_reader(connection);
-                }
-                crate::metrics::record_store_error(&error);
-                Err(error)
-            }
-            Err(_) => {
-                self.retire_reader(connection);
-                let error = StoreError::Unavailable {
-                    service: POSTGRES,
-                    reason: format!("no answer within {:?}", self.deadline),
-                };
-                crate::metrics::record_store_error(&error);
-                Err(error)
-            }
+        let result = self.settle(
+            tokio::time::timeout(self.deadline, read(&connection)).await,
+            false,
+        );
+        if result.as_ref().is_err_and(StoreError::is_unavailable) {
+            self.retire_reader(connection);
         }
+        result
+    }
+
+    /// A query's outcome under the deadline, as a `StoreError` (counted in `store_errors` if `count`) if
+    /// it failed: `Unavailable` for a timeout or a transport failure, after which its connection must not
+    /// be reused.
+    fn settle<T>(
+        &self,
+        outcome: Result<diesel::QueryResult<T>, tokio::time::error::Elapsed>,
+        count: bool,
+    ) -> Result<T, StoreError> {
+        let error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => diesel_error(&e),
+            Err(_) => StoreError::Unavailable {
+                service: POSTGRES,
+                reason: format!("no answer within {:?}", self.deadline),
+            },
+        };
+        if count {
+            crate::metrics::record_store_error(&error);
+        }
+        Err(error)
     }
 
     /// The shared connection of [`Database::read`], taken from the pool on first use.
@@ -387,7 +401,7 @@ impl Database {
         if let Some(connection) = self.shared_reader() {
             return Ok(connection);
         }
-        let fresh = Arc::new(self.get().await?);
+        let fresh = Arc::new(self.checkout().await?);
         let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         // Another read may have taken one meanwhile: use it, and give ours back to the pool.
         Ok(slot.get_or_insert(fresh).clone())
@@ -425,27 +439,14 @@ impl Database {
         >,
     {
         let mut connection = self.get().await?;
-        let outcome = tokio::time::timeout(self.deadline, work(&mut connection)).await;
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                let error = diesel_error(&e);
-                if error.is_unavailable() {
-                    let _ = Object::take(connection);
-                }
-                crate::metrics::record_store_error(&error);
-                Err(error)
-            }
-            Err(_) => {
-                let _ = Object::take(connection);
-                let error = StoreError::Unavailable {
-                    service: POSTGRES,
-                    reason: format!("no answer within {:?}", self.deadline),
-                };
-                crate::metrics::record_store_error(&error);
-                Err(error)
-            }
+        let result = self.settle(
+            tokio::time::timeout(self.deadline, work(&mut connection)).await,
+            true,
+        );
+        if result.as_ref().is_err_and(StoreError::is_unavailable) {
+            let _ = Object::take(connection);
         }
+        result
     }
 }
 

@@ -160,6 +160,8 @@ pub struct UserStore {
 #[derive(Debug, Default)]
 struct Lookups {
     state: std::sync::Mutex<LookupState>,
+    /// Lookup queries sent so far.
+    queries: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -216,6 +218,12 @@ impl Lookups {
                     }
                     std::mem::take(&mut state.waiting)
                 };
+                // Callers that gave up meanwhile (their deadline, a client gone) need no row.
+                let mut batch = batch;
+                batch.retain(|(_, answer)| !answer.is_closed());
+                if batch.is_empty() {
+                    continue;
+                }
                 let mut ids: Vec<i32> = batch.iter().map(|(id, _)| *id).collect();
                 ids.sort_unstable();
                 ids.dedup();
@@ -230,9 +238,19 @@ impl Lookups {
                         })
                     })
                     .await;
+                lookups
+                    .queries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let rows = rows.map(|mut users| {
+                    users.sort_unstable_by_key(|u| u.id);
+                    users
+                });
                 for (id, answer) in batch {
                     let _ = answer.send(match &rows {
-                        Ok(users) => Ok(users.iter().find(|u| u.id == id).cloned()),
+                        Ok(users) => Ok(users
+                            .binary_search_by_key(&id, |u| u.id)
+                            .ok()
+                            .map(|i| users[i].clone())),
                         Err(e) => Err(same_error(e)),
                     });
                 }
@@ -293,14 +311,29 @@ impl UserStore {
             service: crate::connections::POSTGRES,
             reason,
         };
-        match tokio::time::timeout(self.db.deadline(), answered).await {
+        let result = match tokio::time::timeout(self.db.deadline(), answered).await {
             Ok(Ok(user)) => user,
             Ok(Err(_)) => Err(unavailable("the lookup was dropped".into())),
             Err(_) => Err(unavailable(format!(
                 "no answer within {:?}",
                 self.db.deadline()
             ))),
+        };
+        // Counted here, once per lookup (the merged query's `read` counts nothing).
+        if let Err(e) = &result {
+            crate::metrics::record_store_error(e);
         }
+        result
+    }
+
+    /// How many queries [`UserStore::get`] has sent: fewer than its calls when concurrent lookups were
+    /// merged.
+    pub fn lookup_queries(&self) -> u64 {
+        // (`AtomicU64::load` by its path: diesel's `RunQueryDsl::load` is in scope.)
+        std::sync::atomic::AtomicU64::load(
+            &self.lookups.queries,
+            std::sync::atomic::Ordering::Relaxed,
+        )
     }
 
     /// `UserManager.get_by_natural_key(username)`: an exact, case-sensitive match.
