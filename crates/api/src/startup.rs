@@ -2,7 +2,7 @@
 //! loads and saves the session; a trailing slash is accepted on every route.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -98,23 +98,17 @@ impl Application {
         let document = crate::openapi::document(&settings);
         let services = Services::build(settings, Arc::new(JsonResponses))?;
         let cors_settings = services.settings.clone();
-        // One set of connections per worker, each used only on its worker's thread (`for_worker`); a
-        // worker restarted after a panic makes a new set (the settings already connected once, so only
-        // a failure nobody has seen yet would leave it sharing the first).
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let per_worker = (0..workers)
-            .map(|_| services.for_worker(workers).map(web::Data::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let per_worker = Arc::new(Mutex::new(per_worker));
         let shared = web::Data::new(services);
         let metrics = web::Data::new(Metrics::new("api"));
         let server = HttpServer::new(move || {
-            let services = per_worker
-                .lock()
-                .ok()
-                .and_then(|mut spare| spare.pop())
-                .or_else(|| shared.for_worker(workers).map(web::Data::new).ok())
-                .unwrap_or_else(|| shared.clone());
+            // Each worker (and one restarted after a panic) makes its own connections, used only on its
+            // thread (`for_worker`). The settings connected once already, so sharing the first set is
+            // only the answer to a failure nobody has seen.
+            let services = shared
+                .for_worker(workers)
+                .map(web::Data::new)
+                .unwrap_or_else(|_| shared.clone());
             App::new()
                 .app_data(services)
                 .app_data(metrics.clone())

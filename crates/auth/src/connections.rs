@@ -6,8 +6,6 @@
 //! an outage costs a request at most the configured timeout, never a hang.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
@@ -252,18 +250,11 @@ impl std::fmt::Debug for DatabaseConfig {
 /// A pool of PostgreSQL connections (diesel-async on deadpool). Connections are made on demand and reused
 /// while tokio-postgres has not seen them close; one whose query fails at the transport is dropped, so a
 /// restarted server costs a call or so and nothing more. Cloning is cheap, and clones share the pool.
-///
-/// One of the pool's connections may be held for [`Database::read`]: single-statement reads, which
-/// pipeline on it.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<AsyncPgConnection>,
     deadline: Duration,
-    reader: Arc<Mutex<Option<Arc<Connection>>>>,
 }
-
-/// A single-statement read for [`Database::read`], given a shared connection.
-pub type Read<'c, T> = Pin<Box<dyn Future<Output = diesel::QueryResult<T>> + Send + 'c>>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -306,8 +297,7 @@ impl Database {
         );
         let deadline = config.connect_timeout.saturating_add(config.timeout);
         let pool = Pool::builder(manager)
-            // At least two: `read` keeps one for the shared lookups, and writes need another.
-            .max_size(config.pool_size.max(2))
+            .max_size(config.pool_size.max(1))
             .wait_timeout(Some(deadline))
             .create_timeout(Some(config.connect_timeout))
             .recycle_timeout(Some(config.timeout))
@@ -317,7 +307,6 @@ impl Database {
         Ok(Database {
             pool,
             deadline: config.timeout,
-            reader: Arc::default(),
         })
     }
 
@@ -334,53 +323,23 @@ impl Database {
             .map(|_| ())
     }
 
-    /// A connection from the pool, or `Unavailable` (counted in `store_errors`) within the connect
-    /// timeout.
+    /// A connection from the pool, or `Unavailable` within the connect timeout.
     pub async fn get(&self) -> Result<Connection, StoreError> {
-        self.checkout()
-            .await
-            .inspect_err(crate::metrics::record_store_error)
-    }
-
-    /// [`Database::get`] without counting a failure.
-    async fn checkout(&self) -> Result<Connection, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable {
-            service: POSTGRES,
-            reason: pool_error_reason(&e),
+        self.pool.get().await.map_err(|e| {
+            let error = StoreError::Unavailable {
+                service: POSTGRES,
+                reason: pool_error_reason(&e),
+            };
+            crate::metrics::record_store_error(&error);
+            error
         })
     }
 
-    /// Runs `read`, one statement that only reads, under the query deadline, on a connection that
-    /// concurrent reads share: tokio-postgres pipelines them (one write carries every query waiting, and
-    /// one read may bring several answers), which spares PostgreSQL and this process a round of system
-    /// calls and wake-ups per query. Each statement is still its own implicit transaction, sent after
-    /// the call began, so it sees every commit made before it, as on a connection of its own: nothing is
-    /// cached. A transport failure or a timeout retires the shared connection (the next read takes
-    /// another from the pool); the statement can take no transaction or session state, since the
-    /// connection is only lent as `&`. Failures are not counted in `store_errors`: the caller counts
-    /// them, once for each of its own callers a read answers (`UserStore::get`).
-    pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(&'c AsyncPgConnection) -> Read<'c, T>,
-    {
-        let connection = self.reader().await?;
-        let result = self.settle(
-            tokio::time::timeout(self.deadline, read(&connection)).await,
-            false,
-        );
-        if result.as_ref().is_err_and(StoreError::is_unavailable) {
-            self.retire_reader(connection);
-        }
-        result
-    }
-
-    /// A query's outcome under the deadline, as a `StoreError` (counted in `store_errors` if `count`) if
-    /// it failed: `Unavailable` for a timeout or a transport failure, after which its connection must not
-    /// be reused.
+    /// A query's outcome under the deadline, as a `StoreError` (counted in `store_errors`) if it failed:
+    /// `Unavailable` for a timeout or a transport failure, after which its connection must not be reused.
     fn settle<T>(
         &self,
         outcome: Result<diesel::QueryResult<T>, tokio::time::error::Elapsed>,
-        count: bool,
     ) -> Result<T, StoreError> {
         let error = match outcome {
             Ok(Ok(value)) => return Ok(value),
@@ -390,42 +349,8 @@ impl Database {
                 reason: format!("no answer within {:?}", self.deadline),
             },
         };
-        if count {
-            crate::metrics::record_store_error(&error);
-        }
+        crate::metrics::record_store_error(&error);
         Err(error)
-    }
-
-    /// The shared connection of [`Database::read`], taken from the pool on first use.
-    async fn reader(&self) -> Result<Arc<Connection>, StoreError> {
-        if let Some(connection) = self.shared_reader() {
-            return Ok(connection);
-        }
-        let fresh = Arc::new(self.checkout().await?);
-        let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        // Another read may have taken one meanwhile: use it, and give ours back to the pool.
-        Ok(slot.get_or_insert(fresh).clone())
-    }
-
-    fn shared_reader(&self) -> Option<Arc<Connection>> {
-        self.reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Stops sharing `connection`, and drops it from the pool if this was its last read; otherwise the
-    /// last read on it gives it back to the pool, which discards it if it is closed.
-    fn retire_reader(&self, connection: Arc<Connection>) {
-        {
-            let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &connection)) {
-                *slot = None;
-            }
-        }
-        if let Ok(connection) = Arc::try_unwrap(connection) {
-            let _ = Object::take(connection);
-        }
     }
 
     /// Runs `work` on a pooled connection under the query deadline. A connection whose query failed at
@@ -439,10 +364,7 @@ impl Database {
         >,
     {
         let mut connection = self.get().await?;
-        let result = self.settle(
-            tokio::time::timeout(self.deadline, work(&mut connection)).await,
-            true,
-        );
+        let result = self.settle(tokio::time::timeout(self.deadline, work(&mut connection)).await);
         if result.as_ref().is_err_and(StoreError::is_unavailable) {
             let _ = Object::take(connection);
         }

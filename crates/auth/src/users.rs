@@ -207,7 +207,7 @@ impl Lookups {
                 let Some(lookups) = running.0.clone() else {
                     return;
                 };
-                let batch = {
+                let mut batch = {
                     let mut state = lookups.lock();
                     if state.waiting.is_empty() {
                         // Under the lock that saw nothing waiting: the next `get` starts a run.
@@ -219,7 +219,6 @@ impl Lookups {
                     std::mem::take(&mut state.waiting)
                 };
                 // Callers that gave up meanwhile (their deadline, a client gone) need no row.
-                let mut batch = batch;
                 batch.retain(|(_, answer)| !answer.is_closed());
                 if batch.is_empty() {
                     continue;
@@ -228,12 +227,12 @@ impl Lookups {
                 ids.sort_unstable();
                 ids.dedup();
                 let rows = db
-                    .read(move |conn| {
+                    .run(move |conn| {
                         Box::pin(async move {
                             au::table
                                 .filter(au::id.eq_any(ids))
                                 .select(User::as_select())
-                                .load(&mut &*conn)
+                                .load(conn)
                                 .await
                         })
                     })
@@ -311,19 +310,16 @@ impl UserStore {
             service: crate::connections::POSTGRES,
             reason,
         };
-        let result = match tokio::time::timeout(self.db.deadline(), answered).await {
+        // A failed query is counted in `store_errors` once (by `Database::run`), however many lookups
+        // it answered: the metric counts calls, and each 503 is counted by the service.
+        match tokio::time::timeout(self.db.deadline(), answered).await {
             Ok(Ok(user)) => user,
             Ok(Err(_)) => Err(unavailable("the lookup was dropped".into())),
             Err(_) => Err(unavailable(format!(
                 "no answer within {:?}",
                 self.db.deadline()
             ))),
-        };
-        // Counted here, once per lookup (the merged query's `read` counts nothing).
-        if let Err(e) = &result {
-            crate::metrics::record_store_error(e);
         }
-        result
     }
 
     /// How many queries [`UserStore::get`] has sent: fewer than its calls when concurrent lookups were

@@ -211,7 +211,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     log_in(&store, &mut session, user.pk()).await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
-    // The per-request lookup's shared connection (`Database::read`) is open before the outage.
+    // The lookups' pooled connection is open before the outage.
     assert!(users.get(user.pk()).await.unwrap().is_some());
 
     pg.stop();
@@ -262,7 +262,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
             .map(|u| u.pk()),
         Some(user.pk())
     );
-    // The shared connection that died with the server was retired; the lookup has a new one.
+    // The connection that died with the server was dropped from the pool; the lookup has a new one.
     assert_eq!(
         users.get(user.pk()).await.unwrap().map(|u| u.pk()),
         Some(user.pk())
