@@ -23,7 +23,7 @@ use tempfile::TempDir;
 use testkit::django::{self, Oracle};
 use testkit::{PostgresServer, RedisServer, free_port};
 
-pub use serde_json::json;
+pub use serde_json::{Value, json};
 pub use testkit::http::Page;
 
 /// `target/<profile>`: where cargo put this test binary's `deps/` and the workspace's binaries.
@@ -59,7 +59,7 @@ fn log_root() -> PathBuf {
 
 /// A workspace binary (`portal`, `api`): in `SUITE_BIN_DIR` (the container suite's image), else the one
 /// `cargo test --workspace` built next to this test.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let path = std::env::var_os("SUITE_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(profile_dir)
@@ -377,6 +377,11 @@ impl Stack {
         }
     }
 
+    /// Every setting in force, as the services' environment has them.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A setting in force.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars
@@ -456,8 +461,13 @@ impl Stack {
 
     /// `python manage.py <args>` of the Django site, with the stack's settings.
     pub fn run_django(&self, args: &[&str], log: &str) -> String {
+        self.run_django_with(args, &[], log)
+    }
+
+    /// `python manage.py <args>` with the stack's settings and `env` added (another `DATABASE_URL`).
+    pub fn run_django_with(&self, args: &[&str], env: &[(&str, &str)], log: &str) -> String {
         let mut cmd = self.django_command();
-        cmd.arg("manage.py").args(args);
+        cmd.arg("manage.py").args(args).envs(env.iter().copied());
         self.run_logged(cmd, log, "")
     }
 
@@ -502,6 +512,28 @@ impl Stack {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         Oracle::peer(&vars)
+    }
+
+    /// The peer on this stack's settings with `env` changed (another `DATABASE_URL`).
+    pub fn peer_with(&self, env: &[(&str, &str)]) -> Oracle {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|(name, _)| name == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env.iter().copied())
+            .collect();
+        Oracle::peer(&vars)
+    }
+
+    /// Creates a user of the stack's `AUTH_USER_MODEL` the way Django does; `login` is the value of its
+    /// `USERNAME_FIELD`. Returns the pk as Django's JSON has it (a number, or a UUID's string).
+    pub fn create_user_of_model(&self, login: &str, password: &str, email: &str) -> Value {
+        self.peer().call(
+            "create_user",
+            json!({}),
+            json!({"username": login, "password": password, "email": email}),
+        )
     }
 
     /// Creates a user the way Django does (`create_user`), with `hasher` when given; returns the pk.

@@ -109,7 +109,7 @@ fn run() -> Result<()> {
             .database
             .as_ref()
             .ok_or("DATABASE_URL gave no database")?;
-        migrate::migrate(database, DefaultAutoField::BigAuto).await?;
+        migrate::migrate(database, DefaultAutoField::BigAuto, false).await?;
         Ok::<_, Box<dyn Error>>(())
     })?;
 

@@ -33,7 +33,7 @@ pub fn main() -> ExitCode {
     };
     middleware::run(async move {
         let settings = auth::settings::Settings::from_env()?;
-        let application = crate::startup::Application::build(settings, &bind)?;
+        let application = crate::startup::Application::build(settings, &bind).await?;
         tracing::info!(address = %application.address(), "api listening");
         application.run_until_stopped().await?;
         Ok(())

@@ -92,11 +92,11 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(settings: Settings, bind: &str) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings, bind: &str) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
         let document = crate::openapi::document(&settings);
-        let services = Services::build(settings, Arc::new(JsonResponses))?;
+        let services = Services::build(settings, Arc::new(JsonResponses)).await?;
         let cors_settings = services.settings.clone();
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let shared = web::Data::new(services);

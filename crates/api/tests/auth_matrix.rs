@@ -105,6 +105,7 @@ fn urls() -> &'static Urls {
                         migrate::migrate(
                             connections.database.as_ref().expect("DATABASE_URL"),
                             DefaultAutoField::BigAuto,
+                            false,
                         )
                         .await
                         .expect("migrate");
@@ -181,8 +182,9 @@ fn api_base(engine: Engine) -> &'static str {
             .name(format!("api-{}", engine.name()))
             .spawn(move || {
                 runtime().block_on(async move {
-                    let application =
-                        Application::build(settings, "127.0.0.1:0").expect("the api starts");
+                    let application = Application::build(settings, "127.0.0.1:0")
+                        .await
+                        .expect("the api starts");
                     sender.send(application.address()).expect("address");
                     application.run_until_stopped().await.expect("the api runs");
                 })

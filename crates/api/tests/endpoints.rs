@@ -36,7 +36,9 @@ async fn spawn_stack(extra: &[(&'static str, &str)]) -> Stack {
     let portal = spawn_app(&all).await;
     let map: HashMap<&str, String> = portal.vars.iter().cloned().collect();
     let settings = Settings::from_lookup(|n| map.get(n).cloned()).expect("settings");
-    let application = Application::build(settings, "127.0.0.1:0").expect("api");
+    let application = Application::build(settings, "127.0.0.1:0")
+        .await
+        .expect("api");
     let api = format!("http://{}/api/v1", application.address());
     tokio::spawn(application.run_until_stopped());
     Stack { portal, api }

@@ -43,10 +43,11 @@ async fn the_live_api_conforms_to_its_openapi_document() {
     migrate::migrate(
         connections.database.as_ref().unwrap(),
         DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();
-    let application = Application::build(settings, "127.0.0.1:0").unwrap();
+    let application = Application::build(settings, "127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
     let peer_vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();

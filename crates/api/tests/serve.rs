@@ -64,6 +64,7 @@ async fn logs_name_requests_and_never_secrets() {
     auth::migrate::migrate(
         connections.database.as_ref().unwrap(),
         auth::migrate::DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();
@@ -161,19 +162,78 @@ fn refuses_to_start_without_a_secret_key() {
     assert!(stderr.contains("SECRET_KEY is required"), "{stderr}");
 }
 
-#[test]
-fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
+    let pg = PostgresServer::start().unwrap();
+    migrated(&pg.url()).await;
     let served = Served::start(&[
         ("DEBUG", "true".to_string()),
         ("SESSION_ENGINE", "signed_cookies".to_string()),
-        (
-            "DATABASE_URL",
-            "postgres://nobody@127.0.0.1:1/none".to_string(),
-        ),
+        ("DATABASE_URL", pg.url()),
     ]);
     let log = served.stop();
     assert!(
         log.contains("SECRET_KEY is not set: DEBUG made up a random key for this process"),
         "{log}"
     );
+}
+
+async fn migrated(url: &str) {
+    let settings = auth::settings::Settings::from_lookup(|name| match name {
+        "SECRET_KEY" => Some("k".into()),
+        "SESSION_ENGINE" => Some("db".into()),
+        "DATABASE_URL" => Some(url.into()),
+        _ => None,
+    })
+    .unwrap();
+    let connections = settings.connect().unwrap();
+    auth::migrate::migrate(
+        connections.database.as_ref().unwrap(),
+        auth::migrate::DefaultAutoField::BigAuto,
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+/// The user table is read at start: a table that is missing, or a database that cannot be reached, stops
+/// the api at once with a message naming the setting to fix, never a 500 on the first request.
+#[test]
+fn a_user_table_it_cannot_read_stops_it_at_start() {
+    let pg = PostgresServer::start().unwrap();
+    let cases = [
+        // Not migrated: no auth_user.
+        (pg.url(), "auth.User", "AUTH_USER_MODEL", "\"auth_user\""),
+        (
+            pg.url(),
+            "accounts.Member",
+            "AUTH_USER_MODEL",
+            "\"accounts_member\"",
+        ),
+        (
+            "postgres://nobody@127.0.0.1:1/none".to_string(),
+            "auth.User",
+            "cannot read the user table",
+            "postgresql unavailable",
+        ),
+    ];
+    for (url, model, setting, detail) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_api"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_clear()
+            .env("SECRET_KEY", "k")
+            .env("SESSION_ENGINE", "signed_cookies")
+            .env("DATABASE_URL", &url)
+            .env("AUTH_USER_MODEL", model)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{model}: {stderr}");
+        assert!(stderr.contains(setting), "{model}: {stderr}");
+        assert!(stderr.contains(detail), "{model}: {stderr}");
+        assert!(
+            !stderr.contains("nobody@"),
+            "no URL in the message: {stderr}"
+        );
+    }
 }

@@ -38,10 +38,11 @@ async fn me_and_session_from_a_django_login() {
     migrate::migrate(
         connections.database.as_ref().unwrap(),
         DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();
-    let application = Application::build(settings, "127.0.0.1:0").unwrap();
+    let application = Application::build(settings, "127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v1", application.address());
     tokio::spawn(application.run_until_stopped());
     let peer_vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();

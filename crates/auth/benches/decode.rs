@@ -30,7 +30,7 @@ fn login_session() -> SessionData {
     let mut s = SessionData::new();
     auth::auth::set_session_auth(
         &mut s,
-        1,
+        "1",
         auth::auth::MODEL_BACKEND,
         &get_session_auth_hash(ENCODED, SECRET),
     );

@@ -47,13 +47,19 @@ fn store(
         migrate::migrate(
             connections.database.as_ref().expect("database"),
             DefaultAutoField::BigAuto,
+            false,
         )
         .await
         .expect("migrate");
         let store = settings.session_store(&connections).expect("store");
         let mut session = store.load(None).await.expect("load");
         store
-            .login(&mut session, 1, auth::auth::MODEL_BACKEND, &"0".repeat(64))
+            .login(
+                &mut session,
+                "1",
+                auth::auth::MODEL_BACKEND,
+                &"0".repeat(64),
+            )
             .await
             .expect("login");
         let _saved = store.save(&mut session).await.expect("save");

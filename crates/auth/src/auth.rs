@@ -120,10 +120,10 @@ impl std::fmt::Debug for SessionAuth {
 }
 
 impl SessionAuth {
-    /// `User._meta.pk.to_python(user_id)` for an integer primary key (`auth_user.id`); `None` when it
-    /// is not an integer, which Django answers with an anonymous user.
-    pub fn user_pk(&self) -> Option<i64> {
-        self.user_id.trim().parse().ok()
+    /// `_auth_user_id` as stored: `str(pk)` as Django wrote it. The user model parses it
+    /// ([`crate::user_model::PkKind::to_python`]); the per-user session index keys on it as it is.
+    pub fn user_pk(&self) -> &str {
+        &self.user_id
     }
 }
 
@@ -150,23 +150,32 @@ pub fn session_auth(data: &SessionData) -> Option<SessionAuth> {
 /// in the pickled and JSON bytes). The caller has already cycled or flushed the session as `login()` does.
 pub fn set_session_auth(
     data: &mut SessionData,
-    user_pk: i64,
+    user_pk: &str,
     backend: &str,
     session_auth_hash: &str,
 ) {
-    data.insert(SESSION_KEY, user_pk.to_string());
+    data.insert(SESSION_KEY, user_pk);
     data.insert(BACKEND_SESSION_KEY, backend);
     data.insert(HASH_SESSION_KEY, session_auth_hash);
 }
+
+/// Django's backends whose `user_can_authenticate` is `True` for everyone: their sessions keep an inactive
+/// user logged in. Every other backend listed in `AUTHENTICATION_BACKENDS` is taken to be `ModelBackend`'s
+/// lookup by key with its `is_active` rule (a subclass, such as django-allauth's
+/// `allauth.account.auth_backends.AuthenticationBackend`).
+pub const ALLOWS_INACTIVE_BACKENDS: &[&str] = &[
+    "django.contrib.auth.backends.AllowAllUsersModelBackend",
+    "django.contrib.auth.backends.AllowAllUsersRemoteUserBackend",
+];
 
 /// What `django.contrib.auth.get_user` decides once the session and the user row are loaded.
 #[derive(Clone, PartialEq, Eq)]
 pub enum GetUser {
     /// The session's user, with the hash under the current `SECRET_KEY`.
-    Authenticated { user_pk: i64 },
+    Authenticated { user_pk: String },
     /// The hash matched a key in `SECRET_KEY_FALLBACKS`: the user is authenticated, and Django then calls
     /// `cycle_key()` and stores `new_hash` (the current-key hash) under `_auth_user_hash`.
-    AuthenticatedUpgrade { user_pk: i64, new_hash: String },
+    AuthenticatedUpgrade { user_pk: String, new_hash: String },
     /// Anonymous, the session left as it is (no auth keys, a backend not in `AUTHENTICATION_BACKENDS`, or no
     /// active user with that pk).
     Anonymous,
@@ -178,7 +187,8 @@ pub enum GetUser {
 /// The user row as `get_user` needs it; `None` from the store when no user has that pk.
 #[derive(Clone)]
 pub struct UserForSession<'a> {
-    pub pk: i64,
+    /// `str(user.pk)`.
+    pub pk: &'a str,
     pub password: &'a str,
     pub is_active: bool,
 }
@@ -213,10 +223,12 @@ impl std::fmt::Debug for UserForSession<'_> {
 }
 
 /// `django.contrib.auth.get_user(request)` (4.1.8+/5.x) as a pure decision: the caller loads the session, reads
-/// `session_auth`, fetches the user with `user_pk()`, then applies the outcome (cycle, rewrite or flush).
+/// `session_auth`, fetches the user whose key `user_id` names (the backend's `get_user(user_id)`: `user` is
+/// that row or `None`), then applies the outcome (cycle, rewrite or flush).
 ///
 /// `ModelBackend.get_user` answers `None` for an inactive user (`user_can_authenticate`), so an inactive user
-/// is anonymous without a flush, exactly as in Django.
+/// is anonymous without a flush, exactly as in Django; the `AllowAllUsers…` backends accept inactive users
+/// ([`ALLOWS_INACTIVE_BACKENDS`]).
 pub fn get_user(
     auth: Option<&SessionAuth>,
     authentication_backends: &[String],
@@ -229,13 +241,16 @@ pub fn get_user(
     if !authentication_backends.iter().any(|b| b == &auth.backend) {
         return GetUser::Anonymous;
     }
-    let Some(user) = user.filter(|u| u.is_active && Some(u.pk) == auth.user_pk()) else {
+    let allows_inactive = ALLOWS_INACTIVE_BACKENDS.contains(&auth.backend.as_str());
+    let Some(user) = user.filter(|u| u.is_active || allows_inactive) else {
         return GetUser::Anonymous;
     };
     match hasher.verify(auth.hash.as_deref(), user.password) {
-        Some(KeyMatch::Current) => GetUser::Authenticated { user_pk: user.pk },
+        Some(KeyMatch::Current) => GetUser::Authenticated {
+            user_pk: user.pk.to_string(),
+        },
         Some(KeyMatch::Fallback(_)) => GetUser::AuthenticatedUpgrade {
-            user_pk: user.pk,
+            user_pk: user.pk.to_string(),
             new_hash: hasher.get_session_auth_hash(user.password),
         },
         None => GetUser::AnonymousFlush,
@@ -297,7 +312,7 @@ mod tests {
         let keys = SessionAuthHasher::new(&Keys::new("new", vec!["old".into()]));
         let backends = vec![MODEL_BACKEND.to_string()];
         let user = UserForSession {
-            pk: 1,
+            pk: "1",
             password: ENCODED,
             is_active: true,
         };
@@ -315,7 +330,9 @@ mod tests {
                 Some(&user),
                 &keys
             ),
-            GetUser::Authenticated { user_pk: 1 }
+            GetUser::Authenticated {
+                user_pk: "1".into()
+            }
         );
         assert_eq!(
             get_user(
@@ -325,7 +342,7 @@ mod tests {
                 &keys
             ),
             GetUser::AuthenticatedUpgrade {
-                user_pk: 1,
+                user_pk: "1".into(),
                 new_hash: current.clone().unwrap()
             }
         );
@@ -369,6 +386,18 @@ mod tests {
             ),
             GetUser::Anonymous
         );
+        let allow_all = ALLOWS_INACTIVE_BACKENDS[0];
+        assert_eq!(
+            get_user(
+                Some(&auth(current.clone(), allow_all)),
+                &[allow_all.to_string()],
+                Some(&inactive),
+                &keys
+            ),
+            GetUser::Authenticated {
+                user_pk: "1".into()
+            }
+        );
         assert_eq!(
             get_user(Some(&auth(current, MODEL_BACKEND)), &backends, None, &keys),
             GetUser::Anonymous
@@ -383,7 +412,7 @@ mod tests {
     fn keys_in_djangos_order() {
         let mut s = SessionData::new();
         s.insert("counter", Value::Int(1));
-        set_session_auth(&mut s, 1, MODEL_BACKEND, "h");
+        set_session_auth(&mut s, "1", MODEL_BACKEND, "h");
         let keys: Vec<&str> = s.iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
@@ -395,6 +424,6 @@ mod tests {
             ]
         );
         let auth = session_auth(&s).unwrap();
-        assert_eq!((auth.user_pk(), auth.hash.as_deref()), (Some(1), Some("h")));
+        assert_eq!((auth.user_pk(), auth.hash.as_deref()), ("1", Some("h")));
     }
 }

@@ -25,6 +25,7 @@ pub mod signing;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
+pub mod user_model;
 pub mod users;
 pub mod validators;
 pub mod value;

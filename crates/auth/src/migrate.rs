@@ -1,5 +1,6 @@
 //! `manage.py migrate` for the three Django apps the services share: `contenttypes`, `auth` and
-//! `sessions`, exactly as Django 4.2 and 5.2 leave a PostgreSQL database.
+//! `sessions`, exactly as Django 4.2 and 5.2 leave a PostgreSQL database, with `auth.User` or with a project's
+//! own `AUTH_USER_MODEL` (then `auth` makes no user table: `swapped/`).
 //!
 //! The SQL is Django's own output (`sqlmigrate`, see `migrations/django/README.md`), embedded in the binary.
 //! Like Django's executor, each migration not yet recorded in `django_migrations` runs in a transaction
@@ -22,6 +23,9 @@ pub struct Migration {
     pub app: &'static str,
     pub name: &'static str,
     sql: &'static str,
+    /// Django's SQL for this migration when `AUTH_USER_MODEL` swaps `auth.User` out (`swapped/`): no
+    /// user table, nothing on it.
+    swapped_sql: &'static str,
 }
 
 macro_rules! migration {
@@ -30,6 +34,15 @@ macro_rules! migration {
             app: $app,
             name: $name,
             sql: include_str!(concat!("../migrations/django/", $file)),
+            swapped_sql: include_str!(concat!("../migrations/django/", $file)),
+        }
+    };
+    ($file:literal, $app:literal, $name:literal, swapped) => {
+        Migration {
+            app: $app,
+            name: $name,
+            sql: include_str!(concat!("../migrations/django/", $file)),
+            swapped_sql: include_str!(concat!("../migrations/django/swapped/", $file)),
         }
     };
 }
@@ -46,7 +59,7 @@ pub const PLAN: &[Migration] = &[
         "contenttypes",
         "0002_remove_content_type_name"
     ),
-    migration!("03_auth_0001_initial.sql", "auth", "0001_initial"),
+    migration!("03_auth_0001_initial.sql", "auth", "0001_initial", swapped),
     migration!(
         "04_auth_0002_alter_permission_name_max_length.sql",
         "auth",
@@ -55,7 +68,8 @@ pub const PLAN: &[Migration] = &[
     migration!(
         "05_auth_0003_alter_user_email_max_length.sql",
         "auth",
-        "0003_alter_user_email_max_length"
+        "0003_alter_user_email_max_length",
+        swapped
     ),
     migration!(
         "06_auth_0004_alter_user_username_opts.sql",
@@ -65,7 +79,8 @@ pub const PLAN: &[Migration] = &[
     migration!(
         "07_auth_0005_alter_user_last_login_null.sql",
         "auth",
-        "0005_alter_user_last_login_null"
+        "0005_alter_user_last_login_null",
+        swapped
     ),
     migration!(
         "08_auth_0006_require_contenttypes_0002.sql",
@@ -80,12 +95,14 @@ pub const PLAN: &[Migration] = &[
     migration!(
         "10_auth_0008_alter_user_username_max_length.sql",
         "auth",
-        "0008_alter_user_username_max_length"
+        "0008_alter_user_username_max_length",
+        swapped
     ),
     migration!(
         "11_auth_0009_alter_user_last_name_max_length.sql",
         "auth",
-        "0009_alter_user_last_name_max_length"
+        "0009_alter_user_last_name_max_length",
+        swapped
     ),
     migration!(
         "12_auth_0010_alter_group_name_max_length.sql",
@@ -100,7 +117,8 @@ pub const PLAN: &[Migration] = &[
     migration!(
         "14_auth_0012_alter_user_first_name_max_length.sql",
         "auth",
-        "0012_alter_user_first_name_max_length"
+        "0012_alter_user_first_name_max_length",
+        swapped
     ),
     migration!("15_sessions_0001_initial.sql", "sessions", "0001_initial"),
 ];
@@ -109,6 +127,8 @@ pub const PLAN: &[Migration] = &[
 const DJANGO_MIGRATIONS: &str = include_str!("../migrations/django/00_django_migrations.sql");
 /// The rows of the `post_migrate` handlers (`create_contenttypes`, `create_permissions`), in Django's order.
 const POST_MIGRATE: &str = include_str!("../migrations/django/post_migrate.txt");
+/// The same with `auth.User` swapped out: no `auth.user` content type or permissions.
+const POST_MIGRATE_SWAPPED: &str = include_str!("../migrations/django/swapped/post_migrate.txt");
 
 /// The tables whose `id` follows `DEFAULT_AUTO_FIELD` (the many-to-many tables Django creates for `auth`'s
 /// models; the models themselves pin `AutoField` in their app config). `sqlmigrate auth 0001_initial` under
@@ -167,14 +187,17 @@ struct Recorded {
     name: String,
 }
 
-/// Brings the database to the state Django's `migrate` leaves for contenttypes, auth and sessions.
+/// Brings the database to the state Django's `migrate` leaves for contenttypes, auth and sessions. With
+/// `swapped` (`AUTH_USER_MODEL` is not `auth.User`) Django's `auth` migrations make no `auth_user`: the
+/// user table is the project's, made by its own `manage.py migrate`, and nothing here touches it.
 pub async fn migrate(
     db: &Database,
     auto_field: DefaultAutoField,
+    swapped: bool,
 ) -> Result<MigrateReport, StoreError> {
     let mut connection = db.get().await?;
     let conn = &mut *connection;
-    let outcome = locked(conn, auto_field).await;
+    let outcome = locked(conn, auto_field, swapped).await;
     // On every path, so the pooled connection goes back without the migration's lock timeout.
     let reset = conn
         .batch_execute("RESET lock_timeout")
@@ -189,6 +212,7 @@ pub async fn migrate(
 async fn locked(
     conn: &mut AsyncPgConnection,
     auto_field: DefaultAutoField,
+    swapped: bool,
 ) -> Result<MigrateReport, StoreError> {
     // Another `migrate` holding the lock (or a table lock) for a minute is stuck: fail rather than hang.
     conn.batch_execute("SET lock_timeout = '60s'")
@@ -199,7 +223,7 @@ async fn locked(
         .execute(conn)
         .await
         .map_err(|e| diesel_error(&e))?;
-    let outcome = run(conn, auto_field).await;
+    let outcome = run(conn, auto_field, swapped).await;
     let unlocked = sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADVISORY_LOCK)
         .execute(conn)
@@ -225,6 +249,7 @@ async fn table_exists(conn: &mut AsyncPgConnection, table: &str) -> Result<bool,
 async fn run(
     conn: &mut AsyncPgConnection,
     auto_field: DefaultAutoField,
+    swapped: bool,
 ) -> Result<MigrateReport, StoreError> {
     let mut report = MigrateReport::default();
     if !table_exists(conn, "django_migrations").await? {
@@ -249,9 +274,14 @@ async fn run(
         {
             continue;
         }
+        let sql = if swapped {
+            migration.swapped_sql
+        } else {
+            migration.sql
+        };
         let sql = match auto_field {
-            DefaultAutoField::Auto => migration.sql.to_string(),
-            DefaultAutoField::BigAuto => widen_ids(migration.sql),
+            DefaultAutoField::Auto => sql.to_string(),
+            DefaultAutoField::BigAuto => widen_ids(sql),
         };
         conn.transaction::<_, diesel::result::Error, _>(
             async move |conn: &mut AsyncPgConnection| {
@@ -272,7 +302,7 @@ async fn run(
             .applied
             .push((migration.app.to_string(), migration.name.to_string()));
     }
-    post_migrate(conn, &mut report).await?;
+    post_migrate(conn, &mut report, swapped).await?;
     Ok(report)
 }
 
@@ -290,8 +320,14 @@ fn widen_ids(sql: &str) -> String {
 async fn post_migrate(
     conn: &mut AsyncPgConnection,
     report: &mut MigrateReport,
+    swapped: bool,
 ) -> Result<(), StoreError> {
-    let rows: Vec<Vec<&'static str>> = POST_MIGRATE
+    let rows = if swapped {
+        POST_MIGRATE_SWAPPED
+    } else {
+        POST_MIGRATE
+    };
+    let rows: Vec<Vec<&'static str>> = rows
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').collect())
@@ -371,5 +407,23 @@ mod tests {
         let widened = widen_ids(auth_0001);
         assert_eq!(widened.matches("(\"id\" bigint NOT NULL").count(), 3);
         assert!(widened.contains("CREATE TABLE \"auth_user\" (\"id\" integer"));
+        // Swapped: no user table and nothing on it, in any migration; the same order and records.
+        for migration in PLAN {
+            assert!(
+                !migration.swapped_sql.contains("\"auth_user"),
+                "{}",
+                migration.name
+            );
+        }
+        assert!(
+            widen_ids(PLAN[2].swapped_sql).contains("\"auth_group_permissions\" (\"id\" bigint")
+        );
+        assert_eq!(
+            POST_MIGRATE_SWAPPED.lines().count() + 5,
+            POST_MIGRATE.lines().count()
+        );
+        assert!(
+            !POST_MIGRATE_SWAPPED.contains("auth.user") && !POST_MIGRATE_SWAPPED.contains("\tuser")
+        );
     }
 }

@@ -169,13 +169,16 @@ impl<'a> UserAttributes<'a> {
     }
 }
 
+/// A field the model lacks is empty, which the similarity check skips as Django skips a missing
+/// attribute. `username` is the `USERNAME_FIELD`'s value: for a model that logs in by email it repeats the
+/// address, which the check already compares.
 impl<'a> From<&'a User> for UserAttributes<'a> {
     fn from(user: &'a User) -> Self {
         UserAttributes {
             username: &user.username,
-            first_name: &user.first_name,
-            last_name: &user.last_name,
-            email: &user.email,
+            first_name: user.first_name.as_deref().unwrap_or_default(),
+            last_name: user.last_name.as_deref().unwrap_or_default(),
+            email: user.email(),
         }
     }
 }

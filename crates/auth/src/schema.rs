@@ -1,5 +1,6 @@
 //! Django's tables as diesel sees them, column for column as Django 4.2/5.2 create them (see
-//! `migrations/django/`). Only the tables the stores query are declared.
+//! `migrations/django/`). Only the tables the stores query are declared; the user table is the project's
+//! (`AUTH_USER_MODEL`), so its queries are made at run time ([`crate::user_model`]).
 
 diesel::table! {
     /// `django.contrib.sessions.models.Session`.
@@ -7,23 +8,6 @@ diesel::table! {
         session_key -> Varchar,
         session_data -> Text,
         expire_date -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    /// `django.contrib.auth.models.User`. No column has a database default: inserts supply every one.
-    auth_user (id) {
-        id -> Int4,
-        password -> Varchar,
-        last_login -> Nullable<Timestamptz>,
-        is_superuser -> Bool,
-        username -> Varchar,
-        first_name -> Varchar,
-        last_name -> Varchar,
-        email -> Varchar,
-        is_staff -> Bool,
-        is_active -> Bool,
-        date_joined -> Timestamptz,
     }
 }
 

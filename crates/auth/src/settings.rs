@@ -73,6 +73,8 @@ pub struct Settings {
     pub database: Option<DatabaseConfig>,
     /// `PASSWORD_HASHERS` (comma-separated dotted paths) and `DJANGO_VERSION` for the work factors.
     pub password_hashers: Arc<PasswordHashers>,
+    /// `AUTH_USER_MODEL` and what the model's class says (`USERNAME_FIELD`, `EMAIL_FIELD`, `db_table`).
+    pub user_model: crate::user_model::UserModelSettings,
     /// `AUTHENTICATION_BACKENDS`.
     pub authentication_backends: Vec<String>,
     /// `SESSION_COOKIE_NAME`, `_DOMAIN`, `_PATH`, `_SECURE`, `_HTTPONLY`, `_SAMESITE`.
@@ -434,6 +436,29 @@ fn secure_proxy_ssl_header(value: &str) -> Result<Option<(String, String)>, Sett
     }
 }
 
+/// `AUTH_USER_MODEL`, `AUTH_USER_TABLE`, `AUTH_USER_USERNAME_FIELD` and `AUTH_USER_EMAIL_FIELD`, each
+/// Django's default when unset (`auth.User`, its table, `username`, `email`).
+pub fn user_model_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::user_model::UserModelSettings, SettingsError> {
+    let defaults = crate::user_model::UserModelSettings::default();
+    let value = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let settings = crate::user_model::UserModelSettings {
+        model: value("AUTH_USER_MODEL").unwrap_or(defaults.model),
+        table: value("AUTH_USER_TABLE"),
+        username_field: value("AUTH_USER_USERNAME_FIELD").unwrap_or(defaults.username_field),
+        email_field: value("AUTH_USER_EMAIL_FIELD").unwrap_or(defaults.email_field),
+    };
+    settings
+        .validate()
+        .map_err(|(name, reason)| SettingsError::Invalid { name, reason })?;
+    Ok(settings)
+}
+
 /// `DATABASE_URL` and its pool settings alone (what `portal migrate` needs); `None` when unset.
 pub fn database_config(
     get: &impl Fn(&str) -> Option<String>,
@@ -535,6 +560,7 @@ impl Settings {
             cache_version: integer(&get, "CACHE_VERSION", 1)?,
             database,
             password_hashers: Arc::new(password_hashers),
+            user_model: user_model_settings(&get)?,
             authentication_backends,
             session_cookie: cookie_settings(&get)?,
             allowed_hosts: match get("ALLOWED_HOSTS") {
@@ -716,13 +742,23 @@ impl Settings {
         }
     }
 
-    /// The user store on `DATABASE_URL`.
-    pub fn user_store(&self, connections: &Connections) -> Result<UserStore, StoreError> {
+    /// The user store on `DATABASE_URL`, with the user table read from the catalog (once: give other
+    /// connections the same model with [`UserStore::with_database`]). A table that is missing or not a
+    /// Django user model is an error naming the setting to fix.
+    pub async fn user_store(
+        &self,
+        connections: &Connections,
+    ) -> Result<UserStore, crate::user_model::UserModelError> {
         let db = connections
             .database
             .clone()
             .ok_or_else(|| StoreError::Config("DATABASE_URL is required".into()))?;
-        Ok(UserStore::new(db, self.password_hashers.clone()))
+        let model = crate::user_model::UserModel::inspect(&db, &self.user_model).await?;
+        Ok(UserStore::new(
+            db,
+            self.password_hashers.clone(),
+            Arc::new(model),
+        ))
     }
 }
 

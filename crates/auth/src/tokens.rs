@@ -17,7 +17,8 @@ pub const DEFAULT_PASSWORD_RESET_TIMEOUT: i64 = 259_200;
 /// invalidates outstanding tokens, which is what makes them single-use.
 #[derive(Clone, Debug)]
 pub struct TokenUser<'a> {
-    pub pk: i64,
+    /// `str(user.pk)`.
+    pub pk: &'a str,
     /// The encoded password (`auth_user.password`).
     pub password: &'a str,
     pub last_login: Option<DateTime<Utc>>,
@@ -129,13 +130,14 @@ pub fn base36_to_int(s: &str) -> Option<i64> {
 }
 
 /// `urlsafe_base64_encode(force_bytes(pk))`: the `uidb64` of reset links (`1` → `MQ`).
-pub fn uid_encode(pk: i64) -> String {
-    URL_SAFE_NO_PAD.encode(pk.to_string())
+pub fn uid_encode(pk: &str) -> String {
+    URL_SAFE_NO_PAD.encode(pk)
 }
 
-/// `urlsafe_base64_decode(uidb64).decode()` then the integer pk lookup `PasswordResetConfirmView` does;
-/// `None` for anything that is not a base64 integer.
-pub fn uid_decode(uidb64: &str) -> Option<i64> {
+/// `urlsafe_base64_decode(uidb64).decode()`: the text `PasswordResetConfirmView` looks the user up by
+/// (`get(pk=uid)`, which parses it as the model's key: see [`crate::user_model::PkKind::to_python`]);
+/// `None` for anything that is not base64 of UTF-8 text.
+pub fn uid_decode(uidb64: &str) -> Option<String> {
     if uidb64.len() > 64 {
         return None;
     }
@@ -143,11 +145,8 @@ pub fn uid_decode(uidb64: &str) -> Option<i64> {
     let mut padded = trimmed.to_string();
     padded.push_str(&"=".repeat((4 - trimmed.len() % 4) % 4));
     let bytes = URL_SAFE.decode(padded).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+    let text = String::from_utf8(bytes).ok()?;
+    (!text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
@@ -173,7 +172,7 @@ mod tests {
     fn vectors_from_the_map() {
         let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
         let mut user = TokenUser {
-            pk: 1,
+            pk: "1",
             password: ENCODED,
             last_login: None,
             email: "alice@example.com",
@@ -199,11 +198,13 @@ mod tests {
 
     #[test]
     fn uidb64() {
-        assert_eq!(uid_encode(1), "MQ");
-        assert_eq!(uid_encode(12345), "MTIzNDU");
-        assert_eq!(uid_decode("MTIzNDU"), Some(12345));
-        assert_eq!(uid_decode("MQ=="), Some(1));
+        assert_eq!(uid_encode("1"), "MQ");
+        assert_eq!(uid_encode("12345"), "MTIzNDU");
+        assert_eq!(uid_decode("MTIzNDU").as_deref(), Some("12345"));
+        assert_eq!(uid_decode("MQ==").as_deref(), Some("1"));
         assert_eq!(uid_decode("!!"), None);
-        assert_eq!(uid_decode("YQ"), None); // "a"
+        assert_eq!(uid_decode("YQ").as_deref(), Some("a")); // the key type decides
+        let uuid = "0f0e2f3a-6c4b-4d2e-9a1b-3c4d5e6f7a8b";
+        assert_eq!(uid_decode(&uid_encode(uuid)).as_deref(), Some(uuid));
     }
 }

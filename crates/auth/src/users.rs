@@ -1,49 +1,63 @@
-//! Django's users on its own `auth_user` table: `ModelBackend`'s lookups and `UserManager.create_user`,
-//! through diesel.
+//! Django's users in the project's user table (`AUTH_USER_MODEL`, see [`crate::user_model`]):
+//! `ModelBackend`'s lookups and `UserManager.create_user`, through diesel.
 //!
-//! `auth_user` has no database defaults (Django applies them in the ORM), so every insert names every
-//! column. Passwords go through [`PasswordHashers`] on Tokio's blocking pool.
+//! The table's shape is known only at start (its key's type, which of Django's standard fields it has), so
+//! the queries are SQL made once by [`UserModel`] and run with bound values. Django applies the defaults
+//! of `auth_user` in the ORM, not in the database, so an insert names every standard column the table has.
+//! Passwords go through [`PasswordHashers`] on Tokio's blocking pool.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::QueryableByName;
+use diesel::pg::Pg;
+use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::auth::UserForSession;
 use crate::connections::{Database, StoreError};
 use crate::hashers::{HasherError, PasswordHashers};
-use crate::schema::auth_user as au;
+use crate::user_model::{Field, UserModel};
 
-diesel::define_sql_function! {
-    /// PostgreSQL's `UPPER`, as Django's `__iexact` lookup uses it.
-    fn upper(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// A row of `auth_user` (`django.contrib.auth.models.User`).
-#[derive(Clone, Queryable, Selectable)]
-#[diesel(table_name = au)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
+/// A row of the user table, in the same shape whatever the model: a standard field the model lacks is
+/// `None`.
+#[derive(Clone, QueryableByName)]
 pub struct User {
-    pub id: i32,
+    /// `str(user.pk)`: what `_auth_user_id` holds (`"42"`, a UUID in its hyphenated form).
+    #[diesel(sql_type = Text)]
+    pub pk: String,
+    /// The encoded password.
+    #[diesel(sql_type = Text)]
     pub password: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_login: Option<DateTime<Utc>>,
-    pub is_superuser: bool,
+    /// `user.get_username()`: the `USERNAME_FIELD`'s value.
+    #[diesel(sql_type = Text)]
     pub username: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub is_staff: bool,
-    pub is_active: bool,
-    pub date_joined: DateTime<Utc>,
+    /// The `EMAIL_FIELD`'s value.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub email: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub first_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_name: Option<String>,
+    /// `None` for a model without the field, which Django counts as active.
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_active: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_staff: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_superuser: Option<bool>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub date_joined: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for User {
     // The password hash never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
-            .field("id", &self.id)
+            .field("pk", &self.pk)
             .field("username", &self.username)
             .field("is_active", &self.is_active)
             .finish_non_exhaustive()
@@ -51,32 +65,44 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
-    /// `user.pk` as the session stores it (`_auth_user_id` is its string form).
-    pub fn pk(&self) -> i64 {
-        i64::from(self.id)
+    /// `str(user.pk)`, as the session stores it in `_auth_user_id`.
+    pub fn pk(&self) -> &str {
+        &self.pk
+    }
+
+    /// `user.is_active`, or `True` for a model without the field (`AbstractBaseUser.is_active = True`,
+    /// which `ModelBackend.user_can_authenticate` reads with `getattr(user, "is_active", True)`).
+    pub fn is_active(&self) -> bool {
+        self.is_active.unwrap_or(true)
     }
 
     /// What `get_user` needs to check the session against this user.
     pub fn for_session(&self) -> UserForSession<'_> {
         UserForSession {
-            pk: self.pk(),
+            pk: &self.pk,
             password: &self.password,
-            is_active: self.is_active,
+            is_active: self.is_active(),
         }
+    }
+
+    /// `getattr(user, EMAIL_FIELD, "") or ""`, as reset tokens and mail read it.
+    pub fn email(&self) -> &str {
+        self.email.as_deref().unwrap_or_default()
     }
 }
 
-/// The profile fields `PATCH /api/v1/me` may change; `None` keeps the current value (diesel leaves a
-/// `None` field out of the `UPDATE`).
-#[derive(Clone, Debug, Default, AsChangeset)]
-#[diesel(table_name = au)]
+/// The profile fields `PATCH /api/v1/me` may change; `None` keeps the current value. A field the model
+/// does not have is left out.
+#[derive(Clone, Debug, Default)]
 pub struct ProfileChange {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
 }
 
-/// The fields `UserManager.create_user(username, email, password, **extra_fields)` takes.
+/// The fields `UserManager.create_user(username, email, password, **extra_fields)` takes. `username` is
+/// the `USERNAME_FIELD`'s value (the address, when that field is the email); fields the model lacks are
+/// ignored.
 #[derive(Clone, Default)]
 pub struct NewUser {
     pub username: String,
@@ -103,7 +129,7 @@ pub enum UserError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hasher(#[from] HasherError),
-    /// `auth_user_username_key`: a user with that username exists.
+    /// A unique constraint (the `USERNAME_FIELD`'s): a user with that username exists.
     #[error("a user with that username already exists")]
     UsernameTaken,
     /// `create_user` with an empty username ("The given username must be set").
@@ -111,6 +137,17 @@ pub enum UserError {
     EmptyUsername,
     #[error("no user with that id")]
     NotFound,
+    /// The user table has `NOT NULL` columns without a database default that only the Django project
+    /// knows how to fill: users are made there.
+    #[error(
+        "the user table has required columns without a database default ({}): create users with the \
+         Django project",
+        .0.join(", ")
+    )]
+    CannotCreate(Vec<String>),
+    /// The model has no such field (`set_active` on a model without `is_active`).
+    #[error("the user model has no field {0}")]
+    NoSuchField(&'static str),
 }
 
 /// `AbstractBaseUser.normalize_username`: Unicode NFKC, so that visually identical names are one name.
@@ -145,16 +182,17 @@ pub fn is_valid_username(username: &str) -> bool {
 /// `UnicodeUsernameValidator.message`.
 pub const INVALID_USERNAME: &str = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
 
-/// The users of one database, with the project's `PASSWORD_HASHERS`.
+/// The users of one database's user table, with the project's `PASSWORD_HASHERS`.
 #[derive(Clone, Debug)]
 pub struct UserStore {
     db: Database,
     hashers: Arc<PasswordHashers>,
+    model: Arc<UserModel>,
     lookups: Arc<Lookups>,
 }
 
 /// `get`s waiting for the next lookup query, and whether one is running. Concurrent `get`s are answered
-/// by one `SELECT … WHERE id = ANY($1)` rather than a query each: a request's id only ever joins a query
+/// by one `SELECT … WHERE pk = ANY($1)` rather than a query each: a request's id only ever joins a query
 /// that has not been sent yet, so the row it gets was read after the request arrived and every commit
 /// made before it is seen, as with a query of its own. Nothing is cached.
 #[derive(Debug, Default)]
@@ -168,7 +206,8 @@ struct Lookups {
 struct LookupState {
     /// Whether a task is sending lookup queries (it keeps going while `waiting` is not empty).
     running: bool,
-    waiting: Vec<(i32, Answer)>,
+    /// `str(pk)` of each waiting lookup (already in the key's canonical form) and where its row goes.
+    waiting: Vec<(String, Answer)>,
 }
 
 /// Where a waiting lookup's row (or the query's error) goes.
@@ -181,7 +220,11 @@ impl Lookups {
 
     /// Sends one query for everything waiting, then again for whatever arrived meanwhile, until nothing
     /// waits. Made before it is spawned, so that even a task dropped unpolled ends the run.
-    fn run(self: Arc<Lookups>, db: Database) -> impl Future<Output = ()> + Send + 'static {
+    fn run(
+        self: Arc<Lookups>,
+        db: Database,
+        model: Arc<UserModel>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         /// Ends the run if the task ends any other way than by finding nothing waiting (a panic, a
         /// runtime shutting down): the lookups still waiting are answered "dropped" (a 503) rather than
         /// left to their deadline, and the next `get` starts another run.
@@ -202,6 +245,7 @@ impl Lookups {
             }
         }
         let mut running = Running(Some(self));
+        let sql: Arc<str> = model.select_by_pks().into();
         async move {
             loop {
                 let Some(lookups) = running.0.clone() else {
@@ -223,16 +267,16 @@ impl Lookups {
                 if batch.is_empty() {
                     continue;
                 }
-                let mut ids: Vec<i32> = batch.iter().map(|(id, _)| *id).collect();
+                let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
                 ids.sort_unstable();
                 ids.dedup();
+                let sql = sql.clone();
                 let rows = db
                     .run(move |conn| {
                         Box::pin(async move {
-                            au::table
-                                .filter(au::id.eq_any(ids))
-                                .select(User::as_select())
-                                .load(conn)
+                            diesel::sql_query(&*sql)
+                                .bind::<Array<Text>, _>(ids)
+                                .load::<User>(conn)
                                 .await
                         })
                     })
@@ -241,13 +285,13 @@ impl Lookups {
                     .queries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let rows = rows.map(|mut users| {
-                    users.sort_unstable_by_key(|u| u.id);
+                    users.sort_unstable_by(|a, b| a.pk.cmp(&b.pk));
                     users
                 });
                 for (id, answer) in batch {
                     let _ = answer.send(match &rows {
                         Ok(users) => Ok(users
-                            .binary_search_by_key(&id, |u| u.id)
+                            .binary_search_by(|u| u.pk.as_str().cmp(&id))
                             .ok()
                             .map(|i| users[i].clone())),
                         Err(e) => Err(same_error(e)),
@@ -277,22 +321,49 @@ fn same_error(error: &StoreError) -> StoreError {
     }
 }
 
+/// A value bound to a user query whose SQL is made at run time.
+enum Bound {
+    Text(String),
+    Bool(bool),
+    Time(Option<DateTime<Utc>>),
+}
+
 impl UserStore {
-    pub fn new(db: Database, hashers: Arc<PasswordHashers>) -> UserStore {
+    /// The store of a user model already read from the catalog ([`UserModel::inspect`]).
+    pub fn new(db: Database, hashers: Arc<PasswordHashers>, model: Arc<UserModel>) -> UserStore {
         UserStore {
             db,
             hashers,
+            model,
             lookups: Arc::default(),
         }
+    }
+
+    /// The same users through another connection pool (an api worker's own), without reading the catalog
+    /// again.
+    pub fn with_database(&self, db: Database) -> UserStore {
+        UserStore::new(db, self.hashers.clone(), self.model.clone())
+    }
+
+    /// The same users with other `PASSWORD_HASHERS`.
+    pub fn with_hashers(&self, hashers: Arc<PasswordHashers>) -> UserStore {
+        UserStore::new(self.db.clone(), hashers, self.model.clone())
     }
 
     pub fn hashers(&self) -> &Arc<PasswordHashers> {
         &self.hashers
     }
 
-    /// `ModelBackend.get_user(user_id)`'s lookup: the row with that pk, active or not.
-    pub async fn get(&self, pk: i64) -> Result<Option<User>, StoreError> {
-        let Ok(id) = i32::try_from(pk) else {
+    /// The user model, as the table showed it at start.
+    pub fn model(&self) -> &Arc<UserModel> {
+        &self.model
+    }
+
+    /// `ModelBackend.get_user(user_id)`'s lookup: the row whose key is `user_id` (`_auth_user_id` as the
+    /// session holds it, parsed as Django's `pk.to_python` would), active or not. A value of the wrong
+    /// shape for the key finds nobody, without a query.
+    pub async fn get(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let Some(id) = self.model.pk_from_str(user_id) else {
             return Ok(None);
         };
         // Every request's lookup, merged with those of the requests beside it (`Lookups`).
@@ -303,7 +374,11 @@ impl UserStore {
             !std::mem::replace(&mut state.running, true)
         };
         if start {
-            tokio::spawn(self.lookups.clone().run(self.db.clone()));
+            tokio::spawn(
+                self.lookups
+                    .clone()
+                    .run(self.db.clone(), self.model.clone()),
+            );
         }
         // The query this lookup joins may wait for the one before it: the deadline is this call's.
         let unavailable = |reason: String| StoreError::Unavailable {
@@ -332,64 +407,79 @@ impl UserStore {
         )
     }
 
-    /// `UserManager.get_by_natural_key(username)`: an exact, case-sensitive match.
-    pub async fn get_by_natural_key(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let username = username.to_string();
+    /// Runs `sql` with `binds`, returning the rows.
+    async fn rows(&self, sql: String, binds: Vec<Bound>) -> Result<Vec<User>, StoreError> {
         self.db
             .run(move |conn| {
                 Box::pin(async move {
-                    au::table
-                        .filter(au::username.eq(username))
-                        .select(User::as_select())
-                        .first(conn)
-                        .await
-                        .optional()
+                    let mut query = diesel::sql_query(sql).into_boxed::<Pg>();
+                    for bound in binds {
+                        query = match bound {
+                            Bound::Text(v) => query.bind::<Text, _>(v),
+                            Bound::Bool(v) => query.bind::<Bool, _>(v),
+                            Bound::Time(v) => query.bind::<Nullable<Timestamptz>, _>(v),
+                        };
+                    }
+                    query.load::<User>(conn).await
                 })
             })
             .await
+    }
+
+    /// `UserManager.get_by_natural_key(username)`: an exact, case-sensitive match on the
+    /// `USERNAME_FIELD`.
+    pub async fn get_by_natural_key(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let mut rows = self
+            .rows(
+                self.model.select_by_natural_key(),
+                vec![Bound::Text(username.to_string())],
+            )
+            .await?;
+        Ok(rows.pop())
     }
 
     /// `UserCreationForm.clean_username`'s check: is there a user whose username differs from this one at
     /// most in case (`username__iexact`, PostgreSQL's `UPPER(…) = UPPER(…)`)?
     pub async fn username_taken_iexact(&self, username: &str) -> Result<bool, StoreError> {
-        let username = normalize_username(username);
-        self.db
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::select(diesel::dsl::exists(
-                        au::table.filter(upper(au::username).eq(upper(username))),
-                    ))
-                    .get_result(conn)
-                    .await
-                })
-            })
-            .await
+        let username = if self.model.username_is_email() {
+            normalize_email(username)
+        } else {
+            normalize_username(username)
+        };
+        let sql = format!(
+            "{} WHERE UPPER({}) = UPPER($1) LIMIT 1",
+            self.model.select(),
+            self.model.username_column_as_text()
+        );
+        Ok(!self
+            .rows(sql, vec![Bound::Text(username)])
+            .await?
+            .is_empty())
     }
 
-    /// `PasswordResetForm.get_users(email)`: the active users with a usable password whose email matches
-    /// case-insensitively (`email__iexact`, then `_unicode_ci_compare`). The final comparison is NFKC then
-    /// `to_lowercase` where Django uses `casefold`; the two differ only for a few letters such as `ß`, where
-    /// this one matches fewer addresses, never more.
+    /// `PasswordResetForm.get_users(email)`: the active users with a usable password whose `EMAIL_FIELD`
+    /// matches case-insensitively (`__iexact`, then `_unicode_ci_compare`). The final comparison is NFKC
+    /// then `to_lowercase` where Django uses `casefold`; the two differ only for a few letters such as
+    /// `ß`, where this one matches fewer addresses, never more. A model without an email field has nobody
+    /// to mail; one without `is_active` counts everyone as active.
     pub async fn users_for_password_reset(&self, email: &str) -> Result<Vec<User>, StoreError> {
-        let wanted = email.to_string();
-        let candidates: Vec<User> = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    au::table
-                        .filter(upper(au::email).eq(upper(wanted)))
-                        .filter(au::is_active.eq(true))
-                        .select(User::as_select())
-                        .load(conn)
-                        .await
-                })
-            })
-            .await?;
+        let Some(field) = self.model.email_field() else {
+            return Ok(Vec::new());
+        };
+        let mut sql = format!(
+            "{} WHERE UPPER({}::text) = UPPER($1)",
+            self.model.select(),
+            self.model.quoted(field)
+        );
+        if self.model.has(Field::IsActive) {
+            sql.push_str(" AND \"is_active\"");
+        }
+        let candidates = self.rows(sql, vec![Bound::Text(email.to_string())]).await?;
         let fold = |s: &str| s.nfkc().collect::<String>().to_lowercase();
         Ok(candidates
             .into_iter()
             .filter(|u| {
-                crate::hashers::is_password_usable(&u.password) && fold(&u.email) == fold(email)
+                crate::hashers::is_password_usable(&u.password) && fold(u.email()) == fold(email)
             })
             .collect())
     }
@@ -440,52 +530,92 @@ impl UserStore {
             user.password = encoded;
         }
         // `user_can_authenticate`: inactive users are refused after the password check, as in Django.
-        Ok(user.is_active.then_some(user))
+        Ok(user.is_active().then_some(user))
     }
 
-    /// `UserManager.create_user`: username NFKC-normalised, email domain lowercased, password hashed
-    /// (unusable when `None`), `is_active` true, `date_joined` now, `last_login` null.
+    /// `UserManager.create_user`: the `USERNAME_FIELD` NFKC-normalised (or, when it is the email field,
+    /// normalised as an address), the email's domain lowercased, the password hashed (unusable when
+    /// `None`), and the standard fields the model has: `is_active` true, `date_joined` now, `last_login`
+    /// null, names empty. A UUID key the database does not make is made here, as `uuid.uuid4()`.
     pub async fn create_user(&self, new: NewUser) -> Result<User, UserError> {
         if new.username.is_empty() {
             return Err(UserError::EmptyUsername);
+        }
+        if !self.model.can_create_users() {
+            return Err(UserError::CannotCreate(
+                self.model.unfillable_columns().to_vec(),
+            ));
         }
         let password = match new.password {
             Some(raw) => self.hashers.clone().make_password_blocking(raw).await?,
             None => crate::hashers::make_unusable_password()?,
         };
-        let values = (
-            au::password.eq(password),
-            au::last_login.eq(None::<DateTime<Utc>>),
-            au::is_superuser.eq(new.is_superuser),
-            au::username.eq(normalize_username(&new.username)),
-            au::first_name.eq(new.first_name),
-            au::last_name.eq(new.last_name),
-            au::email.eq(normalize_email(&new.email)),
-            au::is_staff.eq(new.is_staff),
-            au::is_active.eq(true),
-            au::date_joined.eq(Utc::now()),
+        let model = &self.model;
+        let username_field = model.username_field().to_string();
+        let username = if model.username_is_email() {
+            normalize_email(&new.username)
+        } else {
+            normalize_username(&new.username)
+        };
+        let mut columns: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut binds: Vec<Bound> = Vec::new();
+        let mut set = |column: &str, bound: Bound| {
+            columns.push(model.quoted(column));
+            binds.push(bound);
+            values.push(format!("${}", binds.len()));
+        };
+        set("password", Bound::Text(password));
+        set("last_login", Bound::Time(None));
+        set(&username_field, Bound::Text(username));
+        if let Some(email_field) = model.email_field() {
+            if email_field != username_field {
+                set(email_field, Bound::Text(normalize_email(&new.email)));
+            }
+        }
+        let standard = [
+            (Field::FirstName, "first_name", Bound::Text(new.first_name)),
+            (Field::LastName, "last_name", Bound::Text(new.last_name)),
+            (Field::IsActive, "is_active", Bound::Bool(true)),
+            (Field::IsStaff, "is_staff", Bound::Bool(new.is_staff)),
+            (
+                Field::IsSuperuser,
+                "is_superuser",
+                Bound::Bool(new.is_superuser),
+            ),
+            (
+                Field::DateJoined,
+                "date_joined",
+                Bound::Time(Some(Utc::now())),
+            ),
+        ];
+        for (field, column, bound) in standard {
+            if model.has(field) {
+                set(column, bound);
+            }
+        }
+        if model.pk_kind() == crate::user_model::PkKind::Uuid
+            && !model.pk_has_default()
+            && model.pk_column() != username_field
+        {
+            columns.push(model.quoted(model.pk_column()));
+            values.push("gen_random_uuid()".into());
+        }
+        // Any unique constraint: the USERNAME_FIELD's is the one Django requires.
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING {}",
+            model.quoted(model.table()),
+            columns.join(", "),
+            values.join(", "),
+            model.returning()
         );
-        let inserted: Option<User> = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::insert_into(au::table)
-                        .values(values)
-                        .on_conflict(au::username)
-                        .do_nothing()
-                        .returning(User::as_returning())
-                        .get_result(conn)
-                        .await
-                        .optional()
-                })
-            })
-            .await?;
-        inserted.ok_or(UserError::UsernameTaken)
+        let mut inserted = self.rows(sql, binds).await?;
+        inserted.pop().ok_or(UserError::UsernameTaken)
     }
 
     /// `user.set_password(raw); user.save()`. Changing the password changes the session auth hash, which
     /// logs out the user's other sessions (Django's `update_session_auth_hash` keeps the current one).
-    pub async fn set_password(&self, pk: i64, raw: &str) -> Result<String, UserError> {
+    pub async fn set_password(&self, pk: &str, raw: &str) -> Result<String, UserError> {
         let encoded = self
             .hashers
             .clone()
@@ -496,66 +626,101 @@ impl UserStore {
     }
 
     /// `update_last_login` (the `user_logged_in` receiver): `last_login = now()`.
-    pub async fn update_last_login(&self, pk: i64) -> Result<DateTime<Utc>, UserError> {
+    pub async fn update_last_login(&self, pk: &str) -> Result<DateTime<Utc>, UserError> {
         let now = Utc::now();
         self.update(pk, Column::LastLogin(now)).await?;
         Ok(now)
     }
 
     /// `user.is_active = value; user.save()`: an inactive user can neither log in nor keep a session.
-    pub async fn set_active(&self, pk: i64, is_active: bool) -> Result<(), UserError> {
+    pub async fn set_active(&self, pk: &str, is_active: bool) -> Result<(), UserError> {
+        if !self.model.has(Field::IsActive) {
+            return Err(UserError::NoSuchField("is_active"));
+        }
         self.update(pk, Column::IsActive(is_active)).await
     }
 
     /// `user.save(update_fields=["first_name", "last_name", "email"])` with the fields given (the others
-    /// keep their value); the row as written, in one `UPDATE … RETURNING`. Only the given columns are
-    /// written, so a concurrent password change or deactivation is never undone. Validation is the
-    /// caller's ([`crate::validators`]).
-    pub async fn update_profile(&self, pk: i64, change: ProfileChange) -> Result<User, UserError> {
-        if change.first_name.is_none() && change.last_name.is_none() && change.email.is_none() {
-            // Nothing to write (diesel refuses an empty `SET`): the row as it is.
+    /// keep their value) and the model has; the row as written, in one `UPDATE … RETURNING`. Only the
+    /// given columns are written, so a concurrent password change or deactivation is never undone.
+    /// Validation is the caller's ([`crate::validators`]).
+    pub async fn update_profile(&self, pk: &str, change: ProfileChange) -> Result<User, UserError> {
+        let model = &self.model;
+        let mut sets: Vec<String> = Vec::new();
+        let mut binds: Vec<Bound> = Vec::new();
+        let fields = [
+            (Field::FirstName, Some("first_name"), change.first_name),
+            (Field::LastName, Some("last_name"), change.last_name),
+            (Field::Email, model.email_field(), change.email),
+        ];
+        for (field, column, value) in fields {
+            if let (true, Some(column), Some(value)) = (model.has(field), column, value) {
+                binds.push(Bound::Text(value));
+                sets.push(format!("{} = ${}", model.quoted(column), binds.len()));
+            }
+        }
+        if sets.is_empty() {
+            // Nothing to write: the row as it is.
             return self.get(pk).await?.ok_or(UserError::NotFound);
         }
-        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
-        let user = self
-            .db
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::update(au::table.find(id))
-                        .set(&change)
-                        .returning(User::as_returning())
-                        .get_result(conn)
-                        .await
-                        .optional()
-                })
-            })
-            .await?;
-        user.ok_or(UserError::NotFound)
-    }
-
-    /// `user.save(update_fields=[…])` for one column of the user with that pk.
-    async fn update(&self, pk: i64, column: Column) -> Result<(), UserError> {
-        let id = i32::try_from(pk).map_err(|_| UserError::NotFound)?;
+        let Some(id) = model.pk_from_str(pk) else {
+            return Err(UserError::NotFound);
+        };
+        binds.push(Bound::Text(id));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} RETURNING {}",
+            model.quoted(model.table()),
+            sets.join(", "),
+            model.pk_is(binds.len()),
+            model.returning()
+        );
+        // A unique column (the email, when it is the USERNAME_FIELD) taken by another user.
         let updated = self
             .db
             .run(move |conn| {
                 Box::pin(async move {
-                    let row = diesel::update(au::table.find(id));
-                    match column {
-                        Column::Password(encoded) => {
-                            row.set(au::password.eq(encoded)).execute(conn).await
+                    let mut query = diesel::sql_query(sql).into_boxed::<Pg>();
+                    for bound in binds {
+                        if let Bound::Text(v) = bound {
+                            query = query.bind::<Text, _>(v);
                         }
-                        Column::LastLogin(when) => {
-                            row.set(au::last_login.eq(Some(when))).execute(conn).await
-                        }
-                        Column::IsActive(value) => {
-                            row.set(au::is_active.eq(value)).execute(conn).await
-                        }
+                    }
+                    match query.load::<User>(conn).await {
+                        Ok(rows) => Ok(Some(rows)),
+                        Err(diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::UniqueViolation,
+                            _,
+                        )) => Ok(None),
+                        Err(e) => Err(e),
                     }
                 })
             })
             .await?;
-        if updated == 0 {
+        match updated {
+            None => Err(UserError::UsernameTaken),
+            Some(mut rows) => rows.pop().ok_or(UserError::NotFound),
+        }
+    }
+
+    /// `user.save(update_fields=[…])` for one column of the user with that pk.
+    async fn update(&self, pk: &str, column: Column) -> Result<(), UserError> {
+        let Some(id) = self.model.pk_from_str(pk) else {
+            return Err(UserError::NotFound);
+        };
+        let (name, bound) = match column {
+            Column::Password(encoded) => ("password", Bound::Text(encoded)),
+            Column::LastLogin(when) => ("last_login", Bound::Time(Some(when))),
+            Column::IsActive(value) => ("is_active", Bound::Bool(value)),
+        };
+        let sql = format!(
+            "UPDATE {} SET {} = $1 WHERE {} RETURNING {}",
+            self.model.quoted(self.model.table()),
+            self.model.quoted(name),
+            self.model.pk_is(2),
+            self.model.returning()
+        );
+        let updated = self.rows(sql, vec![bound, Bound::Text(id)]).await?;
+        if updated.is_empty() {
             return Err(UserError::NotFound);
         }
         Ok(())
@@ -577,11 +742,10 @@ pub async fn get_user(
     let Some(session_auth) = auth::session_auth(session.data()) else {
         return Ok(None);
     };
-    let user = match session_auth.user_pk() {
-        Some(pk) if authentication_backends.contains(&session_auth.backend) => {
-            users.get(pk).await?
-        }
-        _ => None,
+    let user = if authentication_backends.contains(&session_auth.backend) {
+        users.get(&session_auth.user_id).await?
+    } else {
+        None
     };
     let decision = auth::get_user(
         Some(&session_auth),

@@ -614,7 +614,7 @@ fn password_reset_tokens_in_any_time_zone() {
             (Some(last_login), "ünï@example.com"),
         ] {
             let user = TokenUser {
-                pk: 7,
+                pk: "7",
                 password: ENCODED,
                 last_login: login,
                 email,
@@ -651,7 +651,7 @@ fn password_reset_tokens_in_any_time_zone() {
         time_zone: chrono_tz::UTC,
     };
     let user = TokenUser {
-        pk: 1,
+        pk: "1",
         password: ENCODED,
         last_login: None,
         email: "a@b.c",
@@ -672,9 +672,10 @@ fn password_reset_tokens_in_any_time_zone() {
     };
     assert!(current.check_token_at(&user, &token, now));
 
-    for pk in [1, 42, 12345, 9_007_199_254_740_993] {
+    for pk in [1_i64, 42, 12345, 9_007_199_254_740_993] {
         let django = o.call("tokens.uidb64", json!({}), json!({"pk": pk}));
-        assert_eq!(auth::tokens::uid_encode(pk), django.as_str().unwrap());
+        let pk = pk.to_string();
+        assert_eq!(auth::tokens::uid_encode(&pk), django.as_str().unwrap());
         assert_eq!(auth::tokens::uid_decode(django.as_str().unwrap()), Some(pk));
     }
 }
@@ -731,14 +732,15 @@ fn get_user_decides_as_django() {
             json!({"session": session_json, "user": user}),
         );
         let mut data = session_from_json(&session_json);
-        let row = user.map(|u| UserForSession {
-            pk: u["pk"].as_i64().unwrap(),
+        let pks = user.map(|u| u["pk"].to_string());
+        let row = pks.as_deref().zip(user).map(|(pk, u)| UserForSession {
+            pk,
             password: ENCODED,
             is_active: u["is_active"].as_bool().unwrap(),
         });
         // The store looks the user up by the session's pk; a different pk finds no row.
         let auth = session_auth(&data);
-        let row = row.filter(|r| auth.as_ref().and_then(|a| a.user_pk()) == Some(r.pk));
+        let row = row.filter(|r| auth.as_ref().map(|a| a.user_pk()) == Some(r.pk));
         let outcome = get_user(
             auth.as_ref(),
             &backends,
@@ -746,10 +748,10 @@ fn get_user_decides_as_django() {
             &SessionAuthHasher::new(&keys()),
         );
         let (user_pk, key_changed) = match &outcome {
-            GetUser::Authenticated { user_pk } => (Some(*user_pk), false),
+            GetUser::Authenticated { user_pk } => (Some(user_pk.clone()), false),
             GetUser::AuthenticatedUpgrade { user_pk, new_hash } => {
                 data.insert(auth::auth::HASH_SESSION_KEY, new_hash.as_str());
-                (Some(*user_pk), true)
+                (Some(user_pk.clone()), true)
             }
             GetUser::Anonymous => (None, false),
             GetUser::AnonymousFlush => {
@@ -759,7 +761,7 @@ fn get_user_decides_as_django() {
         };
         assert_eq!(
             user_pk,
-            django["user_pk"].as_i64(),
+            django["user_pk"].as_i64().map(|pk| pk.to_string()),
             "{session_json} {user:?}"
         );
         assert_eq!(

@@ -214,7 +214,7 @@ async fn an_update_never_resurrects_a_deleted_session() {
     let redis = redis(&server);
     let store = store(&redis, CacheFlavor::Django);
     let mut session = store.load(None).await.unwrap();
-    log_in(&store, &mut session, 7).await;
+    log_in(&store, &mut session, "7").await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
@@ -225,7 +225,7 @@ async fn an_update_never_resurrects_a_deleted_session() {
     a.insert("cart", "3 items");
     assert_eq!(store.save(&mut a).await.unwrap(), SaveOutcome::Interrupted);
     assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);
-    assert!(store.user_sessions(7).await.unwrap().is_empty());
+    assert!(store.user_sessions("7").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,12 +249,12 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     let mut keys = Vec::new();
     for _ in 0..3 {
         let mut session = store.load(None).await.unwrap();
-        log_in(&store, &mut session, 42).await;
+        log_in(&store, &mut session, "42").await;
         assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
         keys.push(session.session_key().unwrap().to_string());
     }
     let mut someone_else = store.load(None).await.unwrap();
-    log_in(&store, &mut someone_else, 43).await;
+    log_in(&store, &mut someone_else, "43").await;
     assert_eq!(
         store.save(&mut someone_else).await.unwrap(),
         SaveOutcome::Saved
@@ -264,7 +264,7 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     let mut django_data = SessionData::new();
     dj_auth::set_session_auth(
         &mut django_data,
-        42,
+        "42",
         dj_auth::MODEL_BACKEND,
         &"1".repeat(64),
     );
@@ -280,7 +280,7 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
         .await
         .unwrap();
     let listed: Vec<String> = store
-        .user_sessions(42)
+        .user_sessions("42")
         .await
         .unwrap()
         .into_iter()
@@ -288,15 +288,15 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
         .collect();
     assert_eq!(listed.len(), 3);
     let loaded = store.load(Some(&django_key)).await.unwrap();
-    assert_eq!(loaded.user_pk(), Some(42));
+    assert_eq!(loaded.user_pk().as_deref(), Some("42"));
     // The join runs in the background: wait for it (a second at most).
-    let mut listed = store.user_sessions(42).await.unwrap();
+    let mut listed = store.user_sessions("42").await.unwrap();
     for _ in 0..50 {
         if listed.len() == 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        listed = store.user_sessions(42).await.unwrap();
+        listed = store.user_sessions("42").await.unwrap();
     }
     assert_eq!(listed.len(), 4);
     // Soonest expiry first: the Django session expires in 10 minutes.
@@ -304,32 +304,32 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
 
     // A late join carrying an older expiry never lowers what the index holds.
     let index = UserIndex::new(redis.clone(), "", 1);
-    let before = store.user_sessions(42).await.unwrap();
+    let before = store.user_sessions("42").await.unwrap();
     index
         .add(
-            42,
+            "42",
             &keys[2],
             chrono::Utc::now() + chrono::Duration::minutes(1),
         )
         .await
         .unwrap();
-    assert_eq!(store.user_sessions(42).await.unwrap(), before);
+    assert_eq!(store.user_sessions("42").await.unwrap(), before);
 
     // A session deleted behind the index's back (Django's logout) drops out of the listing.
     redis
         .query::<()>(redis::cmd("DEL").arg(cache_key(&keys[0])))
         .await
         .unwrap();
-    assert_eq!(store.user_sessions(42).await.unwrap().len(), 3);
+    assert_eq!(store.user_sessions("42").await.unwrap().len(), 3);
 
     // Log out everywhere but here.
     let deleted = store
-        .delete_user_sessions(42, Some(&keys[1]))
+        .delete_user_sessions("42", Some(&keys[1]))
         .await
         .unwrap();
     assert_eq!(deleted, 2);
     let left: Vec<String> = store
-        .user_sessions(42)
+        .user_sessions("42")
         .await
         .unwrap()
         .into_iter()
@@ -339,7 +339,7 @@ async fn per_user_index_lists_and_logs_out_everywhere() {
     assert_eq!(raw_get(&redis, &cache_key(&django_key)).await, None);
     assert_eq!(raw_get(&redis, &cache_key(&keys[2])).await, None);
     // The other user is untouched.
-    assert_eq!(store.user_sessions(43).await.unwrap().len(), 1);
+    assert_eq!(store.user_sessions("43").await.unwrap().len(), 1);
     // The index expires with its last session (two weeks), not its first (the Django one, ten minutes).
     let index_ttl = pttl(&redis, ":1:django_rs.user_sessions.42").await;
     assert!(
@@ -479,7 +479,7 @@ async fn login_cycles_or_flushes_as_django_login_does() {
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let anonymous_key = session.session_key().unwrap().to_string();
     store
-        .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
+        .login(&mut session, "9", dj_auth::MODEL_BACKEND, &hash)
         .await
         .unwrap();
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
@@ -499,7 +499,7 @@ async fn login_cycles_or_flushes_as_django_login_does() {
 
     // The same user with the same hash: the key stays.
     store
-        .login(&mut session, 9, dj_auth::MODEL_BACKEND, &hash)
+        .login(&mut session, "9", dj_auth::MODEL_BACKEND, &hash)
         .await
         .unwrap();
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
@@ -508,7 +508,7 @@ async fn login_cycles_or_flushes_as_django_login_does() {
     // The same user with another auth hash (the password changed), then another user: each time the
     // session is flushed first (the old key and the old data gone), then logged in.
     let mut logged_in_key = logged_in_key;
-    for (pk, new_hash) in [(9, "b".repeat(64)), (10, hash.clone())] {
+    for (pk, new_hash) in [("9", "b".repeat(64)), ("10", hash.clone())] {
         session.insert("cart", "still here");
         assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
         store
@@ -519,7 +519,7 @@ async fn login_cycles_or_flushes_as_django_login_does() {
         assert_ne!(session.session_key(), Some(logged_in_key.as_str()));
         assert!(!store.exists(&logged_in_key).await.unwrap());
         assert_eq!(session.get("cart"), None);
-        assert_eq!(session.user_pk(), Some(pk));
+        assert_eq!(session.user_pk().as_deref(), Some(pk));
         assert_eq!(
             session.get(dj_auth::HASH_SESSION_KEY),
             Some(&Value::Str(new_hash))

@@ -48,6 +48,7 @@ async fn setup(
     migrate::migrate(
         connections.database.as_ref().unwrap(),
         DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();
@@ -198,7 +199,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     let mut pg = PostgresServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
     let (settings, connections, store) = setup(&pg, &redis, "db").await;
-    let users = settings.user_store(&connections).unwrap();
+    let users = settings.user_store(&connections).await.unwrap();
     let user = users
         .create_user(NewUser {
             username: "carol".into(),
@@ -208,11 +209,11 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
         .await
         .unwrap();
     let mut session = store.load(None).await.unwrap();
-    log_in(&store, &mut session, user.pk()).await;
+    log_in(&store, &mut session, &user.pk.clone()).await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
     // The lookups' pooled connection is open before the outage.
-    assert!(users.get(user.pk()).await.unwrap().is_some());
+    assert!(users.get(&user.pk.clone()).await.unwrap().is_some());
 
     pg.stop();
     for _ in 0..3 {
@@ -228,7 +229,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
             ),
             "{error:?}"
         );
-        let error = users.get(user.pk()).await.unwrap_err();
+        let error = users.get(&user.pk.clone()).await.unwrap_err();
         assert!(error.is_unavailable(), "{error:?}");
         assert!(
             started.elapsed() < Duration::from_secs(8),
@@ -253,19 +254,23 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let session = back.expect("the store did not recover after PostgreSQL came back");
-    assert_eq!(session.user_pk(), Some(user.pk()));
+    assert_eq!(session.user_pk(), Some(user.pk.clone()));
     assert_eq!(
         users
             .authenticate("carol", "pw")
             .await
             .unwrap()
-            .map(|u| u.pk()),
-        Some(user.pk())
+            .map(|u| u.pk.clone()),
+        Some(user.pk.clone())
     );
     // The connection that died with the server was dropped from the pool; the lookup has a new one.
     assert_eq!(
-        users.get(user.pk()).await.unwrap().map(|u| u.pk()),
-        Some(user.pk())
+        users
+            .get(&user.pk.clone())
+            .await
+            .unwrap()
+            .map(|u| u.pk.clone()),
+        Some(user.pk.clone())
     );
 }
 
@@ -277,7 +282,7 @@ async fn merged_lookups_are_fresh() {
     let pg = PostgresServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
     let (settings, connections, _) = setup(&pg, &redis, "db").await;
-    let users = settings.user_store(&connections).unwrap();
+    let users = settings.user_store(&connections).await.unwrap();
     let mut pks = Vec::new();
     for name in ["ann", "ben", "cid", "dot"] {
         let user = users
@@ -288,19 +293,22 @@ async fn merged_lookups_are_fresh() {
             })
             .await
             .unwrap();
-        pks.push(user.pk());
+        pks.push(user.pk.clone());
     }
     // 64 lookups at once, of 4 users: merged into far fewer queries, each answered with its own row.
     let before = users.lookup_queries();
     let lookups: Vec<_> = (0..64)
         .map(|i| {
             let users = users.clone();
-            let pk = pks[i % pks.len()];
-            tokio::spawn(async move { users.get(pk).await.map(|u| u.map(|u| u.pk())) })
+            let pk = pks[i % pks.len()].clone();
+            tokio::spawn(async move { users.get(&pk).await.map(|u| u.map(|u| u.pk.clone())) })
         })
         .collect();
     for (i, lookup) in lookups.into_iter().enumerate() {
-        assert_eq!(lookup.await.unwrap().unwrap(), Some(pks[i % pks.len()]));
+        assert_eq!(
+            lookup.await.unwrap().unwrap(),
+            Some(pks[i % pks.len()].clone())
+        );
     }
     let queries = users.lookup_queries() - before;
     assert!(
@@ -309,29 +317,29 @@ async fn merged_lookups_are_fresh() {
     );
     assert_eq!(
         users
-            .get(i64::from(i32::MAX))
+            .get(&i64::from(i32::MAX).to_string())
             .await
             .unwrap()
-            .map(|u| u.pk()),
+            .map(|u| u.pk.clone()),
         None
     );
     // While other lookups of the same user keep a query in flight, a lookup made after a commit sees it.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let busy: Vec<_> = (0..8)
         .map(|_| {
-            let (users, stop, pk) = (users.clone(), stop.clone(), pks[0]);
+            let (users, stop, pk) = (users.clone(), stop.clone(), pks[0].clone());
             tokio::spawn(async move {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    users.get(pk).await.unwrap();
+                    users.get(&pk).await.unwrap();
                 }
             })
         })
         .collect();
     for round in 0..40 {
         let active = round % 2 == 0;
-        users.set_active(pks[0], active).await.unwrap();
-        let seen = users.get(pks[0]).await.unwrap().unwrap();
-        assert_eq!(seen.is_active, active, "round {round}");
+        users.set_active(&pks[0], active).await.unwrap();
+        let seen = users.get(&pks[0]).await.unwrap().unwrap();
+        assert_eq!(seen.is_active, Some(active), "round {round}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for task in busy {
@@ -347,7 +355,7 @@ async fn a_lookup_behind_a_stalled_one_fails_within_its_own_deadline() {
     let pg = PostgresServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
     let (settings, connections, _) = setup(&pg, &redis, "db").await;
-    let users = settings.user_store(&connections).unwrap();
+    let users = settings.user_store(&connections).await.unwrap();
     let pk = users
         .create_user(NewUser {
             username: "eve".into(),
@@ -356,8 +364,9 @@ async fn a_lookup_behind_a_stalled_one_fails_within_its_own_deadline() {
         })
         .await
         .unwrap()
-        .pk();
-    assert!(users.get(pk).await.unwrap().is_some());
+        .pk
+        .clone();
+    assert!(users.get(&pk).await.unwrap().is_some());
 
     let (locker, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
         .await
@@ -368,20 +377,20 @@ async fn a_lookup_behind_a_stalled_one_fails_within_its_own_deadline() {
         .await
         .unwrap();
     let stalled = {
-        let users = users.clone();
+        let (users, pk) = (users.clone(), pk.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            (users.get(pk).await, started.elapsed())
+            (users.get(&pk).await, started.elapsed())
         })
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
     // Queued, then given up by their callers (a client that went away).
     for _ in 0..8 {
-        let given_up = tokio::time::timeout(Duration::ZERO, users.get(pk)).await;
+        let given_up = tokio::time::timeout(Duration::ZERO, users.get(&pk)).await;
         assert!(given_up.is_err());
     }
     let started = Instant::now();
-    let error = users.get(pk).await.unwrap_err();
+    let error = users.get(&pk).await.unwrap_err();
     let waited = started.elapsed();
     assert!(error.is_unavailable(), "{error:?}");
     // Its own deadline is 1 s; behind the stalled query (1 s, of which 0.4 had passed) and then its own,
@@ -400,8 +409,8 @@ async fn a_lookup_behind_a_stalled_one_fails_within_its_own_deadline() {
     locker.batch_execute("COMMIT").await.unwrap();
     let mut seen = None;
     for _ in 0..30 {
-        if let Ok(user) = users.get(pk).await {
-            seen = user.map(|u| u.pk());
+        if let Ok(user) = users.get(&pk).await {
+            seen = user.map(|u| u.pk.clone());
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -475,7 +484,7 @@ async fn authenticate_as_model_backend() {
     let pg = PostgresServer::start().unwrap();
     let redis = RedisServer::start().unwrap();
     let (settings, connections, _) = setup(&pg, &redis, "db").await;
-    let md5_users = settings.user_store(&connections).unwrap();
+    let md5_users = settings.user_store(&connections).await.unwrap();
     let dave = md5_users
         .create_user(NewUser {
             username: "dave".into(),
@@ -519,15 +528,14 @@ async fn authenticate_as_model_backend() {
         auth::hashers::WorkFactors::django_5_2(),
     )
     .unwrap();
-    let pbkdf2_users =
-        auth::users::UserStore::new(connections.database.clone().unwrap(), Arc::new(hashers));
+    let pbkdf2_users = md5_users.with_hashers(Arc::new(hashers));
     let logged_in = pbkdf2_users
         .authenticate("dave", "pw")
         .await
         .unwrap()
         .unwrap();
     assert!(logged_in.password.starts_with("pbkdf2_sha256$1000000$"));
-    let stored = pbkdf2_users.get(dave.pk()).await.unwrap().unwrap();
+    let stored = pbkdf2_users.get(&dave.pk.clone()).await.unwrap().unwrap();
     assert_eq!(stored.password, logged_in.password);
     assert!(
         pbkdf2_users

@@ -41,8 +41,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// The connections (lazy: nothing is contacted yet) and the stores of `settings`.
-    pub fn build(
+    /// The connections and the stores of `settings`. The user table is read from PostgreSQL's catalog
+    /// here, once (see `auth::user_model`): a missing table, or one that is not a Django user model, is an
+    /// error naming the setting to fix, so the service stops at start rather than failing requests.
+    pub async fn build(
         settings: Settings,
         responses: Arc<dyn Responses>,
     ) -> Result<Services, StoreError> {
@@ -55,7 +57,18 @@ impl Services {
         }
         let connections = settings.connect()?;
         let sessions = settings.session_store(&connections)?;
-        let users = settings.user_store(&connections)?;
+        let users = settings
+            .user_store(&connections)
+            .await
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        if !users.model().can_create_users() {
+            tracing::warn!(
+                table = users.model().table(),
+                columns = users.model().unfillable_columns().join(", "),
+                "the user table has required columns without a database default: users can only be \
+                 created by the Django project (registration and createsuperuser are off here)"
+            );
+        }
         let hasher = SessionAuthHasher::new(&settings.keys);
         Ok(Services {
             settings,
@@ -80,7 +93,10 @@ impl Services {
         let connections = settings.connect()?;
         Ok(Services {
             sessions: settings.session_store(&connections)?,
-            users: settings.user_store(&connections)?,
+            users: match &connections.database {
+                Some(db) => self.users.with_database(db.clone()),
+                None => self.users.clone(),
+            },
             hasher: self.hasher.clone(),
             responses: self.responses.clone(),
             settings,

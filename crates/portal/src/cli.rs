@@ -32,9 +32,10 @@ pub enum Command {
     Migrate,
     /// Delete expired sessions (`manage.py clearsessions`); a no-op for engines that expire by themselves.
     Clearsessions,
-    /// Create a superuser, as `manage.py createsuperuser`: prompts for the username, email and password
-    /// (twice, checked by the password validators); with `--noinput`, takes `--username`, `--email` and
-    /// `DJANGO_SUPERUSER_PASSWORD` (without it the account has an unusable password).
+    /// Create a superuser, as `manage.py createsuperuser`: prompts for the `USERNAME_FIELD`, the email and
+    /// the password (twice, checked by the password validators); with `--noinput`, takes `--username`,
+    /// `--email` (the login itself when the model logs in by email) and `DJANGO_SUPERUSER_PASSWORD`
+    /// (without it the account has an unusable password).
     Createsuperuser {
         /// Do not prompt (Django's `--noinput`).
         #[arg(long, alias = "no-input")]

@@ -3,7 +3,8 @@
 use anyhow::{Context, bail};
 use auth::connections::Database;
 use auth::migrate::{self, DefaultAutoField};
-use auth::settings::{Settings, database_config, password_hashers};
+use auth::settings::{Settings, database_config, password_hashers, user_model_settings};
+use auth::user_model::UserModel;
 use auth::users::{NewUser, UserError, UserStore};
 
 fn env(name: &str) -> Option<String> {
@@ -17,7 +18,7 @@ fn database() -> anyhow::Result<Database> {
 
 pub async fn serve(bind: &str) -> anyhow::Result<()> {
     let config = crate::config::Config::from_env()?;
-    let application = crate::startup::Application::build(config, bind)?;
+    let application = crate::startup::Application::build(config, bind).await?;
     tracing::info!(address = %application.address(), "portal listening");
     application.run_until_stopped().await?;
     Ok(())
@@ -32,9 +33,20 @@ pub async fn migrate() -> anyhow::Result<()> {
             )
         })?,
     };
-    let report = migrate::migrate(&database()?, auto_field)
+    let user_model = user_model_settings(&env)?;
+    let swapped = user_model.is_swapped();
+    let report = migrate::migrate(&database()?, auto_field, swapped)
         .await
         .context("migrate")?;
+    if swapped {
+        println!(
+            "AUTH_USER_MODEL is {}: its table ({}) and the project's own apps come from the Django \
+             project's `manage.py migrate`; this migrates contenttypes, auth (without a user table) and \
+             sessions only.",
+            user_model.model,
+            user_model.table()
+        );
+    }
     if report.applied.is_empty() {
         println!("No migrations to apply.");
     }
@@ -94,9 +106,16 @@ impl Prompt {
     }
 }
 
-fn user_store() -> anyhow::Result<UserStore> {
+/// The users of `AUTH_USER_MODEL`'s table, read from the catalog as the services read it.
+async fn user_store() -> anyhow::Result<UserStore> {
     let hashers = password_hashers(&env)?;
-    Ok(UserStore::new(database()?, std::sync::Arc::new(hashers)))
+    let db = database()?;
+    let model = UserModel::inspect(&db, &user_model_settings(&env)?).await?;
+    Ok(UserStore::new(
+        db,
+        std::sync::Arc::new(hashers),
+        std::sync::Arc::new(model),
+    ))
 }
 
 /// Django's messages for failed password validation, one per line.
@@ -106,17 +125,40 @@ fn print_validation_errors(errors: &[auth::password_validation::ValidationError]
     }
 }
 
-/// `createsuperuser`: Django's prompts, checks and messages; no default account, ever.
+/// `createsuperuser`: Django's prompts, checks and messages, for the `USERNAME_FIELD` of any user model
+/// (`--username`, or `--email` for a model that logs in by email); no default account, ever.
 pub async fn createsuperuser(
     noinput: bool,
     username: Option<String>,
     email: String,
 ) -> anyhow::Result<()> {
-    let users = user_store()?;
+    let users = user_store().await?;
+    let model = users.model().clone();
+    if !model.can_create_users() {
+        bail!(
+            "The user table {} has required columns without a database default that this command cannot \
+             fill: {}. Create the superuser with the Django project's `manage.py createsuperuser`.",
+            model.table(),
+            model.unfillable_columns().join(", ")
+        );
+    }
+    let by_email = model.username_is_email();
+    let field = model.username_field().to_string();
+    // `--email` names the login when the email is the USERNAME_FIELD (Django's option is `--<field>`).
+    let (username, email) = match (by_email, username) {
+        (true, None) if !email.is_empty() => (Some(email.clone()), email),
+        (_, username) => (username, email),
+    };
+    // Django's "That %s is already taken." names the field's verbose name.
+    let label = model.username_label();
+    let noun = label.to_lowercase();
     let (username, email, password) = if noinput {
         let Some(username) = username.filter(|u| !u.trim().is_empty()) else {
-            bail!("You must use --username with --noinput.");
+            bail!("You must use --{field} with --noinput.");
         };
+        if let Some(message) = username_error(&model, username.trim()) {
+            bail!("{message}");
+        }
         (
             username,
             email,
@@ -127,26 +169,32 @@ pub async fn createsuperuser(
         let username = loop {
             let answer = match &username {
                 Some(u) if !u.trim().is_empty() => u.clone(),
-                _ => prompt.line("Username: ")?,
+                _ => prompt.line(&format!("{label}: "))?,
             };
-            let answer = auth::users::normalize_username(answer.trim());
+            let answer = if by_email {
+                auth::users::normalize_email(answer.trim())
+            } else {
+                auth::users::normalize_username(answer.trim())
+            };
             if answer.is_empty() {
                 eprintln!("Error: This field cannot be blank.");
-            } else if !auth::users::is_valid_username(&answer) {
-                eprintln!("Error: {}", auth::users::INVALID_USERNAME);
+            } else if let Some(message) = username_error(&model, &answer) {
+                eprintln!("Error: {message}");
                 if username.is_some() {
-                    bail!("{}", auth::users::INVALID_USERNAME);
+                    bail!("{message}");
                 }
             } else if users.get_by_natural_key(&answer).await?.is_some() {
-                eprintln!("Error: That username is already taken.");
+                eprintln!("Error: That {noun} is already taken.");
                 if username.is_some() {
-                    bail!("That username is already taken.");
+                    bail!("That {noun} is already taken.");
                 }
             } else {
                 break answer;
             }
         };
-        let email = if email.is_empty() {
+        let email = if by_email {
+            username.clone()
+        } else if email.is_empty() && model.email_field().is_some() {
             prompt.line("Email address: ")?.trim().to_string()
         } else {
             email
@@ -196,15 +244,26 @@ pub async fn createsuperuser(
             println!("Superuser created successfully.");
             Ok(())
         }
-        Err(UserError::UsernameTaken) => bail!("That username is already taken."),
+        Err(UserError::UsernameTaken) => bail!("That {noun} is already taken."),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The `USERNAME_FIELD`'s validation, as its form field runs it: `UnicodeUsernameValidator` for
+/// `AbstractUser`'s `username`, `EmailValidator` for an email field; `None` when it passes.
+fn username_error(model: &UserModel, value: &str) -> Option<String> {
+    if model.username_is_email() {
+        return (!auth::validators::is_valid_email(value))
+            .then(|| auth::validators::INVALID_EMAIL.to_string());
+    }
+    (model.username_field() == "username" && !auth::users::is_valid_username(value))
+        .then(|| auth::users::INVALID_USERNAME.to_string())
 }
 
 /// `changepassword [username]`: three attempts, then Django's abort message. The new hash ends every
 /// session of the user (their `_auth_user_hash` no longer matches), here, in the api and in Django.
 pub async fn changepassword(username: Option<String>) -> anyhow::Result<()> {
-    let users = user_store()?;
+    let users = user_store().await?;
     let username = match username {
         Some(u) => u,
         None => env("USER")

@@ -22,7 +22,8 @@ pub struct Chrome {
 #[derive(Clone, Debug, Default)]
 pub struct Field {
     pub name: &'static str,
-    pub label: &'static str,
+    /// The label (the login field's follows the user model's `USERNAME_FIELD`).
+    pub label: std::borrow::Cow<'static, str>,
     /// `text`, `password` or `email`.
     pub kind: &'static str,
     /// Shown back after an error (never for passwords).
@@ -36,7 +37,11 @@ pub struct Field {
 }
 
 impl Field {
-    pub fn new(name: &'static str, label: &'static str, kind: &'static str) -> Field {
+    pub fn new(
+        name: &'static str,
+        label: impl Into<std::borrow::Cow<'static, str>>,
+        kind: &'static str,
+    ) -> Field {
         let autocomplete = match (kind, name) {
             ("password", "password" | "old_password") => "current-password",
             ("password", _) => "new-password",
@@ -45,7 +50,7 @@ impl Field {
         };
         Field {
             name,
-            label,
+            label: label.into(),
             kind,
             autocomplete,
             required: true,

@@ -47,7 +47,7 @@ pub struct Application {
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 impl Application {
-    pub fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
+    pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
         let Config {
             auth: settings,
             portal,
@@ -55,10 +55,8 @@ impl Application {
         } = config;
         let listener = TcpListener::bind(bind)?;
         let address = listener.local_addr()?;
-        let services = web::Data::new(Services::build(
-            settings,
-            std::sync::Arc::new(HtmlResponses),
-        )?);
+        let services =
+            web::Data::new(Services::build(settings, std::sync::Arc::new(HtmlResponses)).await?);
         let throttle = services.settings.login_throttle(&services.connections);
         let tokens = services.settings.password_reset_tokens();
         let mailer = Mailer::from_settings(&mail)?;

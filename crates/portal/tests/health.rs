@@ -24,7 +24,7 @@ fn settings(redis: &RedisServer, pg: &PostgresServer) -> Config {
 }
 
 async fn spawn_app(settings: Config) -> String {
-    let application = Application::build(settings, "127.0.0.1:0").unwrap();
+    let application = Application::build(settings, "127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
     url

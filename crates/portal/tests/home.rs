@@ -29,10 +29,11 @@ async fn home_shows_the_user_django_logged_in() {
     migrate::migrate(
         connections.database.as_ref().unwrap(),
         DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();
-    let application = Application::build(settings, "127.0.0.1:0").unwrap();
+    let application = Application::build(settings, "127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", application.address());
     tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::new();

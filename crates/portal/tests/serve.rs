@@ -63,6 +63,7 @@ async fn logs_name_requests_and_never_secrets() {
     auth::migrate::migrate(
         connections.database.as_ref().unwrap(),
         auth::migrate::DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .unwrap();

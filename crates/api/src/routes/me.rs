@@ -1,9 +1,13 @@
-//! `GET /api/v1/me`: the user, as Django's `auth_user` row has it (never the password hash).
+//! `GET /api/v1/me`: the user, as the user model's row has it (never the password hash), for any
+//! `AUTH_USER_MODEL`: `id` is `str(pk)`'s value, `username` the `USERNAME_FIELD`'s, and each standard
+//! field the model lacks is `null`.
 //! `PATCH /api/v1/me`: first name, last name and email, validated as a Django REST framework
-//! `ModelSerializer` of `User` validates them, written to the row Django reads.
+//! `ModelSerializer` of the model validates them, written to the row Django reads; a field the model does
+//! not have is ignored, as DRF ignores unknown fields.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::users::{ProfileChange, User};
+use auth::user_model::{Field, UserModel};
+use auth::users::{ProfileChange, User, UserError};
 use auth::validators::{
     EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, INVALID_EMAIL, LAST_NAME_MAX_LENGTH,
 };
@@ -15,27 +19,33 @@ use utoipa::ToSchema;
 use crate::errors::{ApiError, Detail};
 use crate::routes::{Authenticated, iso, read_json};
 
-/// The user, as Django's `auth_user` row has it.
+/// The user, as the user model's row has it. A standard field the model does not have is `null`.
 #[derive(Serialize, ToSchema)]
 pub struct Me {
-    pub id: i32,
+    /// The primary key: a number for an integer key (`AutoField`, `BigAutoField`), a string for a
+    /// `UUIDField` (hyphenated) or a text key.
+    #[schema(schema_with = id_schema)]
+    pub id: Value,
+    /// The value of the model's `USERNAME_FIELD` (the email address for a model that logs in by email).
     pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_staff: bool,
-    pub is_superuser: bool,
+    /// The `EMAIL_FIELD`'s value.
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub is_staff: Option<bool>,
+    pub is_superuser: Option<bool>,
     /// ISO 8601 in UTC, or null if the user never logged in.
     #[schema(format = DateTime)]
     pub last_login: Option<String>,
     #[schema(format = DateTime)]
-    pub date_joined: String,
+    pub date_joined: Option<String>,
 }
 
-impl From<&User> for Me {
-    fn from(user: &User) -> Me {
+impl Me {
+    /// The user as JSON, its key typed by the model (`PkKind::to_json`).
+    pub fn new(user: &User, model: &UserModel) -> Me {
         Me {
-            id: user.id,
+            id: model.pk_kind().to_json(user.pk()),
             username: user.username.clone(),
             email: user.email.clone(),
             first_name: user.first_name.clone(),
@@ -43,9 +53,22 @@ impl From<&User> for Me {
             is_staff: user.is_staff,
             is_superuser: user.is_superuser,
             last_login: user.last_login.map(iso),
-            date_joined: iso(user.date_joined),
+            date_joined: user.date_joined.map(iso),
         }
     }
+}
+
+/// `id`: an integer, or a string (a UUID's hyphenated form, or a text key).
+fn id_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some(
+            "str(pk): a number for an integer primary key, a string for a UUID or text key",
+        ))
+        .build()
+        .into()
 }
 
 /// The fields `PATCH` may change; any of them may be left out, and other fields are read-only and
@@ -98,8 +121,8 @@ fn email_schema() -> utoipa::openapi::schema::Schema {
     ),
     security(("session" = []))
 )]
-pub async fn get(auth: Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(Me::from(&auth.user))
+pub async fn get(services: web::Data<Services>, auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(Me::new(&auth.user, services.users.model()))
 }
 
 /// Change the current user's first name, last name or email.
@@ -134,10 +157,13 @@ pub async fn patch(
             )],
         })));
     };
+    let model = services.users.model().clone();
+    // The email is a login name when it is the USERNAME_FIELD: unique, and never blank.
+    let email_is_login = model.username_is_email();
     let mut errors = Map::new();
     let mut field = |name: &str, max: usize, email: bool| -> Option<String> {
         let value = data.get(name)?;
-        match char_field(value, max, email) {
+        match char_field(value, max, email, email && email_is_login) {
             Ok(value) => Some(value),
             Err(message) => {
                 errors.insert(name.into(), Value::from(vec![message]));
@@ -145,31 +171,44 @@ pub async fn patch(
             }
         }
     };
+    // Only the fields the model has are read; the others are ignored, as unknown fields are.
+    let mut read = |f: Field, name: &str, max: usize, email: bool| {
+        model.has(f).then(|| field(name, max, email)).flatten()
+    };
     let change = ProfileChange {
-        first_name: field("first_name", FIRST_NAME_MAX_LENGTH, false),
-        last_name: field("last_name", LAST_NAME_MAX_LENGTH, false),
-        email: field("email", EMAIL_MAX_LENGTH, true),
+        first_name: read(Field::FirstName, "first_name", FIRST_NAME_MAX_LENGTH, false),
+        last_name: read(Field::LastName, "last_name", LAST_NAME_MAX_LENGTH, false),
+        email: read(Field::Email, "email", EMAIL_MAX_LENGTH, true),
     };
     if !errors.is_empty() {
         return Err(ApiError::Invalid(Value::Object(errors)));
     }
-    let user = services
-        .users
-        .update_profile(auth.user.pk(), change)
-        .await?;
+    let user = match services.users.update_profile(auth.user.pk(), change).await {
+        Ok(user) => user,
+        // DRF's `UniqueValidator` message for the model's unique email field.
+        Err(UserError::UsernameTaken) => {
+            return Err(ApiError::Invalid(serde_json::json!({
+                "email": ["user with this email address already exists."],
+            })));
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(user_pk = user.pk(), "profile updated");
-    Ok(HttpResponse::Ok().json(Me::from(&user)))
+    Ok(HttpResponse::Ok().json(Me::new(&user, &model)))
 }
 
 /// Django REST framework's `CharField(max_length=…, allow_blank=True)` (and `EmailField`): strings,
 /// whitespace trimmed; its messages.
-fn char_field(value: &Value, max: usize, email: bool) -> Result<String, String> {
+fn char_field(value: &Value, max: usize, email: bool, required: bool) -> Result<String, String> {
     let text = match value {
         // DRF would also take a number as its text; the schema says string, and so do we.
         Value::String(s) => s.trim().to_string(),
         Value::Null => return Err("This field may not be null.".into()),
         _ => return Err("Not a valid string.".into()),
     };
+    if required && text.is_empty() {
+        return Err("This field may not be blank.".into());
+    }
     if text.contains('\0') {
         return Err("Null characters are not allowed.".into());
     }

@@ -195,7 +195,9 @@ mod tests {
             timeout: Duration::from_secs(5),
         })
         .unwrap();
-        migrate(&db, DefaultAutoField::BigAuto).await.unwrap();
+        migrate(&db, DefaultAutoField::BigAuto, false)
+            .await
+            .unwrap();
         let redis = Redis::connect(&RedisConfig {
             url: redis_server.url(),
             connect_timeout: Duration::from_secs(1),

@@ -84,18 +84,14 @@ impl UserIndex {
         }
     }
 
-    fn key(&self, user_pk: i64) -> String {
-        session::cache_key(
-            &self.key_prefix,
-            self.version,
-            USER_INDEX_PREFIX,
-            &user_pk.to_string(),
-        )
+    /// The user's set, keyed by `str(pk)` as `_auth_user_id` holds it.
+    fn key(&self, user_pk: &str) -> String {
+        session::cache_key(&self.key_prefix, self.version, USER_INDEX_PREFIX, user_pk)
     }
 
     pub async fn add(
         &self,
-        user_pk: i64,
+        user_pk: &str,
         session_key: &str,
         expire_date: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -112,7 +108,7 @@ impl UserIndex {
         Ok(())
     }
 
-    pub async fn remove(&self, user_pk: i64, session_key: &str) -> Result<(), StoreError> {
+    pub async fn remove(&self, user_pk: &str, session_key: &str) -> Result<(), StoreError> {
         self.redis
             .query::<i64>(redis::cmd("ZREM").arg(self.key(user_pk)).arg(session_key))
             .await?;
@@ -121,7 +117,7 @@ impl UserIndex {
 
     /// The indexed sessions that have not expired, soonest expiry first. The caller checks each still
     /// exists and still belongs to the user.
-    pub async fn members(&self, user_pk: i64) -> Result<Vec<UserSession>, StoreError> {
+    pub async fn members(&self, user_pk: &str) -> Result<Vec<UserSession>, StoreError> {
         let now = unix_millis(Utc::now());
         let entries: Vec<(String, f64)> = self
             .redis

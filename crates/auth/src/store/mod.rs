@@ -298,8 +298,8 @@ impl Session {
     }
 
     /// The `_auth_user_id` of this session, if it is a logged-in one.
-    pub fn user_pk(&self) -> Option<i64> {
-        auth::session_auth(&self.data).and_then(|a| a.user_pk())
+    pub fn user_pk(&self) -> Option<String> {
+        auth::session_auth(&self.data).map(|a| a.user_id)
     }
 
     fn apply(data: &mut SessionData, changes: &[Change]) {
@@ -576,12 +576,12 @@ impl SessionStore {
     pub async fn login(
         &self,
         session: &mut Session,
-        user_pk: i64,
+        user_pk: &str,
         backend: &str,
         session_auth_hash: &str,
     ) -> Result<(), StoreError> {
         if session.data.contains_key(auth::SESSION_KEY) {
-            let same_user = session.user_pk() == Some(user_pk);
+            let same_user = session.user_pk().as_deref() == Some(user_pk);
             // `session_auth_hash and not constant_time_compare(session.get(HASH_SESSION_KEY, ""), hash)`.
             let same_hash = session_auth_hash.is_empty()
                 || matches!(
@@ -597,7 +597,7 @@ impl SessionStore {
             // the login then fills: the user is logged in under a fresh key all the same.
             let _either_way = self.cycle_key(session).await?;
         }
-        session.insert(auth::SESSION_KEY, user_pk.to_string());
+        session.insert(auth::SESSION_KEY, user_pk);
         session.insert(auth::BACKEND_SESSION_KEY, backend);
         session.insert(auth::HASH_SESSION_KEY, session_auth_hash);
         Ok(())
@@ -723,14 +723,14 @@ impl SessionStore {
 
     /// The user's live sessions, newest expiry last. Each one is read back, so a session that is gone,
     /// expired, or now belongs to someone else is dropped from the index instead of listed.
-    pub async fn user_sessions(&self, user_pk: i64) -> Result<Vec<UserSession>, StoreError> {
+    pub async fn user_sessions(&self, user_pk: &str) -> Result<Vec<UserSession>, StoreError> {
         let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
         let mut live = Vec::new();
         for mut entry in index.members(user_pk).await? {
             let belongs = match self.engine.load(&entry.session_key).await? {
                 Some(stored) => {
                     entry.meta = crate::idle::SessionMeta::read(&stored.data);
-                    auth::session_auth(&stored.data).and_then(|a| a.user_pk()) == Some(user_pk)
+                    auth::session_auth(&stored.data).is_some_and(|a| a.user_pk() == user_pk)
                 }
                 None => false,
             };
@@ -746,7 +746,7 @@ impl SessionStore {
     /// "Log out everywhere": deletes every session of the user except `keep`; returns how many.
     pub async fn delete_user_sessions(
         &self,
-        user_pk: i64,
+        user_pk: &str,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
         let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
@@ -764,7 +764,7 @@ impl SessionStore {
 
     /// "Log out this one": deletes the user's session named by its opaque id ([`UserSession::id`]);
     /// `false` when no live session of this user has that id (so one user cannot name another's).
-    pub async fn delete_user_session(&self, user_pk: i64, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_user_session(&self, user_pk: &str, id: &str) -> Result<bool, StoreError> {
         let index = self.index.as_ref().ok_or(StoreError::NoIndex)?;
         for entry in self.user_sessions(user_pk).await? {
             if crate::crypto::constant_time_compare(entry.id(), id) {
@@ -799,7 +799,7 @@ impl SessionStore {
         };
         let key = key.to_string();
         let join = async move {
-            if let Err(e) = index.add(user_pk, &key, date).await {
+            if let Err(e) = index.add(&user_pk, &key, date).await {
                 tracing::warn!(error = %e, "user session index not updated");
             }
         };
@@ -815,10 +815,10 @@ impl SessionStore {
         let (Some(index), Some(key)) = (self.index.as_ref(), key) else {
             return;
         };
-        let Some(user_pk) = auth::session_auth(data).and_then(|a| a.user_pk()) else {
+        let Some(auth) = auth::session_auth(data) else {
             return;
         };
-        if let Err(e) = index.add(user_pk, key, expiry.date).await {
+        if let Err(e) = index.add(auth.user_pk(), key, expiry.date).await {
             tracing::warn!(error = %e, "user session index not updated");
         }
     }
@@ -827,10 +827,10 @@ impl SessionStore {
         let Some(index) = self.index.as_ref() else {
             return;
         };
-        let Some(user_pk) = auth::session_auth(data).and_then(|a| a.user_pk()) else {
+        let Some(auth) = auth::session_auth(data) else {
             return;
         };
-        if let Err(e) = index.remove(user_pk, key).await {
+        if let Err(e) = index.remove(auth.user_pk(), key).await {
             tracing::warn!(error = %e, "user session index not updated");
         }
     }

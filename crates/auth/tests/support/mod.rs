@@ -78,7 +78,7 @@ pub fn session_from_json(value: &Value) -> auth::session::SessionData {
 }
 
 /// Logs user `pk` in on `session` as `django.contrib.auth.login()` does (with a placeholder auth hash).
-pub async fn log_in(store: &SessionStore, session: &mut Session, pk: i64) {
+pub async fn log_in(store: &SessionStore, session: &mut Session, pk: &str) {
     store
         .login(session, pk, auth::auth::MODEL_BACKEND, &"0".repeat(64))
         .await
@@ -90,7 +90,7 @@ pub async fn log_in(store: &SessionStore, session: &mut Session, pk: i64) {
 /// deleted (no writer resurrects it). Returns the session key, now gone.
 pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> String {
     let mut session = store.load(None).await.unwrap();
-    log_in(&store, &mut session, 1).await;
+    log_in(&store, &mut session, "1").await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
@@ -114,7 +114,7 @@ pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> Stri
             "{label}: writer{i}'s key was lost"
         );
     }
-    assert_eq!(merged.user_pk(), Some(1), "{label}");
+    assert_eq!(merged.user_pk().as_deref(), Some("1"), "{label}");
 
     let mut writers = Vec::new();
     let mut logout = None;
@@ -158,7 +158,7 @@ pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> Stri
 /// neither save it back nor cycle it to a new key afterwards.
 pub async fn stale_requests_after_a_logout(store: &SessionStore, label: &str) {
     let mut session = store.load(None).await.unwrap();
-    log_in(store, &mut session, 3).await;
+    log_in(store, &mut session, "3").await;
     assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
     let key = session.session_key().unwrap().to_string();
 
@@ -187,7 +187,7 @@ pub async fn stale_requests_after_a_logout(store: &SessionStore, label: &str) {
     assert!(cycling.data().is_empty(), "{label}");
     assert!(!store.exists(&key).await.unwrap(), "{label}: resurrected");
     assert!(
-        store.user_sessions(3).await.unwrap().is_empty(),
+        store.user_sessions("3").await.unwrap().is_empty(),
         "{label}: a session of user 3 survived"
     );
 }

@@ -35,11 +35,15 @@ pub async fn home(
     let page = HomePage {
         chrome: chrome(user.as_ref(), &csrf)?,
         user: user.map(|u| HomeUser {
-            date_joined: u.date_joined.format("%B %-d, %Y").to_string(),
+            // A field the user model lacks shows as "—".
+            date_joined: u
+                .date_joined
+                .map(|d| d.format("%B %-d, %Y").to_string())
+                .unwrap_or_default(),
             username: u.username,
-            email: u.email,
-            first_name: u.first_name,
-            last_name: u.last_name,
+            email: u.email.unwrap_or_default(),
+            first_name: u.first_name.unwrap_or_default(),
+            last_name: u.last_name.unwrap_or_default(),
         }),
         api_url: state.portal.api_url.clone(),
     };

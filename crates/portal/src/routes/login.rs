@@ -4,14 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth::auth::login_backend;
+use auth::user_model::UserModel;
 use auth::users::User;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
 use crate::routes::{
-    Data, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, form_chrome, notice,
-    too_long,
+    Data, Form, MAX_PASSWORD, REQUIRED, chrome, clear_notice, current_user, field, form_chrome,
+    notice, too_long,
 };
 use crate::session::{SessionHandle, client, is_secure, request_host};
 
@@ -28,12 +29,18 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// `AuthenticationForm`'s `invalid_login`, with `username`'s verbose name: one message whether the
-/// username is unknown, the password wrong, or the account inactive.
-const INVALID_LOGIN: &str =
-    "Please enter a correct username and password. Note that both fields may be case-sensitive.";
+/// `AuthenticationForm`'s `invalid_login`, with the `USERNAME_FIELD`'s verbose name: one message whether
+/// the username is unknown, the password wrong, or the account inactive.
+fn invalid_login(model: &UserModel) -> String {
+    format!(
+        "Please enter a correct {} and password. Note that both fields may be case-sensitive.",
+        model.username_label().to_lowercase()
+    )
+}
 
-fn login_form(username: &str, next: &str) -> FormPage {
+/// `AuthenticationForm`'s login field: named `username` whatever the model, labelled with the
+/// `USERNAME_FIELD`'s verbose name ("Email address" for a model that logs in by email).
+fn login_form(model: &UserModel, username: &str, next: &str) -> FormPage {
     FormPage {
         title: "Log in".into(),
         action: "/accounts/login/".into(),
@@ -43,7 +50,7 @@ fn login_form(username: &str, next: &str) -> FormPage {
             vec![("next".into(), next.to_string())]
         },
         fields: vec![
-            Field::new("username", "Username", "text")
+            Field::new("username", model.username_label(), "text")
                 .value(username)
                 .autofocus(),
             Field::new("password", "Password", "password"),
@@ -80,7 +87,7 @@ pub async fn get(
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let user = current_user(&state, &handle).await?;
-    let mut page = login_form("", field(&query.next));
+    let mut page = login_form(state.users.model(), "", field(&query.next));
     page.chrome = form_chrome(user.as_ref(), &csrf)?;
     let shown = notice(&req, &state);
     page.notices.extend(shown.clone());
@@ -96,15 +103,21 @@ pub async fn post(
     state: Data,
     handle: SessionHandle,
     csrf: CsrfHandle,
-    form: web::Form<LoginForm>,
+    form: Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let username = field(&form.username);
     let password = field(&form.password);
     let next = field(&form.next);
-    let mut page = login_form(username, next);
+    let mut page = login_form(state.users.model(), username, next);
+    // `username_max_length = field.max_length or 254`: a `USERNAME_FIELD` that is the email is 254 long.
+    let username_max = if state.users.model().username_is_email() {
+        auth::validators::EMAIL_MAX_LENGTH
+    } else {
+        auth::validators::USERNAME_MAX_LENGTH
+    };
     for (name, value, max) in [
-        ("username", username, 150),
+        ("username", username, username_max),
         ("password", password, MAX_PASSWORD),
     ] {
         let error = if value.is_empty() {
@@ -157,7 +170,7 @@ async fn authenticate(
         _ => {
             state.throttle.failed(username, &address).await?;
             state.metrics.login("invalid");
-            Ok(Err(INVALID_LOGIN.to_string()))
+            Ok(Err(invalid_login(state.users.model())))
         }
     }
 }
@@ -227,7 +240,7 @@ pub async fn logout_post(
     state: Data,
     handle: SessionHandle,
     csrf: CsrfHandle,
-    form: web::Form<LogoutForm>,
+    form: Form<LogoutForm>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let mut session = handle.take();

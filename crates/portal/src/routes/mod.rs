@@ -17,6 +17,38 @@ use crate::pages::{Chrome, PageError, redirect};
 use crate::session::{NOTICE_COOKIE, SessionHandle, clear_notice_cookie};
 use crate::startup::State;
 
+/// Django's `request.POST` for a form page: the urlencoded body (read by actix's `Form`, with its size
+/// limit), or an empty form when the request carries none (no `Content-Type`, or another media type), as
+/// Django's `request.POST` is then empty. So a bodiless `POST` reaches the page's CSRF check and is refused
+/// there (403) as Django refuses it, not turned away as unreadable (400).
+pub struct Form<T>(pub T);
+
+impl<T> std::ops::Deref for Form<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Form<T> {
+    type Error = actix_web::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Form<T>, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage;
+        if req.content_type() == "application/x-www-form-urlencoded" {
+            let body = web::Form::<T>::from_request(req, payload);
+            return Box::pin(async move { Ok(Form(body.await?.into_inner())) });
+        }
+        let empty = serde_urlencoded::from_str::<T>("")
+            .map(Form)
+            .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}.")).into());
+        Box::pin(std::future::ready(empty))
+    }
+}
+
 /// `request.user` through the shared `get_user` (which may cycle or flush the session, as Django's does).
 pub async fn current_user(
     state: &State,

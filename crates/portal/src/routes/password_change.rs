@@ -3,7 +3,7 @@
 //! the user stops working everywhere, because their `_auth_user_hash` no longer matches.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use auth::password_validation::{
     UserAttributes, password_validators_help_texts, validate_password,
 };
@@ -14,8 +14,8 @@ use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
 use crate::routes::register::PASSWORD_MISMATCH;
 use crate::routes::{
-    Data, MAX_PASSWORD, REQUIRED, chrome, current_user, field, form_chrome, redirect_to_login,
-    too_long,
+    Data, Form, MAX_PASSWORD, REQUIRED, chrome, current_user, field, form_chrome,
+    redirect_to_login, too_long,
 };
 use crate::session::SessionHandle;
 
@@ -94,7 +94,7 @@ pub async fn post(
     state: Data,
     handle: SessionHandle,
     csrf: CsrfHandle,
-    form: web::Form<PasswordChangeForm>,
+    form: Form<PasswordChangeForm>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let Some(user) = current_user(&state, &handle).await? else {

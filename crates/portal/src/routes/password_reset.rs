@@ -19,7 +19,7 @@ use crate::csrf::{CsrfHandle, protect};
 use crate::mail::Message;
 use crate::pages::{Field, FormPage, MessagePage, PageError, html, redirect};
 use crate::routes::password_change::check_new_passwords;
-use crate::routes::{Data, REQUIRED, chrome, current_user, field, form_chrome, too_long};
+use crate::routes::{Data, Form, REQUIRED, chrome, current_user, field, form_chrome, too_long};
 use crate::session::{SessionHandle, is_secure, request_host};
 
 /// `INTERNAL_RESET_SESSION_TOKEN`: where the confirm view keeps the token between its two pages.
@@ -67,7 +67,7 @@ fn token_user(user: &User) -> TokenUser<'_> {
         pk: user.pk(),
         password: &user.password,
         last_login: user.last_login,
-        email: &user.email,
+        email: user.email(),
     }
 }
 
@@ -77,7 +77,7 @@ pub async fn post(
     state: Data,
     handle: SessionHandle,
     csrf: CsrfHandle,
-    form: web::Form<ResetForm>,
+    form: Form<ResetForm>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let email = field(&form.email).trim().to_string();
@@ -113,7 +113,7 @@ pub async fn post(
             username = user.username,
         );
         state.mailer.send_in_background(Message {
-            to: user.email.clone(),
+            to: user.email().to_string(),
             subject: format!("Password reset on {host}"),
             body,
         });
@@ -147,7 +147,7 @@ pub async fn done(
 /// inactive user's token still works, and the user still cannot log in).
 async fn reset_user(state: &Data, uidb64: &str) -> Result<Option<User>, PageError> {
     match uid_decode(uidb64) {
-        Some(pk) => Ok(state.users.get(pk).await?),
+        Some(pk) => Ok(state.users.get(&pk).await?),
         None => Ok(None),
     }
 }
@@ -246,7 +246,7 @@ pub async fn confirm_post(
     handle: SessionHandle,
     csrf: CsrfHandle,
     path: web::Path<(String, String)>,
-    form: web::Form<SetPasswordForm>,
+    form: Form<SetPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let (uidb64, token) = path.into_inner();

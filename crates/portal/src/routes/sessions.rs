@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::csrf::{CsrfHandle, protect};
 use crate::pages::{Chrome, PageError, html};
 use crate::routes::{
-    Data, chrome, clear_notice, current_user, notice, redirect_to_login, redirect_with_notice,
+    Data, Form, chrome, clear_notice, current_user, notice, redirect_to_login, redirect_with_notice,
 };
 use crate::session::SessionHandle;
 
@@ -151,7 +151,7 @@ pub async fn delete_one(
     state: Data,
     handle: SessionHandle,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let Some(user) = current_user(&state, &handle).await? else {
@@ -171,7 +171,7 @@ pub async fn delete_others(
     req: HttpRequest,
     state: Data,
     handle: SessionHandle,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     protect(&req, form.csrfmiddlewaretoken.as_deref())?;
     let Some(user) = current_user(&state, &handle).await? else {

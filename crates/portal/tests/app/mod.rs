@@ -73,10 +73,13 @@ pub async fn spawn_app(extra: &[(&'static str, &str)]) -> TestApp {
     migrate::migrate(
         connections.database.as_ref().expect("database"),
         DefaultAutoField::BigAuto,
+        false,
     )
     .await
     .expect("migrate");
-    let application = Application::build(config, "127.0.0.1:0").expect("build");
+    let application = Application::build(config, "127.0.0.1:0")
+        .await
+        .expect("build");
     let base = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
     TestApp {

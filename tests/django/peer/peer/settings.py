@@ -4,7 +4,8 @@ Required: SECRET_KEY, DATABASE_URL (postgres://user[:password]@host:port/dbname)
 Optional: SECRET_KEY_FALLBACKS (a JSON list if it starts with "[", else comma-separated), REDIS_URL,
 CACHE_BACKEND, CACHE_KEY_PREFIX, CACHE_VERSION, SESSION_ENGINE (cache, cached_db, db, signed_cookies or a
 dotted path), SESSION_COOKIE_AGE, SESSION_COOKIE_NAME, SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE,
-PASSWORD_HASHERS, DEFAULT_AUTO_FIELD.
+PASSWORD_HASHERS, DEFAULT_AUTO_FIELD, AUTH_USER_MODEL ("auth.User", the default, "emailusers.User" or
+"bigusers.User"; the last two need Django >= 5.0), AUTHENTICATION_BACKENDS (same list format).
 """
 
 import json
@@ -32,14 +33,14 @@ def boolean(name, default):
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def key_list(value):
+def key_list(value, name="SECRET_KEY_FALLBACKS"):
     value = value.strip()
     if not value:
         return []
     if value.startswith("["):
         keys = json.loads(value)
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ImproperlyConfigured("SECRET_KEY_FALLBACKS must be a JSON list of strings")
+            raise ImproperlyConfigured(f"{name} must be a JSON list of strings")
         return keys
     return [key for key in value.split(",") if key]
 
@@ -61,6 +62,9 @@ def database(url):
     }
 
 
+# AUTH_USER_MODEL -> the app that defines it (None: Django's own, in django.contrib.auth).
+USER_MODELS = {"auth.User": None, "emailusers.User": "emailusers", "bigusers.User": "bigusers"}
+
 SESSION_ENGINES = {
     name: f"django.contrib.sessions.backends.{name}" for name in ("cache", "cached_db", "db", "signed_cookies")
 }
@@ -76,6 +80,21 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "peerapp",
 ]
+
+# Django's own user, or one of this project's two custom ones (README.md, "User models"); their app goes right
+# after django.contrib.auth.
+AUTH_USER_MODEL = os.environ.get("AUTH_USER_MODEL") or "auth.User"
+if AUTH_USER_MODEL not in USER_MODELS:
+    raise ImproperlyConfigured(f"AUTH_USER_MODEL must be one of {', '.join(USER_MODELS)}, not {AUTH_USER_MODEL!r}")
+if USER_MODELS[AUTH_USER_MODEL]:
+    import django
+
+    if django.VERSION < (5, 0):
+        raise ImproperlyConfigured(f"AUTH_USER_MODEL={AUTH_USER_MODEL}: the custom user models need Django >= 5.0")
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("django.contrib.auth") + 1, USER_MODELS[AUTH_USER_MODEL])
+if os.environ.get("AUTHENTICATION_BACKENDS"):
+    AUTHENTICATION_BACKENDS = key_list(os.environ["AUTHENTICATION_BACKENDS"], "AUTHENTICATION_BACKENDS")
+
 MIDDLEWARE = []
 DATABASES = {"default": database(required("DATABASE_URL"))}
 # What `startproject` writes; it decides the type of django_migrations.id (bigint), the one table Django
@@ -106,4 +125,4 @@ USE_TZ = True
 
 # Django's default list unless the environment names one (same format as SECRET_KEY_FALLBACKS).
 if os.environ.get("PASSWORD_HASHERS"):
-    PASSWORD_HASHERS = key_list(os.environ["PASSWORD_HASHERS"])
+    PASSWORD_HASHERS = key_list(os.environ["PASSWORD_HASHERS"], "PASSWORD_HASHERS")

@@ -8,14 +8,17 @@ from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.http import require_http_methods, require_POST
 
+from .users import pk_json
+
 
 def whoami(request):
-    """`request.user` as AuthenticationMiddleware resolved it (`get_user`); sets the CSRF cookie."""
+    """`request.user` as AuthenticationMiddleware resolved it (`get_user`); sets the CSRF cookie. The pk is an
+    int, or a string for a UUID key (peerapp/users.py)."""
     get_token(request)
     user = request.user
     if not user.is_authenticated:
         return JsonResponse({"user": None, "username": None})
-    return JsonResponse({"user": user.pk, "username": user.get_username()})
+    return JsonResponse({"user": pk_json(user.pk), "username": user.get_username()})
 
 
 # Values the JSON session serializer cannot hold and Python's pickle (the cache engines' format) can.
@@ -43,11 +46,11 @@ def rich_session(request):
             "equal": type(value) is type(expected) and value == expected,
         }
     return JsonResponse(
-        {"values": report, "user": request.user.pk, "last_activity": request.session.get("last_activity")}
+        {"values": report, "user": pk_json(request.user.pk), "last_activity": request.session.get("last_activity")}
     )
 
 
 @require_POST
 def csrf_protected(request):
     """Reached only when CsrfViewMiddleware accepted the request's token."""
-    return JsonResponse({"accepted": True, "user": request.user.pk})
+    return JsonResponse({"accepted": True, "user": pk_json(request.user.pk)})

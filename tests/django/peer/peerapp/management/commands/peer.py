@@ -11,6 +11,11 @@ a request's ``settings`` must be absent or empty.
 Each request runs like one HTTP request: ``close_old_connections()`` before and after it, as Django's
 request_started/request_finished signals do (with CONN_MAX_AGE=0 that closes the connection after every
 request), so the peer survives a database restart.
+
+The user model is whichever ``AUTH_USER_MODEL`` names (``auth.User``, ``emailusers.User``, ``bigusers.User``):
+a ``username`` argument is the value of its ``USERNAME_FIELD`` (the email for ``emailusers``), and a pk travels
+as an int for integer keys, as ``str(pk)`` for UUID keys (``peerapp.users.pk_json``); ops taking a ``pk``
+accept the string form too.
 """
 
 import datetime
@@ -21,6 +26,8 @@ import traceback
 from importlib import import_module
 
 from django.core.management.base import BaseCommand
+
+from peerapp.users import email_field_name, json_value, pk_json
 
 OPS = {}
 
@@ -41,10 +48,6 @@ def engine():
 
 def store(session_key=None):
     return engine().SessionStore(session_key=session_key)
-
-
-def iso(value):
-    return value.isoformat() if isinstance(value, (datetime.datetime, datetime.date, datetime.time)) else value
 
 
 def expiry_value(value):
@@ -81,9 +84,18 @@ def spy_on(session):
 
 
 def get_by_username(username):
+    """The user whose ``USERNAME_FIELD`` is ``username`` (``get_by_natural_key``)."""
     from django.contrib.auth import get_user_model
 
     return get_user_model()._default_manager.get_by_natural_key(username)
+
+
+def get_by_pk(pk):
+    """The user with this pk; ``pk`` may be its JSON form (a string for a UUID or an integer key)."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return User._default_manager.get(pk=User._meta.pk.to_python(pk))
 
 
 # --- meta ------------------------------------------------------------------------------------------------
@@ -339,20 +351,47 @@ def cache_key(session_key):
 # --- users ---------------------------------------------------------------------------------------------------
 
 
+@op("user_model")
+def user_model():
+    """What ``AUTH_USER_MODEL`` names: the model, its table, its pk's internal type (``AutoField``,
+    ``BigAutoField``, ``UUIDField``), its ``USERNAME_FIELD`` and its email field (null when it has none)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return {
+        "model": settings.AUTH_USER_MODEL,
+        "table": User._meta.db_table,
+        "pk_type": User._meta.pk.get_internal_type(),
+        "username_field": User.USERNAME_FIELD,
+        "email_field": email_field_name(User),
+    }
+
+
 @op("create_user")
 def create_user(username, password, email="", is_active=True, is_staff=False, is_superuser=False, hasher=None):
-    """`create_user`; with `hasher` (an algorithm of PASSWORD_HASHERS, e.g. "argon2"), the password is then
-    hashed with that one (`make_password(password, hasher=…)`), as a user made under another setting."""
+    """The manager's ``create_user(username, password=…, **fields)``, ``username`` being the value of the
+    ``USERNAME_FIELD``; ``email`` goes to the email field when the model has one apart from the
+    ``USERNAME_FIELD`` (else it is ignored), and each flag to the field of that name when the model has it.
+    With ``hasher`` (an algorithm of PASSWORD_HASHERS, e.g. "argon2"), the password is then hashed with that
+    one (``make_password(password, hasher=…)``), as a user made under another setting."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
-    user = get_user_model()._default_manager.create_user(
-        username, email, password, is_active=is_active, is_staff=is_staff, is_superuser=is_superuser
-    )
+    User = get_user_model()
+    names = {field.name for field in User._meta.concrete_fields}
+    fields = {}
+    email_field = email_field_name(User)
+    if email_field is not None and email_field != User.USERNAME_FIELD:
+        fields[email_field] = email
+    for name, value in (("is_active", is_active), ("is_staff", is_staff), ("is_superuser", is_superuser)):
+        if name in names:
+            fields[name] = value
+    user = User._default_manager.create_user(username, password=password, **fields)
     if hasher:
         user.password = make_password(password, hasher=hasher)
         user.save(update_fields=["password"])
-    return user.pk
+    return pk_json(user.pk)
 
 
 @op("authenticate")
@@ -360,20 +399,36 @@ def authenticate_(username, password):
     from django.contrib.auth import authenticate
 
     user = authenticate(request_with(store()), username=username, password=password)
-    return None if user is None else user.pk
+    return None if user is None else pk_json(user.pk)
+
+
+@op("admin_login")
+def admin_login(username, password):
+    """Whether Django's admin lets this user in: ``AdminAuthenticationForm`` (``authenticate``, then active
+    and ``is_staff``) is valid for these credentials."""
+    from django.contrib.admin.forms import AdminAuthenticationForm
+
+    form = AdminAuthenticationForm(request_with(store()), data={"username": username, "password": password})
+    return form.is_valid()
 
 
 @op("get_user_row")
 def get_user_row(pk):
-    """Every column of the auth_user row, as the database returns it (datetimes ISO); null when absent."""
+    """Every column of the user's row (``SELECT *`` of the model's table), as the database returns it
+    (datetimes ISO, UUIDs as strings); null when absent."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
+    User = get_user_model()
+    pk_field = User._meta.pk
+    quote = connection.ops.quote_name
+    key = pk_field.get_db_prep_value(pk_field.to_python(pk), connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM auth_user WHERE id = %s", [pk])
+        cursor.execute(f"SELECT * FROM {quote(User._meta.db_table)} WHERE {quote(pk_field.column)} = %s", [key])
         row = cursor.fetchone()
         if row is None:
             return None
-        return {column.name: iso(value) for column, value in zip(cursor.description, row)}
+        return {column.name: json_value(value) for column, value in zip(cursor.description, row)}
 
 
 @op("check_password")
@@ -406,6 +461,7 @@ def delete_user(username):
     return None
 
 
+@op("reset_link")
 @op("password_reset_link")
 def password_reset_link(username):
     """What ``PasswordResetForm.save`` puts in its mail: ``uidb64`` and the token, for this user now."""
@@ -417,26 +473,28 @@ def password_reset_link(username):
     return {"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)}
 
 
+@op("check_reset_link")
+def check_reset_link(uidb64, token):
+    """The pk of the user if ``PasswordResetConfirmView`` would accept this link (its own ``get_user(uidb64)``,
+    then its ``token_generator.check_token``), else null."""
+    from django.contrib.auth.views import PasswordResetConfirmView
+
+    view = PasswordResetConfirmView()
+    user = view.get_user(uidb64)
+    if user is None or not view.token_generator.check_token(user, token):
+        return None
+    return pk_json(user.pk)
+
+
 @op("password_reset_check")
 def password_reset_check(uidb64, token):
-    """Whether ``PasswordResetConfirmView`` would accept this link: its user lookup, then ``check_token``."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.http import urlsafe_base64_decode
-
-    try:
-        pk = urlsafe_base64_decode(uidb64).decode()
-        user = get_user_model()._default_manager.get(pk=pk)
-    except Exception:
-        return False
-    return default_token_generator.check_token(user, token)
+    """Whether ``PasswordResetConfirmView`` would accept this link (``check_reset_link`` is not null)."""
+    return check_reset_link(uidb64, token) is not None
 
 
 @op("session_auth_hash")
 def session_auth_hash(pk):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model()._default_manager.get(pk=pk).get_session_auth_hash()
+    return get_by_pk(pk).get_session_auth_hash()
 
 
 @op("login_session")
@@ -491,7 +549,10 @@ def get_user_(session_key, save=True):
     if save and session.modified and not session.is_empty():
         session.save()
         saved = True
-    result = {"pk": user.pk, "username": user.get_username()} if user.is_authenticated else {"anonymous": True}
+    if user.is_authenticated:
+        result = {"pk": pk_json(user.pk), "username": user.get_username()}
+    else:
+        result = {"anonymous": True}
     result.update(
         flushed="flush" in calls,
         cycled="cycle_key" in calls,
@@ -519,7 +580,7 @@ def django_request(cookie_header):
     def view(request):
         calls = spy_on(request.session)
         user = request.user
-        seen.update(pk=user.pk if user.is_authenticated else None, calls=calls)
+        seen.update(pk=pk_json(user.pk) if user.is_authenticated else None, calls=calls)
         return HttpResponse(status=200 if user.is_authenticated else 401)
 
     request = RequestFactory().get("/", HTTP_COOKIE=cookie_header)
