@@ -675,3 +675,68 @@ async fn s10_the_seed_projects_acceptance_list() {
     assert_eq!(stack.api_user(&bare).await.as_deref(), Some("ivy"));
     assert_eq!(stack.django_user(&bare).await.as_deref(), Some("ivy"));
 }
+
+/// Scenario 11: a `POST` without a body or a `Content-Type` (`curl -X POST` with the session cookie) is an
+/// empty form, refused by the CSRF check (403) on Django and the portal alike, and the user stays logged
+/// in; with the token in `X-CSRFToken` the same bodiless logout is accepted on both.
+#[tokio::test]
+async fn s11_a_bodiless_post_is_refused_for_csrf_everywhere() {
+    let stack = Stack::start("s11_bodiless_post", &[]);
+    stack.create_user("ann", PASSWORD, None);
+    let client = Client::new();
+    assert_eq!(
+        stack.portal_log_in(&client, "ann", PASSWORD).await.status,
+        302
+    );
+    for service in [&stack.django, &stack.portal] {
+        for path in [
+            "/accounts/logout/",
+            "/accounts/login/",
+            "/accounts/password_change/",
+        ] {
+            let refused = client.send(client.http.post(service.url(path))).await;
+            assert_eq!(
+                refused.status, 403,
+                "{} {path}: {}",
+                service.name, refused.body
+            );
+            assert!(
+                refused.body.contains("CSRF"),
+                "{} {path}: {}",
+                service.name,
+                refused.body
+            );
+        }
+        assert_eq!(stack.seen(&client).await, Seen::everywhere("ann"));
+    }
+    for service in [&stack.django, &stack.portal] {
+        let client = Client::new();
+        assert_eq!(
+            stack.portal_log_in(&client, "ann", PASSWORD).await.status,
+            302
+        );
+        let token = client.csrf_cookie().expect("a csrftoken cookie");
+        let logout = client
+            .send(
+                client
+                    .http
+                    .post(service.url("/accounts/logout/"))
+                    .header("X-CSRFToken", token)
+                    .header("Origin", service.url("").trim_end_matches('/')),
+            )
+            .await;
+        assert!(
+            [200, 302].contains(&logout.status),
+            "{}: {} {}",
+            service.name,
+            logout.status,
+            logout.body
+        );
+        assert_eq!(
+            stack.seen(&client).await,
+            Seen::anonymous(),
+            "{}",
+            service.name
+        );
+    }
+}

@@ -121,6 +121,7 @@ for_each_model!(login_here_seen_there_logout_there_anonymous_here);
 for_each_model!(a_password_change_anywhere_ends_the_other_sessions);
 for_each_model!(reset_links_work_both_ways);
 for_each_model!(createsuperuser_makes_a_user_djangos_admin_accepts);
+for_each_model!(registration_on_the_portal_makes_a_user_django_logs_in);
 for_each_model!(portal_migrate_leaves_the_projects_tables_alone);
 for_each_model!(a_user_id_of_the_wrong_shape_is_anonymous);
 
@@ -166,7 +167,7 @@ async fn login_here_seen_there_logout_there_anonymous_here(model: Model) {
         }
     }
     let logout = stack.portal_log_out(&on_django).await;
-    assert_eq!(logout.status, 302, "{}", logout.body);
+    assert_eq!(logout.status, 200, "the logged-out page: {}", logout.body);
     assert_eq!(stack.seen(&on_django).await, Seen::anonymous());
 
     for log_out_on in ["django", "api"] {
@@ -366,6 +367,52 @@ async fn createsuperuser_makes_a_user_djangos_admin_accepts(model: Model) {
         ),
         json!(true)
     );
+}
+
+/// The portal's registration form asks for the `USERNAME_FIELD` (an email address for the email model) and
+/// fills the fields the model has (a UUID key made here); Django logs the new user in, and a second
+/// registration with the same login (in another case) is refused.
+async fn registration_on_the_portal_makes_a_user_django_logs_in(model: Model) {
+    let stack = stack(model);
+    let login = model.login("newbie");
+    let client = Client::new();
+    let form = client.get(&stack.portal.url("/accounts/register/")).await;
+    assert!(
+        form.body.contains(&format!(
+            "<label for=\"id_username\">{}</label>",
+            model.label()
+        )),
+        "{}",
+        form.body
+    );
+    assert_eq!(
+        form.body.contains("id=\"id_email\""),
+        model == Model::BigAuto,
+        "a separate email field only when the login is not the email"
+    );
+    let made = stack.portal_register(&client, &login, PASSWORD).await;
+    assert_eq!(made.status, 302, "{}", made.body);
+    let django = Client::new();
+    assert_eq!(
+        stack.django_log_in(&django, &login, PASSWORD).await.status,
+        302
+    );
+    assert_eq!(stack.seen(&django).await, Seen::everywhere(&login));
+    let me = django.get(&stack.api.url("/api/v1/me")).await.json();
+    assert_eq!(me["email"], json!("newbie@example.com"), "{me}");
+    if model == Model::EmailUuid {
+        let row = stack
+            .peer()
+            .call("get_user_row", json!({}), json!({"pk": me["id"]}));
+        // The column with a database default got it; the key is a UUID Django reads.
+        assert_eq!(row["plan"], json!("free"), "{row}");
+        assert_eq!(row["is_active"], json!(true), "{row}");
+    }
+    let again = stack
+        .portal_register(&Client::new(), &login.to_uppercase(), PASSWORD)
+        .await;
+    assert_eq!(again.status, 200, "a second registration is refused");
+    assert!(again.body.contains("already exists"), "{}", again.body);
 }
 
 /// `pg_dump --schema-only` without the lines that differ between any two dumps.

@@ -165,7 +165,7 @@ fn refuses_to_start_without_a_secret_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
     let pg = PostgresServer::start().unwrap();
-    migrated(&pg.url()).await;
+    app::migrated(&pg.url()).await;
     let served = Served::start(&[
         ("DEBUG", "true".to_string()),
         ("SESSION_ENGINE", "signed_cookies".to_string()),
@@ -176,24 +176,6 @@ async fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
         log.contains("SECRET_KEY is not set: DEBUG made up a random key for this process"),
         "{log}"
     );
-}
-
-async fn migrated(url: &str) {
-    let settings = auth::settings::Settings::from_lookup(|name| match name {
-        "SECRET_KEY" => Some("k".into()),
-        "SESSION_ENGINE" => Some("db".into()),
-        "DATABASE_URL" => Some(url.into()),
-        _ => None,
-    })
-    .unwrap();
-    let connections = settings.connect().unwrap();
-    auth::migrate::migrate(
-        connections.database.as_ref().unwrap(),
-        auth::migrate::DefaultAutoField::BigAuto,
-        false,
-    )
-    .await
-    .unwrap();
 }
 
 /// The user table is read at start: a table that is missing, or a database that cannot be reached, stops

@@ -23,7 +23,16 @@ fn settings(redis: &RedisServer, pg: &PostgresServer) -> Config {
     Config::from_lookup(|name| map.get(name).cloned()).unwrap()
 }
 
+/// The portal on a migrated database (it reads the user table at start).
 async fn spawn_app(settings: Config) -> String {
+    let connections = settings.auth.connect().unwrap();
+    auth::migrate::migrate(
+        connections.database.as_ref().unwrap(),
+        auth::migrate::DefaultAutoField::BigAuto,
+        false,
+    )
+    .await
+    .unwrap();
     let application = Application::build(settings, "127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());

@@ -126,15 +126,14 @@ async fn logs_name_requests_and_never_secrets() {
     }
 }
 
-#[test]
-fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_without_a_secret_key_runs_on_a_random_one_and_says_so() {
+    let pg = PostgresServer::start().unwrap();
+    app::migrated(&pg.url()).await;
     let served = Served::start(&[
         ("DEBUG", "true".to_string()),
         ("SESSION_ENGINE", "signed_cookies".to_string()),
-        (
-            "DATABASE_URL",
-            "postgres://nobody@127.0.0.1:1/none".to_string(),
-        ),
+        ("DATABASE_URL", pg.url()),
     ]);
     let log = served.stop();
     assert!(

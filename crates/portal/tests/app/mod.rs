@@ -63,6 +63,26 @@ pub fn vars(
     vars
 }
 
+/// Django's tables made in the database at `url` (the services read the user table at start).
+#[allow(dead_code)] // Not every test binary that includes this module migrates on its own.
+pub async fn migrated(url: &str) {
+    let settings = auth::settings::Settings::from_lookup(|name| match name {
+        "SECRET_KEY" => Some("k".into()),
+        "SESSION_ENGINE" => Some("db".into()),
+        "DATABASE_URL" => Some(url.into()),
+        _ => None,
+    })
+    .expect("settings");
+    let connections = settings.connect().expect("connections");
+    migrate::migrate(
+        connections.database.as_ref().expect("database"),
+        DefaultAutoField::BigAuto,
+        false,
+    )
+    .await
+    .expect("migrate");
+}
+
 pub async fn spawn_app(extra: &[(&'static str, &str)]) -> TestApp {
     let redis = RedisServer::start().expect("redis-server");
     let pg = PostgresServer::start().expect("postgres");
