@@ -122,6 +122,7 @@ for_each_model!(a_password_change_anywhere_ends_the_other_sessions);
 for_each_model!(reset_links_work_both_ways);
 for_each_model!(createsuperuser_makes_a_user_djangos_admin_accepts);
 for_each_model!(registration_on_the_portal_makes_a_user_django_logs_in);
+for_each_model!(patch_me_changes_only_fields_the_model_has);
 for_each_model!(portal_migrate_leaves_the_projects_tables_alone);
 for_each_model!(a_user_id_of_the_wrong_shape_is_anonymous);
 
@@ -413,6 +414,65 @@ async fn registration_on_the_portal_makes_a_user_django_logs_in(model: Model) {
         .await;
     assert_eq!(again.status, 200, "a second registration is refused");
     assert!(again.body.contains("already exists"), "{}", again.body);
+}
+
+/// `PATCH /api/v1/me` writes only the fields the model has (a `first_name` the email model lacks is
+/// ignored, as Django REST framework ignores unknown fields), and Django reads what it wrote; an email that
+/// is another user's login is DRF's uniqueness error, never a 500.
+async fn patch_me_changes_only_fields_the_model_has(model: Model) {
+    let stack = stack(model);
+    let (login, pk) = user(&stack, model, "pat");
+    user(&stack, model, "olga");
+    let client = Client::new();
+    assert_eq!(
+        stack.django_log_in(&client, &login, PASSWORD).await.status,
+        302
+    );
+    let token = client.csrf_cookie().expect("a csrftoken cookie");
+    let patch = |body: Value| {
+        client
+            .http
+            .patch(stack.api.url("/api/v1/me"))
+            .header("X-CSRFToken", token.clone())
+            .json(&body)
+    };
+    let changed = client
+        .send(patch(json!({"first_name": "Pat", "last_name": "Doe"})))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let row = stack
+        .peer()
+        .call("get_user_row", json!({}), json!({"pk": pk}));
+    assert_eq!(row["last_name"], json!("Doe"), "{row}");
+    match model {
+        Model::EmailUuid => {
+            assert_eq!(changed.json()["first_name"], Value::Null);
+            assert!(row.get("first_name").is_none(), "{row}");
+        }
+        Model::BigAuto => assert_eq!(row["first_name"], json!("Pat"), "{row}"),
+    }
+    // The other user's address (for the email model, the other user's login).
+    let taken = client
+        .send(patch(json!({"email": "olga@example.com"})))
+        .await;
+    match model {
+        Model::EmailUuid => {
+            assert_eq!(taken.status, 400, "{}", taken.body);
+            assert_eq!(
+                taken.json(),
+                json!({"email": ["user with this email address already exists."]})
+            );
+            let blank = client.send(patch(json!({"email": ""}))).await;
+            assert_eq!(blank.status, 400, "{}", blank.body);
+            assert_eq!(
+                blank.json(),
+                json!({"email": ["This field may not be blank."]})
+            );
+        }
+        // AbstractUser's email is not unique.
+        Model::BigAuto => assert_eq!(taken.status, 200, "{}", taken.body),
+    }
+    assert_eq!(stack.seen(&client).await, Seen::everywhere(&login));
 }
 
 /// `pg_dump --schema-only` without the lines that differ between any two dumps.
