@@ -527,13 +527,14 @@ async fn portal_migrate_leaves_the_projects_tables_alone(model: Model) {
     );
 
     // Before the project's migrate, the services stop at once, naming the setting.
-    let refused = std::process::Command::new(suite::binary("api"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_clear()
-        .envs(stack.vars())
-        .envs(env)
-        .output()
-        .expect("the api runs");
+    let refused = testkit::output_within(
+        std::process::Command::new(suite::binary("api"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_clear()
+            .envs(stack.vars())
+            .envs(env),
+        std::time::Duration::from_secs(30),
+    );
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{said}");
     assert!(said.contains("AUTH_USER_MODEL"), "{said}");

@@ -200,15 +200,16 @@ fn a_user_table_it_cannot_read_stops_it_at_start() {
         ),
     ];
     for (url, model, setting, detail) in cases {
-        let output = Command::new(env!("CARGO_BIN_EXE_api"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env_clear()
-            .env("SECRET_KEY", "k")
-            .env("SESSION_ENGINE", "signed_cookies")
-            .env("DATABASE_URL", &url)
-            .env("AUTH_USER_MODEL", model)
-            .output()
-            .unwrap();
+        let output = testkit::output_within(
+            Command::new(env!("CARGO_BIN_EXE_api"))
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .env_clear()
+                .env("SECRET_KEY", "k")
+                .env("SESSION_ENGINE", "signed_cookies")
+                .env("DATABASE_URL", &url)
+                .env("AUTH_USER_MODEL", model),
+            Duration::from_secs(30),
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{model}: {stderr}");
         assert!(stderr.contains(setting), "{model}: {stderr}");

@@ -170,12 +170,11 @@ impl<'a> UserAttributes<'a> {
 }
 
 /// A field the model lacks is empty, which the similarity check skips as Django skips a missing
-/// attribute. `username` is the `USERNAME_FIELD`'s value: for a model that logs in by email it repeats the
-/// address, which the check already compares.
+/// attribute (`username` included: a model that logs in by email usually has none).
 impl<'a> From<&'a User> for UserAttributes<'a> {
     fn from(user: &'a User) -> Self {
         UserAttributes {
-            username: &user.username,
+            username: user.username_attribute.as_deref().unwrap_or_default(),
             first_name: user.first_name.as_deref().unwrap_or_default(),
             last_name: user.last_name.as_deref().unwrap_or_default(),
             email: user.email(),

@@ -138,7 +138,8 @@ pub fn uid_encode(pk: &str) -> String {
 /// (`get(pk=uid)`, which parses it as the model's key: see [`crate::user_model::PkKind::to_python`]);
 /// `None` for anything that is not base64 of UTF-8 text.
 pub fn uid_decode(uidb64: &str) -> Option<String> {
-    if uidb64.len() > 64 {
+    // Room for any key Django makes (a text key of a few hundred characters), not for a megabyte.
+    if uidb64.len() > 2048 {
         return None;
     }
     let trimmed = uidb64.trim_end_matches('=');

@@ -120,7 +120,8 @@ impl PkKind {
             "int4" => Some(PkKind::Int),
             "int8" => Some(PkKind::BigInt),
             "uuid" => Some(PkKind::Uuid),
-            "varchar" | "text" | "bpchar" => Some(PkKind::Text),
+            // Not `char(n)`: PostgreSQL's text of it drops the padding Django's `str(pk)` keeps.
+            "varchar" | "text" => Some(PkKind::Text),
             _ => None,
         }
     }
@@ -205,8 +206,13 @@ pub struct UserModel {
     /// cannot be made here while the table has any.
     unfillable: Vec<String>,
     /// Whether the `USERNAME_FIELD`'s column is text (compared as it is) or another type (compared as
-    /// text).
+    /// text; users are then made by the project only).
     username_is_text: bool,
+    /// Whether the table has a `username` column (what Django's password similarity check reads as
+    /// `user.username`, whatever the `USERNAME_FIELD`).
+    has_username_column: bool,
+    /// The `max_length` of the `USERNAME_FIELD`, the email, `first_name` and `last_name` columns.
+    max_lengths: std::collections::HashMap<String, usize>,
     /// `SELECT <columns> FROM <table>`: each row in the shape of [`crate::users::User`].
     select: String,
 }
@@ -231,9 +237,13 @@ struct CatalogColumn {
     /// `pg_type.typname` (`int4`, `uuid`, `varchar`).
     #[diesel(sql_type = Text)]
     type_name: String,
-    /// `format_type`: the type as SQL spells it (`integer`, `character varying(150)`).
+    /// `format_type` without the length: the type as SQL spells it (`integer`, `character varying`), so
+    /// a cast to it never cuts a value.
     #[diesel(sql_type = Text)]
     sql_type: String,
+    /// A `varchar(n)`'s `n` (Django's `max_length`).
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    max_length: Option<i32>,
     #[diesel(sql_type = Bool)]
     not_null: bool,
     #[diesel(sql_type = Bool)]
@@ -302,7 +312,10 @@ impl UserModel {
                 Box::pin(async move {
                     diesel::sql_query(
                         "SELECT a.attname::text AS name, t.typname::text AS type_name, \
-                         format_type(a.atttypid, a.atttypmod) AS sql_type, a.attnotnull AS not_null, \
+                         format_type(a.atttypid, NULL) AS sql_type, \
+                         CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 \
+                              THEN a.atttypmod - 4 END AS max_length, \
+                         a.attnotnull AS not_null, \
                          (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default, \
                          EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid \
                                  AND i.indisprimary AND a.attnum = ANY(i.indkey)) AS primary \
@@ -399,10 +412,18 @@ impl UserModel {
         if pk_kind == PkKind::Uuid {
             filled.push(pk.name.as_str());
         }
-        let unfillable = columns
+        let mut unfillable: Vec<String> = columns
             .iter()
             .filter(|c| c.not_null && !c.has_default && !filled.contains(&c.name.as_str()))
             .map(|c| c.name.clone())
+            .collect();
+        if !username_is_text {
+            // A login that is not text (a number) is the project's to make.
+            unfillable.push(format!("{} (not a text column)", username.name));
+        }
+        let max_lengths = columns
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), usize::try_from(c.max_length?).ok()?)))
             .collect();
         let mut model = UserModel {
             table,
@@ -413,6 +434,8 @@ impl UserModel {
             has,
             unfillable,
             username_is_text,
+            has_username_column: column("username").is_some(),
+            max_lengths,
             select: String::new(),
             settings,
         };
@@ -462,6 +485,11 @@ impl UserModel {
                 "{} AS date_joined",
                 optional(Field::DateJoined, "date_joined", "::timestamptz")
             ),
+            if self.has_username_column {
+                "\"username\"::text AS username_attribute".to_string()
+            } else {
+                "NULL::text AS username_attribute".to_string()
+            },
         ]
         .join(", ")
     }
@@ -502,6 +530,18 @@ impl UserModel {
             .then_some(self.settings.email_field.as_str())
     }
 
+    /// `getattr(user, "username", None)` as Django's password similarity check reads it: the value when
+    /// the table has a `username` column, else nothing to compare.
+    pub fn username_attribute<'a>(&self, value: &'a str) -> &'a str {
+        if self.has_username_column { value } else { "" }
+    }
+
+    /// A column's `max_length` (a `varchar(n)`'s `n`), for the forms' "at most N characters" checks;
+    /// `default` when the column is unbounded or absent.
+    pub fn max_length(&self, column: &str, default: usize) -> usize {
+        self.max_lengths.get(column).copied().unwrap_or(default)
+    }
+
     /// Whether the login name is the email address (`USERNAME_FIELD == EMAIL_FIELD`).
     pub fn username_is_email(&self) -> bool {
         self.settings.username_field == self.settings.email_field
@@ -535,13 +575,11 @@ impl UserModel {
         &self.select
     }
 
-    /// `WHERE <pk> = ANY($1::<type>[])`, the merged lookups' query.
-    pub(crate) fn select_by_pks(&self) -> String {
-        format!(
-            "{} WHERE {} = ANY($1::{}[])",
-            self.select,
-            quote(&self.pk_column),
-            self.pk_type
+    /// `WHERE <pk> = ANY($1::<type>[])`, the merged lookups' query, as the SQL before and after `$1`.
+    pub(crate) fn select_by_pks(&self) -> (String, String) {
+        (
+            format!("{} WHERE {} = ANY(", self.select, quote(&self.pk_column)),
+            format!("::{}[])", self.pk_type),
         )
     }
 
@@ -612,6 +650,7 @@ mod tests {
                 "int8" => "bigint".into(),
                 other => other.into(),
             },
+            max_length: None,
             not_null,
             has_default,
             primary: false,

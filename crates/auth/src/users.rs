@@ -51,6 +51,10 @@ pub struct User {
     pub is_superuser: Option<bool>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub date_joined: Option<DateTime<Utc>>,
+    /// `getattr(user, "username", None)`: a `username` column's value, whatever the `USERNAME_FIELD`
+    /// (what Django's password similarity check compares).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub username_attribute: Option<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -245,7 +249,8 @@ impl Lookups {
             }
         }
         let mut running = Running(Some(self));
-        let sql: Arc<str> = model.select_by_pks().into();
+        let (before, after) = model.select_by_pks();
+        let (before, after): (Arc<str>, Arc<str>) = (before.into(), after.into());
         async move {
             loop {
                 let Some(lookups) = running.0.clone() else {
@@ -270,16 +275,13 @@ impl Lookups {
                 let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let sql = sql.clone();
+                let query = ByPks {
+                    before: before.clone(),
+                    after: after.clone(),
+                    ids,
+                };
                 let rows = db
-                    .run(move |conn| {
-                        Box::pin(async move {
-                            diesel::sql_query(&*sql)
-                                .bind::<Array<Text>, _>(ids)
-                                .load::<User>(conn)
-                                .await
-                        })
-                    })
+                    .run(move |conn| Box::pin(async move { query.load::<User>(conn).await }))
                     .await;
                 lookups
                     .queries
@@ -299,6 +301,37 @@ impl Lookups {
                 }
             }
         }
+    }
+}
+
+/// The merged lookups' query, `<before>$1<after>` with the keys bound as one `text[]`. Its SQL is made at
+/// run time (the user model's) but never changes, so unlike `sql_query`, which diesel never caches, it
+/// is prepared once per connection and then sent in one round trip, as diesel's own DSL queries are.
+struct ByPks {
+    before: Arc<str>,
+    after: Arc<str>,
+    ids: Vec<String>,
+}
+
+impl diesel::query_builder::QueryId for ByPks {
+    type QueryId = ();
+    // No type names the query: diesel caches it by its SQL text instead.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for ByPks {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<Pg> for ByPks {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, Pg>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql(&self.before);
+        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
+        out.push_sql(&self.after);
+        Ok(())
     }
 }
 

@@ -211,7 +211,7 @@ pub async fn createsuperuser(
                 continue;
             }
             let attributes = auth::password_validation::UserAttributes {
-                username: &username,
+                username: model.username_attribute(&username),
                 email: &email,
                 ..Default::default()
             };

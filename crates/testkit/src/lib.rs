@@ -103,6 +103,34 @@ fn find_binary(candidates: &[&str], hint: &'static str) -> Result<PathBuf> {
     })
 }
 
+/// Runs a command that is expected to exit by itself (a service refusing to start) and returns its
+/// output; a command still running after `timeout` is killed and the test fails, rather than hanging.
+pub fn output_within(command: &mut Command, timeout: Duration) -> std::process::Output {
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child
+                .wait_with_output()
+                .expect("the output of an exited child");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop_child(&mut child);
+    let output = child
+        .wait_with_output()
+        .expect("the output of a stopped child");
+    panic!(
+        "{command:?} was still running after {timeout:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Stops a child: a polite signal first (`SIGINT` = PostgreSQL's fast shutdown, Redis exits too; a shell
 /// script's Ctrl-C; actix-web's and Django's graceful stop), then `SIGKILL` after a grace period of 10 s.
 pub fn stop_child(child: &mut Child) {

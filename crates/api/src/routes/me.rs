@@ -175,10 +175,27 @@ pub async fn patch(
     let mut read = |f: Field, name: &str, max: usize, email: bool| {
         model.has(f).then(|| field(name, max, email)).flatten()
     };
+    // Each field's `max_length` is its column's.
+    let email_column = model.email_field().unwrap_or("email").to_string();
     let change = ProfileChange {
-        first_name: read(Field::FirstName, "first_name", FIRST_NAME_MAX_LENGTH, false),
-        last_name: read(Field::LastName, "last_name", LAST_NAME_MAX_LENGTH, false),
-        email: read(Field::Email, "email", EMAIL_MAX_LENGTH, true),
+        first_name: read(
+            Field::FirstName,
+            "first_name",
+            model.max_length("first_name", FIRST_NAME_MAX_LENGTH),
+            false,
+        ),
+        last_name: read(
+            Field::LastName,
+            "last_name",
+            model.max_length("last_name", LAST_NAME_MAX_LENGTH),
+            false,
+        ),
+        email: read(
+            Field::Email,
+            "email",
+            model.max_length(&email_column, EMAIL_MAX_LENGTH),
+            true,
+        ),
     };
     if !errors.is_empty() {
         return Err(ApiError::Invalid(Value::Object(errors)));

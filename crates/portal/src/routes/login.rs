@@ -110,12 +110,16 @@ pub async fn post(
     let password = field(&form.password);
     let next = field(&form.next);
     let mut page = login_form(state.users.model(), username, next);
-    // `username_max_length = field.max_length or 254`: a `USERNAME_FIELD` that is the email is 254 long.
-    let username_max = if state.users.model().username_is_email() {
-        auth::validators::EMAIL_MAX_LENGTH
-    } else {
-        auth::validators::USERNAME_MAX_LENGTH
-    };
+    // `username_max_length = field.max_length or 254`: the column's length.
+    let model = state.users.model();
+    let username_max = model.max_length(
+        model.username_field(),
+        if model.username_is_email() {
+            auth::validators::EMAIL_MAX_LENGTH
+        } else {
+            auth::validators::USERNAME_MAX_LENGTH
+        },
+    );
     for (name, value, max) in [
         ("username", username, username_max),
         ("password", password, MAX_PASSWORD),

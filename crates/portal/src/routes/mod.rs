@@ -38,7 +38,12 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Form<T
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         use actix_web::HttpMessage;
-        if req.content_type() == "application/x-www-form-urlencoded" {
+        let media_type = req.content_type();
+        // A urlencoded body is read; multipart (which Django would parse, and these pages never send)
+        // stays actix's 400 "could not be read", as before.
+        if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            || media_type.eq_ignore_ascii_case("multipart/form-data")
+        {
             let body = web::Form::<T>::from_request(req, payload);
             return Box::pin(async move { Ok(Form(body.await?.into_inner())) });
         }
@@ -139,9 +144,14 @@ pub fn field(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
 }
 
-/// `CharField(max_length=…)`'s check, with Django's message; `None` when it fits.
+/// `CharField(max_length=…)`'s checks, with Django's messages: the length, then
+/// `ProhibitNullCharactersValidator` (a NUL never reaches the database, which would refuse it); `None`
+/// when the value passes.
 pub fn too_long(value: &str, max: usize) -> Option<String> {
     let n = value.chars().count();
+    if value.contains('\0') && n <= max {
+        return Some("Null characters are not allowed.".into());
+    }
     (n > max).then(|| {
         format!(
             "Ensure this value has at most {max} character{} (it has {n}).",

@@ -154,11 +154,14 @@ pub async fn post(
         error(&mut page, "username", REQUIRED.into());
     } else if let Some(message) = too_long(
         &username,
-        if by_email {
-            auth::validators::EMAIL_MAX_LENGTH
-        } else {
-            auth::validators::USERNAME_MAX_LENGTH
-        },
+        model.max_length(
+            model.username_field(),
+            if by_email {
+                auth::validators::EMAIL_MAX_LENGTH
+            } else {
+                auth::validators::USERNAME_MAX_LENGTH
+            },
+        ),
     ) {
         error(&mut page, "username", message);
     } else if by_email && !auth::validators::is_valid_email(&username) {
@@ -173,7 +176,11 @@ pub async fn post(
         error(&mut page, "username", taken.clone());
     }
     if !by_email && !email.is_empty() {
-        if let Some(message) = too_long(&email, auth::validators::EMAIL_MAX_LENGTH) {
+        let max = model.max_length(
+            model.email_field().unwrap_or_default(),
+            auth::validators::EMAIL_MAX_LENGTH,
+        );
+        if let Some(message) = too_long(&email, max) {
             error(&mut page, "email", message);
         } else if !auth::validators::is_valid_email(&email) {
             error(&mut page, "email", auth::validators::INVALID_EMAIL.into());
@@ -190,7 +197,7 @@ pub async fn post(
         error(&mut page, "password2", PASSWORD_MISMATCH.into());
     } else if !password2.is_empty() && password2.chars().count() <= MAX_PASSWORD {
         let attributes = UserAttributes {
-            username: &username,
+            username: model.username_attribute(&username),
             email: &email,
             ..UserAttributes::default()
         };
