@@ -12,13 +12,18 @@ ORACLE_TESTS := --test django_core --test pickle_django --test hashers_django --
 	--test password_validation_django --test email_validation_django --test auth_matrix \
 	--test scenarios --test browser
 
-.PHONY: test test-containers venvs run fmt lint lint-tools bench bench-tools fuzz clean
+.PHONY: test test-deps test-containers venvs run fmt lint lint-tools bench bench-tools fuzz clean
 
 ## test: the whole suite (unit, property, fuzz-corpus replay, golden vectors against Django 5.2 and 4.2, and
 ## the cross-service suite in tests/: the portal and api binaries beside a real Django site and Chromium)
-test: venvs
+test: test-deps venvs
 	DJANGO_PYTHON=$(DJANGO_52) DJANGO_EXPECTED_VERSION=5.2 $(CARGO) test --workspace
 	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test --workspace $(ORACLE_TESTS)
+
+## test-deps: the Debian packages the tests need (Redis, PostgreSQL, Chromium, …), installed before anything
+## compiles; elsewhere, or without root or sudo, a message naming each missing one
+test-deps:
+	@bash scripts/test-deps.sh
 
 ## venvs: the pinned Django oracles in .venv/ (idempotent)
 venvs:
