@@ -663,6 +663,58 @@ impl Stack {
         }
     }
 
+    /// The password change form of `on` ("django" or "portal"), from `client`'s session; the answer to the
+    /// POST (a 302 on success).
+    pub async fn change_password(&self, client: &Client, on: &str, old: &str, new: &str) -> Page {
+        let service = if on == "django" {
+            &self.django
+        } else {
+            &self.portal
+        };
+        client
+            .submit(
+                &service.url("/accounts/password_change/"),
+                &[
+                    ("old_password", old),
+                    ("new_password1", new),
+                    ("new_password2", new),
+                ],
+            )
+            .await
+    }
+
+    /// A password reset across services: `mails` ("django" or "portal") is asked for a link to `email`,
+    /// the link is opened on the other service, which must accept it, and `password` is set there. Returns
+    /// the link's path and the answer to the final form (a 302 to `/accounts/reset/done/` on success).
+    pub async fn reset_password(&self, mails: &str, email: &str, password: &str) -> (String, Page) {
+        let (mailer, setter) = match mails {
+            "django" => (&self.django, &self.portal),
+            _ => (&self.portal, &self.django),
+        };
+        let client = Client::new();
+        let asked = client
+            .submit(
+                &mailer.url("/accounts/password_reset/"),
+                &[("email", email)],
+            )
+            .await;
+        assert_eq!(asked.status, 302, "{mails}'s reset form: {}", asked.body);
+        let link = self.reset_path(mails);
+        let opened = client.get(&setter.url(&link)).await;
+        assert_eq!(
+            opened.status, 302,
+            "{} refused {mails}'s link {link}: {}",
+            setter.name, opened.body
+        );
+        let set = client
+            .submit(
+                &setter.url(opened.location()),
+                &[("new_password1", password), ("new_password2", password)],
+            )
+            .await;
+        (link, set)
+    }
+
     /// The `/accounts/reset/<uidb64>/<token>/` path of the newest reset mail `service` ("portal" or
     /// "django") wrote with its file backend.
     pub fn reset_path(&self, service: &str) -> String {

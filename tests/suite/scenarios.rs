@@ -98,16 +98,7 @@ async fn s03_a_password_change_anywhere_ends_the_other_sessions_everywhere() {
     assert_eq!(stack.portal_log_in(&c, "bob", PASSWORD).await.status, 302);
 
     // On the portal, from a.
-    let change = a
-        .submit(
-            &stack.portal.url("/accounts/password_change/"),
-            &[
-                ("old_password", PASSWORD),
-                ("new_password1", second),
-                ("new_password2", second),
-            ],
-        )
-        .await;
+    let change = stack.change_password(&a, "portal", PASSWORD, second).await;
     assert_eq!(
         change.status, 302,
         "portal password change: {}",
@@ -120,16 +111,7 @@ async fn s03_a_password_change_anywhere_ends_the_other_sessions_everywhere() {
     // On Django, from b.
     assert_eq!(stack.django_log_in(&b, "bob", second).await.status, 302);
     assert_eq!(stack.portal_log_in(&c, "bob", second).await.status, 302);
-    let change = b
-        .submit(
-            &stack.django.url("/accounts/password_change/"),
-            &[
-                ("old_password", second),
-                ("new_password1", third),
-                ("new_password2", third),
-            ],
-        )
-        .await;
+    let change = stack.change_password(&b, "django", second, third).await;
     assert_eq!(
         change.status, 302,
         "Django password change: {}",
@@ -506,26 +488,8 @@ async fn s08_reset_links_work_across_services() {
     let (second, third) = ("second horse battery 2", "third horse battery 3");
 
     // Django mails the link; the portal sets the password.
-    let client = Client::new();
-    let asked = client
-        .submit(
-            &stack.django.url("/accounts/password_reset/"),
-            &[("email", "gus@example.com")],
-        )
-        .await;
-    assert_eq!(asked.status, 302, "{}", asked.body);
-    let link = stack.reset_path("django");
-    let opened = client.get(&stack.portal.url(&link)).await;
-    assert_eq!(
-        opened.status, 302,
-        "the portal refused Django's link {link}: {}",
-        opened.body
-    );
-    let set = client
-        .submit(
-            &stack.portal.url(opened.location()),
-            &[("new_password1", second), ("new_password2", second)],
-        )
+    let (link, set) = stack
+        .reset_password("django", "gus@example.com", second)
         .await;
     assert_eq!(set.status, 302, "{}", set.body);
     assert_eq!(set.location(), "/accounts/reset/done/");
@@ -540,26 +504,8 @@ async fn s08_reset_links_work_across_services() {
     assert_eq!(stack.django_log_in(&fresh, "gus", second).await.status, 302);
 
     // The portal mails the link; Django sets the password.
-    let client = Client::new();
-    let asked = client
-        .submit(
-            &stack.portal.url("/accounts/password_reset/"),
-            &[("email", "gus@example.com")],
-        )
-        .await;
-    assert_eq!(asked.status, 302, "{}", asked.body);
-    let link = stack.reset_path("portal");
-    let opened = client.get(&stack.django.url(&link)).await;
-    assert_eq!(
-        opened.status, 302,
-        "Django refused the portal's link {link}: {}",
-        opened.body
-    );
-    let set = client
-        .submit(
-            &stack.django.url(opened.location()),
-            &[("new_password1", third), ("new_password2", third)],
-        )
+    let (_, set) = stack
+        .reset_password("portal", "gus@example.com", third)
         .await;
     assert_eq!(set.status, 302, "{}", set.body);
     assert_eq!(set.location(), "/accounts/reset/done/");

@@ -207,16 +207,7 @@ async fn a_password_change_anywhere_ends_the_other_sessions(model: Model) {
     let b = Client::new();
     assert_eq!(stack.portal_log_in(&a, &login, PASSWORD).await.status, 302);
     assert_eq!(stack.django_log_in(&b, &login, PASSWORD).await.status, 302);
-    let change = a
-        .submit(
-            &stack.portal.url("/accounts/password_change/"),
-            &[
-                ("old_password", PASSWORD),
-                ("new_password1", second),
-                ("new_password2", second),
-            ],
-        )
-        .await;
+    let change = stack.change_password(&a, "portal", PASSWORD, second).await;
     assert_eq!(
         change.status, 302,
         "portal password change: {}",
@@ -226,16 +217,7 @@ async fn a_password_change_anywhere_ends_the_other_sessions(model: Model) {
     assert_eq!(stack.seen(&b).await, Seen::anonymous());
 
     assert_eq!(stack.django_log_in(&b, &login, second).await.status, 302);
-    let change = b
-        .submit(
-            &stack.django.url("/accounts/password_change/"),
-            &[
-                ("old_password", second),
-                ("new_password1", third),
-                ("new_password2", third),
-            ],
-        )
-        .await;
+    let change = stack.change_password(&b, "django", second, third).await;
     assert_eq!(
         change.status, 302,
         "Django password change: {}",
@@ -255,27 +237,7 @@ async fn reset_links_work_both_ways(model: Model) {
     let address = "gus@example.com";
     let (second, third) = ("second horse battery 2", "third horse battery 3");
 
-    let client = Client::new();
-    let asked = client
-        .submit(
-            &stack.django.url("/accounts/password_reset/"),
-            &[("email", address)],
-        )
-        .await;
-    assert_eq!(asked.status, 302, "{}", asked.body);
-    let link = stack.reset_path("django");
-    let opened = client.get(&stack.portal.url(&link)).await;
-    assert_eq!(
-        opened.status, 302,
-        "the portal refused Django's link {link}: {}",
-        opened.body
-    );
-    let set = client
-        .submit(
-            &stack.portal.url(opened.location()),
-            &[("new_password1", second), ("new_password2", second)],
-        )
-        .await;
+    let (_, set) = stack.reset_password("django", address, second).await;
     assert_eq!(set.status, 302, "{}", set.body);
     assert_eq!(set.location(), "/accounts/reset/done/");
     let fresh = Client::new();
@@ -284,27 +246,7 @@ async fn reset_links_work_both_ways(model: Model) {
         302
     );
 
-    let client = Client::new();
-    let asked = client
-        .submit(
-            &stack.portal.url("/accounts/password_reset/"),
-            &[("email", address)],
-        )
-        .await;
-    assert_eq!(asked.status, 302, "{}", asked.body);
-    let link = stack.reset_path("portal");
-    let opened = client.get(&stack.django.url(&link)).await;
-    assert_eq!(
-        opened.status, 302,
-        "Django refused the portal's link {link}: {}",
-        opened.body
-    );
-    let set = client
-        .submit(
-            &stack.django.url(opened.location()),
-            &[("new_password1", third), ("new_password2", third)],
-        )
-        .await;
+    let (_, set) = stack.reset_password("portal", address, third).await;
     assert_eq!(set.status, 302, "{}", set.body);
     assert_eq!(
         stack.seen(&fresh).await,
