@@ -445,53 +445,62 @@ impl UserModel {
 
     /// The select list in the shape of [`crate::users::User`]: a field the model lacks is `NULL`.
     fn columns(&self) -> String {
-        let optional = |field: Field, column: &str, cast: &str| {
-            if self.has(field) {
-                format!("{}{cast}", quote(column))
-            } else {
-                format!("NULL{cast}")
-            }
-        };
-        [
+        let mut list = vec![
             format!("{}::text AS pk", quote(&self.pk_column)),
-            "\"password\"::text AS password".into(),
-            "\"last_login\" AS last_login".into(),
-            format!("{}::text AS username", quote(&self.settings.username_field)),
+            "\"password\"::text AS password".to_string(),
+            "\"last_login\" AS last_login".to_string(),
+            // A nullable login (`unique=True, null=True`) reads as empty: the row must still load.
             format!(
-                "{} AS email",
-                optional(Field::Email, &self.settings.email_field, "::text")
+                "COALESCE({}::text, '') AS username",
+                quote(&self.settings.username_field)
             ),
-            format!(
-                "{} AS first_name",
-                optional(Field::FirstName, "first_name", "::text")
+        ];
+        // (whether the table has it, its column, the type every row has, the name `User` reads).
+        let optional = [
+            (
+                self.has(Field::Email),
+                self.settings.email_field.as_str(),
+                "text",
+                "email",
             ),
-            format!(
-                "{} AS last_name",
-                optional(Field::LastName, "last_name", "::text")
+            (
+                self.has(Field::FirstName),
+                "first_name",
+                "text",
+                "first_name",
             ),
-            format!(
-                "{} AS is_active",
-                optional(Field::IsActive, "is_active", "::boolean")
+            (self.has(Field::LastName), "last_name", "text", "last_name"),
+            (
+                self.has(Field::IsActive),
+                "is_active",
+                "boolean",
+                "is_active",
             ),
-            format!(
-                "{} AS is_staff",
-                optional(Field::IsStaff, "is_staff", "::boolean")
+            (self.has(Field::IsStaff), "is_staff", "boolean", "is_staff"),
+            (
+                self.has(Field::IsSuperuser),
+                "is_superuser",
+                "boolean",
+                "is_superuser",
             ),
-            format!(
-                "{} AS is_superuser",
-                optional(Field::IsSuperuser, "is_superuser", "::boolean")
+            (
+                self.has(Field::DateJoined),
+                "date_joined",
+                "timestamptz",
+                "date_joined",
             ),
-            format!(
-                "{} AS date_joined",
-                optional(Field::DateJoined, "date_joined", "::timestamptz")
+            (
+                self.has_username_column,
+                "username",
+                "text",
+                "username_attribute",
             ),
-            if self.has_username_column {
-                "\"username\"::text AS username_attribute".to_string()
-            } else {
-                "NULL::text AS username_attribute".to_string()
-            },
-        ]
-        .join(", ")
+        ];
+        list.extend(optional.iter().map(|(has, column, sql_type, name)| {
+            let value = if *has { quote(column) } else { "NULL".into() };
+            format!("{value}::{sql_type} AS {name}")
+        }));
+        list.join(", ")
     }
 
     /// The settings it was read with.
@@ -739,6 +748,18 @@ mod tests {
         assert!(model.can_create_users(), "{:?}", model.unfillable_columns());
         assert_eq!(model.username_label(), "Email address");
         assert!(model.select().contains("NULL::text AS first_name"));
+        assert!(
+            model
+                .select()
+                .contains("COALESCE(\"email\"::text, '') AS username"),
+            "{}",
+            model.select()
+        );
+        assert!(
+            model
+                .select()
+                .contains("\"is_active\"::boolean AS is_active")
+        );
         // A NOT NULL column without a default that we cannot fill.
         let mut more = columns;
         more.push(col("tenant_id", "int4", true, false));
