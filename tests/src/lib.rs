@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use reqwest::cookie::{CookieStore, Jar};
 use tempfile::TempDir;
 use testkit::django::{self, Oracle};
-use testkit::{PostgresServer, RedisServer, free_port};
+use testkit::{PgBouncer, PostgresServer, RedisServer, free_port};
 
 pub use serde_json::{Value, json};
 pub use testkit::http::Page;
@@ -236,6 +236,9 @@ pub struct Stack {
     pub api: Service,
     /// The throwaway servers; `None` against a running deployment (`SUITE_PORTAL_URL`).
     servers: Option<(RedisServer, PostgresServer)>,
+    /// PgBouncer in transaction mode between every service (Django's too) and PostgreSQL
+    /// (`start_through_pgbouncer`).
+    bouncer: Option<PgBouncer>,
     vars: Vec<(String, String)>,
     logs: PathBuf,
     mail: TempDir,
@@ -256,6 +259,17 @@ impl Stack {
     /// deployment. A scenario that needs settings of its own (`extra`) or restarts services cannot run
     /// there and says so.
     pub fn start(name: &str, extra: &[(&str, &str)]) -> Stack {
+        Stack::start_on(name, extra, false)
+    }
+
+    /// As `start`, with every service reaching PostgreSQL through PgBouncer in transaction pooling mode
+    /// (two server connections, so that transactions move between them): Django as it connects by
+    /// default, ours with `DATABASE_TRANSACTION_POOLING=true`.
+    pub fn start_through_pgbouncer(name: &str, extra: &[(&str, &str)]) -> Stack {
+        Stack::start_on(name, extra, true)
+    }
+
+    fn start_on(name: &str, extra: &[(&str, &str)], through_pgbouncer: bool) -> Stack {
         let logs = log_root().join(name);
         let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).expect("creating the log directory");
@@ -282,7 +296,15 @@ impl Stack {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         vars.push(("REDIS_URL".into(), redis.url()));
-        vars.push(("DATABASE_URL".into(), pg.url()));
+        let bouncer =
+            through_pgbouncer.then(|| PgBouncer::start(&pg, "transaction", 2).expect("pgbouncer"));
+        match &bouncer {
+            Some(bouncer) => {
+                vars.push(("DATABASE_URL".into(), bouncer.database_url("test")));
+                vars.push(("DATABASE_TRANSACTION_POOLING".into(), "true".into()));
+            }
+            None => vars.push(("DATABASE_URL".into(), pg.url())),
+        }
         // The portal hashes passwords with this Django's work factors, so Django never re-hashes them.
         vars.push(("DJANGO_VERSION".into(), major_minor));
         let mut stack = Stack {
@@ -290,6 +312,7 @@ impl Stack {
             portal: placeholder("portal", ""),
             api: placeholder("api", ""),
             servers: Some((redis, pg)),
+            bouncer,
             vars,
             logs,
             mail,
@@ -344,6 +367,7 @@ impl Stack {
             portal: placeholder("portal", portal.trim_end_matches('/')),
             api: placeholder("api", api.trim_end_matches('/')),
             servers: None,
+            bouncer: None,
             vars,
             logs,
             mail,
@@ -767,6 +791,9 @@ impl Drop for Stack {
         if let Some((redis, pg)) = &self.servers {
             eprintln!("----- redis -----\n{}", tail(&redis.log(), 20));
             eprintln!("----- postgresql -----\n{}", tail(&pg.log(), 20));
+        }
+        if let Some(bouncer) = &self.bouncer {
+            eprintln!("----- pgbouncer -----\n{}", tail(&bouncer.log(), 20));
         }
     }
 }

@@ -686,3 +686,54 @@ async fn s11_a_bodiless_post_is_refused_for_csrf_everywhere() {
         );
     }
 }
+
+/// Scenario 12: every service behind PgBouncer in transaction pooling mode (Debian's, which predates its
+/// prepared-statement support), sessions in the database: logins, `/api/v1/me` under concurrent requests,
+/// a registration and a logout, with Django on the same pool.
+#[tokio::test]
+async fn s12_every_service_through_pgbouncer_in_transaction_mode() {
+    let stack = Stack::start_through_pgbouncer("s12_pgbouncer", &[("SESSION_ENGINE", "db")]);
+    stack.create_user("ann", PASSWORD, None);
+
+    let on_portal = Client::new();
+    let login = stack.portal_log_in(&on_portal, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "portal login: {}", login.body);
+    assert_eq!(stack.seen(&on_portal).await, Seen::everywhere("ann"));
+    let on_django = Client::new();
+    let login = stack.django_log_in(&on_django, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "Django login: {}", login.body);
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("ann"));
+
+    // Concurrent requests on every service share PgBouncer's two server connections.
+    let mut requests = Vec::new();
+    for i in 0..60 {
+        let (http, url) = match i % 3 {
+            0 => (on_portal.http.clone(), stack.api.url("/api/v1/me")),
+            1 => (on_django.http.clone(), stack.api.url("/api/v1/me")),
+            _ => (on_django.http.clone(), stack.django.url("/whoami/")),
+        };
+        requests.push(tokio::spawn(async move {
+            let response = http.get(&url).send().await.expect("a response");
+            let status = response.status().as_u16();
+            (url, status, response.text().await.unwrap_or_default())
+        }));
+    }
+    for request in requests {
+        let (url, status, body) = request.await.expect("the request task");
+        assert_eq!(status, 200, "{url}: {body}");
+        assert!(body.contains("ann"), "{url}: {body}");
+    }
+
+    let on_register = Client::new();
+    let registered = stack.portal_register(&on_register, "bob", PASSWORD).await;
+    assert_eq!(registered.status, 302, "register: {}", registered.body);
+    // Registered through the pool, logged in on Django through the same pool.
+    let login = stack.django_log_in(&on_register, "bob", PASSWORD).await;
+    assert_eq!(login.status, 302, "Django login: {}", login.body);
+    assert_eq!(stack.seen(&on_register).await, Seen::everywhere("bob"));
+
+    let logout = stack.api_log_out(&on_portal).await;
+    assert!([200, 204].contains(&logout.status), "{}", logout.body);
+    assert_eq!(stack.seen(&on_portal).await, Seen::anonymous());
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("ann"));
+}

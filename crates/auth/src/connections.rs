@@ -225,15 +225,19 @@ fn redis_error(e: &redis::RedisError) -> StoreError {
 // ---------------------------------------------------------------------------------------------------------
 // PostgreSQL
 
-/// How to reach PostgreSQL: `DATABASE_URL` (`postgres://user:password@host:port/name`, libpq-style
-/// parameters allowed), the pool size (`DATABASE_POOL_SIZE`), and `DATABASE_CONNECT_TIMEOUT` /
-/// `DATABASE_TIMEOUT` (Django's `OPTIONS["connect_timeout"]` and a per-query deadline).
+/// How to reach PostgreSQL: `DATABASE_URL` (`postgres://user:password@host:port/name`, with libpq's
+/// parameters, TLS's among them: [`crate::libpq`]), the pool size (`DATABASE_POOL_SIZE`),
+/// `DATABASE_CONNECT_TIMEOUT` / `DATABASE_TIMEOUT` (Django's `OPTIONS["connect_timeout"]` and a per-query
+/// deadline), and `DATABASE_TRANSACTION_POOLING` (behind PgBouncer or another pooler in transaction mode).
 #[derive(Clone)]
 pub struct DatabaseConfig {
     pub url: String,
     pub pool_size: usize,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`), where each
+    /// transaction may run on another server connection: no prepared statement outlives a transaction.
+    pub transaction_pooling: bool,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -243,6 +247,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
+            .field("transaction_pooling", &self.transaction_pooling)
             .finish()
     }
 }
@@ -254,12 +259,14 @@ impl std::fmt::Debug for DatabaseConfig {
 pub struct Database {
     pool: Pool<AsyncPgConnection>,
     deadline: Duration,
+    transaction_pooling: bool,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("deadline", &self.deadline)
+            .field("transaction_pooling", &self.transaction_pooling)
             .finish()
     }
 }
@@ -267,28 +274,61 @@ impl std::fmt::Debug for Database {
 pub type Connection = Object<AsyncPgConnection>;
 
 impl Database {
-    /// Builds the pool without connecting.
+    /// Builds the pool without connecting. A `DATABASE_URL` that cannot work (an unknown `sslmode`, a
+    /// certificate file that is not there) is refused here, naming the parameter.
     pub fn connect(config: &DatabaseConfig) -> Result<Database, StoreError> {
-        let mut pg_config: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|_| StoreError::Config("DATABASE_URL is not a PostgreSQL URL".into()))?;
-        if pg_config.get_connect_timeout().is_none() {
-            pg_config.connect_timeout(config.connect_timeout);
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let mut options = crate::libpq::ConnectOptions::parse(&config.url, home.as_deref())
+            .map_err(|e| StoreError::Config(format!("DATABASE_URL: {e}")))?;
+        if options.config_mut().get_connect_timeout().is_none() {
+            options.config_mut().connect_timeout(config.connect_timeout);
         }
+        let transaction_pooling = config.transaction_pooling;
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         // `Fast`: a pooled connection is reused unless tokio-postgres saw it close (deadpool's
         // `is_broken` check still runs), and `run` drops one whose query failed at the transport. The
         // default, `Verified`, sends a `SELECT 1` at every checkout: one more round trip per request.
         manager_config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |_url| {
-            let pg_config = pg_config.clone();
+            let options = options.clone();
             Box::pin(async move {
-                let (client, connection) = pg_config
-                    .connect(tokio_postgres::NoTls)
+                let (client, mut connection) = options
+                    .connect()
                     .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                AsyncPgConnection::try_from_client_and_connection(client, connection).await
+                    .map_err(diesel::ConnectionError::BadConnection)?;
+                if transaction_pooling {
+                    // diesel-async's setup sends its `SET TIME ZONE` and `SET CLIENT_ENCODING` as
+                    // prepared statements: inside a transaction, so that the pooler keeps them on one
+                    // server connection (PgBouncer carries both settings over to the others). The
+                    // connection is driven here until diesel-async takes it.
+                    let begin = client.batch_execute("BEGIN");
+                    tokio::select! {
+                        begun = begin => begun.map_err(|e| {
+                            diesel::ConnectionError::BadConnection(e.to_string())
+                        })?,
+                        closed = &mut connection => {
+                            return Err(diesel::ConnectionError::BadConnection(match closed {
+                                Ok(()) => "connection closed".to_string(),
+                                Err(e) => e.to_string(),
+                            }));
+                        }
+                    }
+                }
+                let mut connection =
+                    AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+                if transaction_pooling {
+                    use diesel_async::SimpleAsyncConnection;
+                    connection
+                        .batch_execute("COMMIT")
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    // A cached statement would live on one server connection of the pooler's and be
+                    // missing on the next: prepare each one anew, inside `run`'s transaction.
+                    use diesel_async::AsyncConnection;
+                    connection
+                        .set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+                }
+                Ok(connection)
             })
         });
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
@@ -307,7 +347,13 @@ impl Database {
         Ok(Database {
             pool,
             deadline: config.timeout,
+            transaction_pooling,
         })
+    }
+
+    /// `DATABASE_TRANSACTION_POOLING`: behind a pooler in transaction mode.
+    pub fn transaction_pooling(&self) -> bool {
+        self.transaction_pooling
     }
 
     /// How long a query may take (`DATABASE_TIMEOUT`).
@@ -354,17 +400,31 @@ impl Database {
     }
 
     /// Runs `work` on a pooled connection under the query deadline. A connection whose query failed at
-    /// the transport level is dropped from the pool rather than reused.
+    /// the transport level is dropped from the pool rather than reused. With `transaction_pooling`, `work`
+    /// runs in a transaction of its own, so that a pooler in transaction mode keeps every statement it
+    /// prepares on one server connection.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
+        T: Send + 'static,
         F: for<'c> FnOnce(
-            &'c mut AsyncPgConnection,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = diesel::QueryResult<T>> + Send + 'c>,
-        >,
+                &'c mut AsyncPgConnection,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = diesel::QueryResult<T>> + Send + 'c>,
+            > + Send
+            + 'static,
     {
         let mut connection = self.get().await?;
-        let result = self.settle(tokio::time::timeout(self.deadline, work(&mut connection)).await);
+        let outcome = if self.transaction_pooling {
+            use diesel_async::AsyncConnection;
+            let conn: &mut AsyncPgConnection = &mut connection;
+            let work = conn.transaction::<T, diesel::result::Error, _>(
+                async move |conn: &mut AsyncPgConnection| work(conn).await,
+            );
+            tokio::time::timeout(self.deadline, work).await
+        } else {
+            tokio::time::timeout(self.deadline, work(&mut connection)).await
+        };
+        let result = self.settle(outcome);
         if result.as_ref().is_err_and(StoreError::is_unavailable) {
             let _ = Object::take(connection);
         }
@@ -374,9 +434,16 @@ impl Database {
 
 fn pool_error_reason(e: &diesel_async::pooled_connection::deadpool::PoolError) -> String {
     use deadpool::managed::PoolError;
+    use diesel::ConnectionError;
     match e {
         PoolError::Timeout(kind) => format!("timed out ({kind:?})"),
-        PoolError::Backend(_) => "cannot connect".to_string(),
+        // Our own words from `libpq::ConnectOptions::connect` (the parameter to check), or the
+        // server's; neither quotes the password.
+        PoolError::Backend(diesel_async::pooled_connection::PoolError::ConnectionError(
+            ConnectionError::BadConnection(reason),
+        )) => format!("cannot connect: {reason}"),
+        // diesel's words for a failed connection setup (the session settings it sends first).
+        PoolError::Backend(other) => format!("cannot connect: {other}"),
         PoolError::Closed => "pool closed".to_string(),
         PoolError::NoRuntimeSpecified => "no runtime".to_string(),
         PoolError::PostCreateHook(_) => "connection setup failed".to_string(),

@@ -14,6 +14,7 @@ pub mod hashers;
 pub mod hosts;
 pub mod idle;
 pub mod json;
+pub mod libpq;
 pub mod metrics;
 pub mod migrate;
 pub mod password_validation;

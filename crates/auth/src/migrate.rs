@@ -197,6 +197,9 @@ pub async fn migrate(
 ) -> Result<MigrateReport, StoreError> {
     let mut connection = db.get().await?;
     let conn = &mut *connection;
+    if db.transaction_pooling() {
+        return in_one_transaction(conn, auto_field, swapped).await;
+    }
     let outcome = locked(conn, auto_field, swapped).await;
     // On every path, so the pooled connection goes back without the migration's lock timeout.
     let reset = conn
@@ -206,6 +209,45 @@ pub async fn migrate(
     let report = outcome?;
     reset?;
     Ok(report)
+}
+
+/// Behind a pooler in transaction mode (`DATABASE_TRANSACTION_POOLING`), where a session's lock and
+/// settings would stay on a server connection we may not get back: everything in one transaction, under
+/// a transaction-scoped advisory lock and `SET LOCAL lock_timeout`; each migration's own transaction
+/// becomes a savepoint inside it.
+async fn in_one_transaction(
+    conn: &mut AsyncPgConnection,
+    auto_field: DefaultAutoField,
+    swapped: bool,
+) -> Result<MigrateReport, StoreError> {
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::begin_transaction(conn)
+        .await
+        .map_err(|e| diesel_error(&e))?;
+    let outcome = async {
+        conn.batch_execute("SET LOCAL lock_timeout = '60s'")
+            .await
+            .map_err(|e| diesel_error(&e))?;
+        sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(ADVISORY_LOCK)
+            .execute(conn)
+            .await
+            .map_err(|e| diesel_error(&e))?;
+        run(conn, auto_field, swapped).await
+    }
+    .await;
+    match outcome {
+        Ok(report) => {
+            AnsiTransactionManager::commit_transaction(conn)
+                .await
+                .map_err(|e| diesel_error(&e))?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            Err(e)
+        }
+    }
 }
 
 /// `run` under the advisory lock, released whatever `run` returns.

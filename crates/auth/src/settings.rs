@@ -466,11 +466,20 @@ pub fn database_config(
     let Some(url) = get("DATABASE_URL").filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
+    // libpq's parameters (sslmode, the certificate files) checked now, so that a service stops at start.
+    let home = get("HOME").map(std::path::PathBuf::from);
+    crate::libpq::ConnectOptions::parse(&url, home.as_deref()).map_err(|reason| {
+        SettingsError::Invalid {
+            name: "DATABASE_URL",
+            reason,
+        }
+    })?;
     Ok(Some(DatabaseConfig {
         url,
         pool_size: integer(get, "DATABASE_POOL_SIZE", 10)?.clamp(1, 1000) as usize,
         connect_timeout: duration(get, "DATABASE_CONNECT_TIMEOUT", 2.0)?,
         timeout: duration(get, "DATABASE_TIMEOUT", 5.0)?,
+        transaction_pooling: boolean(get, "DATABASE_TRANSACTION_POOLING")?,
     }))
 }
 

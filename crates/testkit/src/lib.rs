@@ -280,6 +280,68 @@ fn make_certificates(dir: &Path) -> Result<()> {
     ])
 }
 
+/// A client certificate for `user` (its common name, which `cert` authentication matches), signed by the
+/// CA `make_certificates` made in `dir`: `client.pem` and `client.key` (0600, as libpq demands).
+fn make_client_certificate(dir: &Path, user: &str) -> Result<()> {
+    let run = |args: &[&str]| -> Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(io("running openssl (install Debian's openssl)"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(KitError::Command {
+            what: "openssl".into(),
+            output: String::from_utf8_lossy(&out.stderr).into(),
+        })
+    };
+    let subject = format!("/CN={user}");
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &subject,
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ])?;
+    // An extension makes it X.509 v3, which rustls (and any current client) requires.
+    fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")
+        .map_err(io("writing client.ext"))?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
+    ])?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("client.key"), fs::Permissions::from_mode(0o600))
+        .map_err(io("chmod client.key"))
+}
+
+/// A throwaway CA of its own in `dir` (`ca.pem`, with a server certificate for 127.0.0.1 beside it), for
+/// tests that need a CA which did not sign the server's certificate.
+pub fn another_ca(dir: &Path) -> Result<PathBuf> {
+    make_certificates(dir)?;
+    Ok(dir.join("ca.pem"))
+}
+
 /// A `redis-server` on 127.0.0.1 with no persistence, in a temporary directory.
 pub struct RedisServer {
     process: Process,
@@ -442,16 +504,36 @@ fn postgres_identity() -> Result<Option<(u32, u32)>> {
         })
 }
 
+/// TLS for [`PostgresServer::start_tls`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostgresTls {
+    /// Plain TCP connections refused: `hostssl` lines only in `pg_hba.conf`.
+    pub tls_only: bool,
+    /// TLS connections must show a client certificate signed by the CA (`clientcert=verify-ca`).
+    pub client_certificates: bool,
+}
+
 /// A PostgreSQL cluster made by `initdb` in a temporary directory, on 127.0.0.1 only, trust auth,
 /// `fsync=off`, with a database `test` for the caller.
 pub struct PostgresServer {
     process: Process,
     bin: PathBuf,
     identity: Option<(u32, u32)>,
+    tls: Option<PostgresTls>,
 }
 
 impl PostgresServer {
     pub fn start() -> Result<PostgresServer> {
+        Self::start_with(None)
+    }
+
+    /// A server with `ssl=on` and a throwaway CA (`ca_cert()`), which also signed a client certificate
+    /// for the user `postgres` (`client_cert()`).
+    pub fn start_tls(tls: PostgresTls) -> Result<PostgresServer> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<PostgresTls>) -> Result<PostgresServer> {
         let initdb = find_postgres_binary("initdb")?;
         let bin = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
         let identity = postgres_identity()?;
@@ -473,6 +555,7 @@ impl PostgresServer {
             process,
             bin,
             identity,
+            tls,
         };
         let data = server.data_dir();
         server.run(
@@ -486,14 +569,18 @@ impl PostgresServer {
                 "--no-sync",
             ]),
         )?;
+        if let Some(tls) = tls {
+            server.configure_tls(tls)?;
+        }
         let mut server = server;
         server.start_again()?;
         let createdb = server.bin.join("createdb");
+        let host = server.client_host();
         server.run(
             "createdb",
             server.command(&createdb).args([
                 "-h",
-                "127.0.0.1",
+                &host,
                 "-p",
                 &server.process.port.to_string(),
                 "-U",
@@ -506,6 +593,73 @@ impl PostgresServer {
 
     fn data_dir(&self) -> PathBuf {
         self.process.dir.path().join("data")
+    }
+
+    fn tls_dir(&self) -> PathBuf {
+        self.process.dir.path().join("tls")
+    }
+
+    /// The certificates (made here, kept in `tls/`), the server's copies in the data directory (owned by
+    /// the server's user, the key 0600 as PostgreSQL demands), and a `pg_hba.conf` for `tls`.
+    fn configure_tls(&self, tls: PostgresTls) -> Result<()> {
+        let dir = self.tls_dir();
+        fs::create_dir_all(&dir).map_err(io("creating tls/"))?;
+        make_certificates(&dir)?;
+        make_client_certificate(&dir, "postgres")?;
+        let data = self.data_dir();
+        for (from, to) in [
+            ("server.pem", "server.crt"),
+            ("server.key", "server.key"),
+            ("ca.pem", "root.crt"),
+        ] {
+            fs::copy(dir.join(from), data.join(to)).map_err(io(format!("copying {from}")))?;
+            if let Some((uid, gid)) = self.identity {
+                std::os::unix::fs::chown(data.join(to), Some(uid), Some(gid))
+                    .map_err(io(format!("chown {to}")))?;
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(data.join("server.key"), fs::Permissions::from_mode(0o600))
+            .map_err(io("chmod server.key"))?;
+        let clientcert = if tls.client_certificates {
+            " clientcert=verify-ca"
+        } else {
+            ""
+        };
+        let mut hba =
+            format!("local all all trust\nhostssl all all 127.0.0.1/32 trust{clientcert}\n");
+        if !tls.tls_only {
+            hba.push_str("hostnossl all all 127.0.0.1/32 trust\n");
+        }
+        fs::write(data.join("pg_hba.conf"), hba).map_err(io("writing pg_hba.conf"))
+    }
+
+    /// Where the kit's own `psql` connects: the Unix socket for a TLS server (whose `pg_hba.conf` may
+    /// want client certificates), 127.0.0.1 otherwise.
+    fn client_host(&self) -> String {
+        match self.tls {
+            Some(_) => self.socket_dir().display().to_string(),
+            None => "127.0.0.1".to_string(),
+        }
+    }
+
+    /// The directory of the server's Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> &Path {
+        self.process.dir.path()
+    }
+
+    /// With `start_tls`: the PEM of the CA that signed the server's certificate (for `127.0.0.1`).
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls.map(|_| self.tls_dir().join("ca.pem"))
+    }
+
+    /// With `start_tls`: a client certificate and its key (0600) for the user `postgres`, signed by the
+    /// same CA.
+    pub fn client_cert(&self) -> Option<(PathBuf, PathBuf)> {
+        self.tls.map(|_| {
+            let dir = self.tls_dir();
+            (dir.join("client.pem"), dir.join("client.key"))
+        })
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -576,6 +730,18 @@ impl PostgresServer {
                 "-c",
                 "full_page_writes=off",
             ]);
+        if self.tls.is_some() {
+            cmd.args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+                "-c",
+                "ssl_ca_file=root.crt",
+            ]);
+        }
         self.process.spawn(&mut cmd)?;
         // The port opens before recovery ends ("the database system is starting up"): ready means a
         // query answers.
@@ -635,7 +801,7 @@ impl PostgresServer {
             .command(&self.bin.join(program))
             .args([
                 "-h",
-                "127.0.0.1",
+                &self.client_host(),
                 "-p",
                 &self.process.port.to_string(),
                 "-U",
@@ -653,6 +819,118 @@ impl PostgresServer {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// PgBouncer (Debian's `pgbouncer`) in front of a [`PostgresServer`], on 127.0.0.1, trust auth, every
+/// database passed through, with `pool_mode` (`transaction`, `session`) and `pool_size` server connections
+/// per database and user: a small pool makes clients share server connections, as in production.
+pub struct PgBouncer {
+    process: Process,
+    binary: PathBuf,
+    identity: Option<(u32, u32)>,
+}
+
+impl PgBouncer {
+    pub fn start(postgres: &PostgresServer, pool_mode: &str, pool_size: u32) -> Result<PgBouncer> {
+        let binary = find_binary(
+            &["pgbouncer", "/usr/sbin/pgbouncer"],
+            "install Debian's pgbouncer",
+        )?;
+        // PgBouncer, like PostgreSQL, will not run as root.
+        let identity = postgres_identity()?;
+        let process = Process::new("pgbouncer")?;
+        let dir = process.dir.path();
+        fs::write(dir.join("userlist.txt"), "\"postgres\" \"\"\n")
+            .map_err(io("writing userlist.txt"))?;
+        fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={pg_port}\n\n[pgbouncer]\n\
+                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = trust\nauth_file = {dir}/userlist.txt\n\
+                 pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmin_pool_size = 0\n\
+                 max_client_conn = 500\nserver_tls_sslmode = disable\n\
+                 ignore_startup_parameters = extra_float_digits\n",
+                pg_port = postgres.port(),
+                port = process.port,
+                dir = dir.display(),
+            ),
+        )
+        .map_err(io("writing pgbouncer.ini"))?;
+        if let Some((uid, gid)) = identity {
+            for entry in [
+                dir.to_path_buf(),
+                dir.join("userlist.txt"),
+                dir.join("pgbouncer.ini"),
+            ] {
+                std::os::unix::fs::chown(&entry, Some(uid), Some(gid))
+                    .map_err(io("chown for pgbouncer"))?;
+            }
+        }
+        let mut bouncer = PgBouncer {
+            process,
+            binary,
+            identity,
+        };
+        bouncer.start_again()?;
+        Ok(bouncer)
+    }
+
+    /// Starts PgBouncer again on the same port.
+    pub fn start_again(&mut self) -> Result<()> {
+        let mut cmd = Command::new(&self.binary);
+        if let Some((uid, gid)) = self.identity {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        cmd.arg(self.process.dir.path().join("pgbouncer.ini"))
+            .current_dir(self.process.dir.path());
+        self.process.spawn(&mut cmd)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<database>`, through PgBouncer.
+    pub fn database_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.process.port
+        )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.process.port
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Takes PgBouncer away (an outage).
+    pub fn stop(&mut self) {
+        self.process.stop()
+    }
+}
+
+/// libpq itself, as the oracle of what a `DATABASE_URL` means: `psql <url> -c <sql>` as the current
+/// user, with `home` as `HOME` (so that no `~/.postgresql/` of the machine's takes part) and a 5 s
+/// connect timeout. `Ok` with the unaligned output, or `Err` with libpq's message.
+pub fn libpq_query(url: &str, home: &Path, sql: &str) -> std::result::Result<String, String> {
+    let psql = find_postgres_binary("psql").map_err(|e| e.to_string())?;
+    let out = output_within(
+        Command::new(psql)
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, url])
+            .env("HOME", home)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .env_remove("PGSSLMODE")
+            .env_remove("PGSSLROOTCERT")
+            .env_remove("PGHOST")
+            .stdin(Stdio::null()),
+        Duration::from_secs(20),
+    );
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 

@@ -193,6 +193,7 @@ mod tests {
             pool_size: 2,
             connect_timeout: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
+            transaction_pooling: false,
         })
         .unwrap();
         migrate(&db, DefaultAutoField::BigAuto, false)
