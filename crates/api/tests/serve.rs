@@ -220,3 +220,50 @@ fn a_user_table_it_cannot_read_stops_it_at_start() {
         );
     }
 }
+
+/// A `DATABASE_URL` whose TLS cannot work stops the api at start, naming the parameter and never the
+/// password: a missing CA file before connecting, a CA that did not sign the server's certificate at the
+/// first connection (reading the user table).
+#[test]
+fn a_database_url_whose_tls_cannot_work_stops_it_at_start() {
+    let pg = PostgresServer::start_tls(testkit::PostgresTls::default()).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let wrong_ca = testkit::another_ca(elsewhere.path()).unwrap();
+    let url = |query: String| {
+        format!(
+            "postgres://postgres:hunter2@127.0.0.1:{}/test?{query}",
+            pg.port()
+        )
+    };
+    for (url, expected) in [
+        (
+            url("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem".into()),
+            "DATABASE_URL: sslrootcert: file \"/nonexistent/ca.pem\" does not exist",
+        ),
+        (
+            url(format!(
+                "sslmode=verify-full&sslrootcert={}",
+                wrong_ca.display()
+            )),
+            "sslrootcert: the server's certificate is not signed by a CA in",
+        ),
+    ] {
+        let output = testkit::output_within(
+            Command::new(env!("CARGO_BIN_EXE_api"))
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .env_clear()
+                .env("SECRET_KEY", "k")
+                .env("SESSION_ENGINE", "signed_cookies")
+                .env("DATABASE_URL", &url)
+                .env("DATABASE_CONNECT_TIMEOUT", "2"),
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "no password in the message: {stderr}"
+        );
+    }
+}
