@@ -214,24 +214,27 @@ impl Drop for Process {
     }
 }
 
+/// `openssl <args>` in `dir`, its error output in the error.
+fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(io("running openssl (install Debian's openssl)"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(KitError::Command {
+        what: "openssl".into(),
+        output: String::from_utf8_lossy(&out.stderr).into(),
+    })
+}
+
 /// A throwaway CA and a server certificate for `127.0.0.1` (an IP subject alternative name, which is what
 /// rustls checks) signed by it, made with the `openssl` command in `dir`: `ca.pem`, `server.pem` and
 /// `server.key`. Shared by the TLS Redis and the TLS SMTP server.
 fn make_certificates(dir: &Path) -> Result<()> {
-    let openssl = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(io("running openssl (install Debian's openssl)"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(KitError::Command {
-            what: "openssl".into(),
-            output: String::from_utf8_lossy(&out.stderr).into(),
-        })
-    };
+    let openssl = |args: &[&str]| openssl(dir, args);
     openssl(&[
         "req",
         "-x509",
@@ -283,20 +286,7 @@ fn make_certificates(dir: &Path) -> Result<()> {
 /// A client certificate for `user` (its common name, which `cert` authentication matches), signed by the
 /// CA `make_certificates` made in `dir`: `client.pem` and `client.key` (0600, as libpq demands).
 fn make_client_certificate(dir: &Path, user: &str) -> Result<()> {
-    let run = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(io("running openssl (install Debian's openssl)"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(KitError::Command {
-            what: "openssl".into(),
-            output: String::from_utf8_lossy(&out.stderr).into(),
-        })
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     let subject = format!("/CN={user}");
     run(&[
         "req",
