@@ -737,3 +737,168 @@ async fn s12_every_service_through_pgbouncer_in_transaction_mode() {
     assert_eq!(stack.seen(&on_portal).await, Seen::anonymous());
     assert_eq!(stack.seen(&on_django).await, Seen::everywhere("ann"));
 }
+
+/// A GET with exactly this `Cookie` header (none when empty): no cookie jar, no redirects followed.
+async fn get_with_cookies(url: &str, cookies: &str) -> suite::Page {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let mut request = http.get(url);
+    if !cookies.is_empty() {
+        request = request.header("Cookie", cookies);
+    }
+    suite::Page::read(request.send().await.expect("a response")).await
+}
+
+/// The entries the api's CORS layer (actix-cors) adds to `Vary` before the session middleware adds its
+/// own: they concern the `Origin` of cross-site requests, not the session.
+const CORS_VARY: [&str; 3] = [
+    "Origin",
+    "Access-Control-Request-Method",
+    "Access-Control-Request-Headers",
+];
+
+/// The `Vary` a client sees (every `Vary` line, joined as one), without the api's CORS entries; `None`
+/// when there is none.
+fn vary(page: &suite::Page) -> Option<String> {
+    let entries: Vec<&str> = page
+        .headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|entry| !CORS_VARY.contains(entry))
+        .collect();
+    (!entries.is_empty()).then(|| entries.join(", "))
+}
+
+/// The session cookie's `Set-Cookie`, its date (`expires=…`, which moves by the second) masked.
+fn session_set_cookie(page: &suite::Page) -> Option<String> {
+    let set_cookie = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE_NAME}=")))?;
+    Some(
+        set_cookie
+            .split("; ")
+            .map(|part| match part.split_once('=') {
+                Some(("expires", date)) if !date.starts_with("Thu, 01 Jan 1970") => {
+                    "expires=<date>"
+                }
+                _ => part,
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Scenario 13: the headers of `SessionMiddleware` are Django's, for the same requests, with
+/// `SESSION_SAVE_EVERY_REQUEST` off and on: `Vary` (`Cookie` whenever the session was read, its cookie set
+/// or deleted; Django 5.2.14 and 6.0.5 also vary when only `SESSION_SAVE_EVERY_REQUEST` saved it) and the
+/// session's `Set-Cookie` (whether there is one, its value and attributes). Django answers `/whoami/`,
+/// which reads the user and so the session, as our services read theirs on every request; the portal `/`
+/// and the api `/api/v1/me`. Django's `/plain/` touches neither: with `SESSION_SAVE_EVERY_REQUEST` it
+/// answers as ours (the 5.2.14/6.0.5 rule); without, it has no `Vary`, where ours, which always read the
+/// session, vary on `Cookie`: stricter, and the one difference.
+#[tokio::test]
+async fn s13_the_session_middlewares_headers_are_djangos() {
+    let mut stack = Stack::start("s13_session_headers", &[]);
+    stack.create_user("ann", PASSWORD, None);
+    for save_every_request in [false, true] {
+        if save_every_request {
+            stack.restart(&[("SESSION_SAVE_EVERY_REQUEST", "true")]);
+        }
+        let client = Client::new();
+        let login = stack.django_log_in(&client, "ann", PASSWORD).await;
+        assert_eq!(login.status, 302, "Django login: {}", login.body);
+        // Our services record a session's activity the first time they see it, a write Django never
+        // makes (and then not again for a minute); past that, their answers are the middleware's alone.
+        assert_eq!(stack.seen(&client).await, Seen::everywhere("ann"));
+        let session = client
+            .cookie(SESSION_COOKIE_NAME)
+            .expect("Django's session cookie");
+        let csrf = client.csrf_cookie().expect("Django's CSRF cookie");
+        let unknown = "0123456789abcdefghijklmnopqrstuv";
+        let cases = [
+            ("no cookie", String::new()),
+            ("a CSRF cookie", format!("csrftoken={csrf}")),
+            (
+                "an unknown session",
+                format!("{SESSION_COOKIE_NAME}={unknown}; csrftoken={csrf}"),
+            ),
+            (
+                "a logged-in session",
+                format!("{SESSION_COOKIE_NAME}={session}; csrftoken={csrf}"),
+            ),
+            (
+                "a logged-in session without a CSRF cookie",
+                format!("{SESSION_COOKIE_NAME}={session}"),
+            ),
+        ];
+        for (case, cookies) in &cases {
+            let what = format!("{case}, SESSION_SAVE_EVERY_REQUEST={save_every_request}");
+            let django = get_with_cookies(&stack.django.url("/whoami/"), cookies).await;
+            assert_eq!(django.status, 200, "Django, {what}: {}", django.body);
+            assert_eq!(vary(&django).as_deref(), Some("Cookie"), "Django, {what}");
+            for (service, url) in [
+                ("portal", stack.portal.url("/")),
+                ("api", stack.api.url("/api/v1/me")),
+            ] {
+                let ours = get_with_cookies(&url, cookies).await;
+                assert!(ours.status < 500, "{service}, {what}: {}", ours.body);
+                assert_eq!(vary(&ours), vary(&django), "{service}, {what}");
+                assert_eq!(
+                    session_set_cookie(&ours),
+                    session_set_cookie(&django),
+                    "{service}, {what}"
+                );
+            }
+        }
+        // What each side sends, so the comparison above cannot pass on two empty answers.
+        let logged_in = &cases[3].1;
+        let django = get_with_cookies(&stack.django.url("/whoami/"), logged_in).await;
+        let renewed = session_set_cookie(&django);
+        if save_every_request {
+            assert_eq!(
+                renewed.as_deref(),
+                Some(
+                    format!(
+                        "{SESSION_COOKIE_NAME}={session}; expires=<date>; HttpOnly; Max-Age=1209600; \
+                         Path=/; SameSite=Lax"
+                    )
+                    .as_str()
+                )
+            );
+        } else {
+            assert_eq!(renewed, None);
+        }
+        let deleted = get_with_cookies(&stack.django.url("/whoami/"), &cases[2].1).await;
+        assert_eq!(
+            session_set_cookie(&deleted).as_deref(),
+            Some(
+                format!(
+                    "{SESSION_COOKIE_NAME}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; \
+                     Path=/; SameSite=Lax"
+                )
+                .as_str()
+            )
+        );
+
+        // A Django view that never reads the session, and the api, for a logged-in session.
+        let plain = get_with_cookies(&stack.django.url("/plain/"), logged_in).await;
+        let ours = get_with_cookies(&stack.api.url("/api/v1/me"), logged_in).await;
+        assert_eq!(plain.status, 200, "{}", plain.body);
+        if save_every_request {
+            assert_eq!(vary(&plain).as_deref(), Some("Cookie"));
+            assert_eq!(vary(&ours), vary(&plain));
+            assert_eq!(session_set_cookie(&ours), session_set_cookie(&plain));
+        } else {
+            assert_eq!(vary(&plain), None);
+            assert_eq!(session_set_cookie(&plain), None);
+            assert_eq!(vary(&ours).as_deref(), Some("Cookie"));
+            assert_eq!(session_set_cookie(&ours), None);
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! The OpenAPI document against the live api, by schemathesis (pinned in the Django 5.2 venv): it
+//! The OpenAPI document against the live api, by schemathesis (pinned in the Django 6.1 and 5.2 venvs): it
 //! generates requests from the document (valid and invalid bodies, odd path ids, missing credentials)
 //! and checks each answer against it: no 500, every status and content type documented, every body valid
 //! against its schema. It runs with a real Django session and CSRF token, so the authenticated paths

@@ -34,7 +34,7 @@
 //!
 //! # Cost
 //!
-//! Hashing is deliberately slow (PBKDF2 at 1,000,000 iterations is about half a second). The synchronous API
+//! Hashing is deliberately slow (PBKDF2 at 1,500,000 iterations, Django 6.1's, is most of a second). The synchronous API
 //! is the core; async services call [`PasswordHashers::check_password_blocking`] and
 //! [`PasswordHashers::make_password_blocking`], which run on Tokio's blocking pool so they don't stall the
 //! runtime's workers.
@@ -64,7 +64,7 @@ pub const SALT_ENTROPY: u32 = 128;
 /// argon2-cffi's `DEFAULT_HASH_LENGTH`, the hash length of Django's `Argon2PasswordHasher.params()`.
 pub const ARGON2_HASH_LEN: usize = 32;
 
-/// Django 5.2's default `PASSWORD_HASHERS` (identical in 4.2, 5.0 and 5.1): PBKDF2 is preferred.
+/// Django's default `PASSWORD_HASHERS` (identical in 4.2, 5.0, 5.1, 5.2, 6.0 and 6.1): PBKDF2 is preferred.
 pub const DEFAULT_PASSWORD_HASHERS: [&str; 5] = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
@@ -239,7 +239,26 @@ impl WorkFactors {
         }
     }
 
-    /// The preset for a Django `"major.minor"` (`"4.2"`, `"5.0"`, `"5.1"`, `"5.2"`), as
+    /// Django 6.0: PBKDF2 1,200,000 iterations; the other hashers as in 5.2.
+    pub const fn django_6_0() -> WorkFactors {
+        WorkFactors {
+            pbkdf2_iterations: 1_200_000,
+            ..WorkFactors::django_5_2()
+        }
+    }
+
+    /// Django 6.1: PBKDF2 1,500,000 iterations; the other hashers as in 5.2.
+    pub const fn django_6_1() -> WorkFactors {
+        WorkFactors {
+            pbkdf2_iterations: 1_500_000,
+            ..WorkFactors::django_5_2()
+        }
+    }
+
+    /// The Django versions with a preset, oldest first: what `DJANGO_VERSION` accepts.
+    pub const DJANGO_VERSIONS: [&'static str; 6] = ["4.2", "5.0", "5.1", "5.2", "6.0", "6.1"];
+
+    /// The preset for a Django `"major.minor"` (one of [`WorkFactors::DJANGO_VERSIONS`]), as
     /// `django.get_version()` starts.
     pub fn for_django_version(major_minor: &str) -> Option<WorkFactors> {
         match major_minor {
@@ -247,15 +266,17 @@ impl WorkFactors {
             "5.0" => Some(WorkFactors::django_5_0()),
             "5.1" => Some(WorkFactors::django_5_1()),
             "5.2" => Some(WorkFactors::django_5_2()),
+            "6.0" => Some(WorkFactors::django_6_0()),
+            "6.1" => Some(WorkFactors::django_6_1()),
             _ => None,
         }
     }
 }
 
 impl Default for WorkFactors {
-    /// Django 5.2's.
+    /// The newest Django's that the tests prove (6.1).
     fn default() -> WorkFactors {
-        WorkFactors::django_5_2()
+        WorkFactors::django_6_1()
     }
 }
 
@@ -273,7 +294,7 @@ pub struct Limits {
     /// `varchar(128)` and its encoders stay below 128 characters; the cap bounds base64 decoding and
     /// argon2's hash length (the C library allows any length up to the string's).
     pub max_encoded_len: usize,
-    /// Most PBKDF2 iterations. Default 100,000,000: 100× Django 5.2 (83× Django 6.0's 1,200,000); Django
+    /// Most PBKDF2 iterations. Default 100,000,000: 100× Django 5.2, 66× Django 6.1's 1,500,000; Django
     /// has raised the count by about 20% a year, so this lasts decades, and bounds a hostile value to
     /// roughly a minute of CPU. (0 is always malformed: Django would substitute its own count and the
     /// re-encoded string could never match.)
@@ -541,7 +562,7 @@ pub struct PasswordHashers {
 }
 
 impl Default for PasswordHashers {
-    /// Django 5.2's defaults: [`DEFAULT_PASSWORD_HASHERS`] with [`WorkFactors::django_5_2`].
+    /// Django's defaults: [`DEFAULT_PASSWORD_HASHERS`] with [`WorkFactors::default`] (the newest Django's).
     fn default() -> PasswordHashers {
         PasswordHashers {
             hashers: vec![
@@ -551,7 +572,7 @@ impl Default for PasswordHashers {
                 Hasher::BcryptSha256,
                 Hasher::Scrypt,
             ],
-            work_factors: WorkFactors::django_5_2(),
+            work_factors: WorkFactors::default(),
             limits: Limits::default(),
         }
     }
@@ -2122,7 +2143,7 @@ mod tests {
             assert_eq!(Hasher::from_dotted_path(hasher.dotted_path()), Some(hasher));
             assert_eq!(Hasher::from_algorithm(hasher.algorithm()), Some(hasher));
         }
-        for preset in ["4.2", "5.0", "5.1", "5.2"] {
+        for preset in WorkFactors::DJANGO_VERSIONS {
             let work = WorkFactors::for_django_version(preset).unwrap();
             assert!(
                 PasswordHashers::new(DEFAULT_PASSWORD_HASHERS, work).is_ok(),
@@ -2133,6 +2154,12 @@ mod tests {
         assert_eq!(WorkFactors::django_5_1().pbkdf2_iterations, 870_000);
         assert_eq!(WorkFactors::django_5_1().scrypt_parallelism, 5);
         assert_eq!(WorkFactors::django_5_0().scrypt_parallelism, 1);
+        // The installed Djangos' `PBKDF2PasswordHasher.iterations` (hashers_django proves them per run).
+        assert_eq!(WorkFactors::django_5_2().pbkdf2_iterations, 1_000_000);
+        assert_eq!(WorkFactors::django_6_0().pbkdf2_iterations, 1_200_000);
+        assert_eq!(WorkFactors::django_6_1().pbkdf2_iterations, 1_500_000);
+        assert_eq!(WorkFactors::default(), WorkFactors::django_6_1());
+        assert_eq!(WorkFactors::for_django_version("6.2"), None);
         let invalid = [
             WorkFactors {
                 pbkdf2_iterations: 0,

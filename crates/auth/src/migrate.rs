@@ -187,20 +187,61 @@ struct Recorded {
     name: String,
 }
 
-/// Brings the database to the state Django's `migrate` leaves for contenttypes, auth and sessions. With
-/// `swapped` (`AUTH_USER_MODEL` is not `auth.User`) Django's `auth` migrations make no `auth_user`: the
-/// user table is the project's, made by its own `manage.py migrate`, and nothing here touches it.
+/// The order `create_contenttypes` adds an app's missing content types in, which decides their ids:
+/// Django up to 5.2 takes the models' definition order (`app_config.get_models()`: `auth.permission`,
+/// then `auth.group`); 6.0 and later sort them by model name (`sorted(all_model_names -
+/// existing_model_names)`), so `auth.group` comes first. Permissions keep the definition order in both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContentTypeOrder {
+    /// Django 4.2 to 5.2.
+    Definition,
+    /// Django 6.0 and later (the newest Django's, hence the default).
+    #[default]
+    Sorted,
+}
+
+impl ContentTypeOrder {
+    /// The order of a Django `"major.minor"` (`DJANGO_VERSION`, checked by `auth::settings::django_version`).
+    pub fn for_django_version(major_minor: &str) -> ContentTypeOrder {
+        let major: u32 = major_minor
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .unwrap_or(u32::MAX);
+        if major < 6 {
+            ContentTypeOrder::Definition
+        } else {
+            ContentTypeOrder::Sorted
+        }
+    }
+}
+
+/// Brings the database to the state Django's `migrate` leaves for contenttypes, auth and sessions, as the
+/// newest Django does ([`migrate_as`] for another version). With `swapped` (`AUTH_USER_MODEL` is not
+/// `auth.User`) Django's `auth` migrations make no `auth_user`: the user table is the project's, made by
+/// its own `manage.py migrate`, and nothing here touches it.
 pub async fn migrate(
     db: &Database,
     auto_field: DefaultAutoField,
     swapped: bool,
 ) -> Result<MigrateReport, StoreError> {
+    migrate_as(db, auto_field, swapped, ContentTypeOrder::default()).await
+}
+
+/// [`migrate`] as the Django of `DJANGO_VERSION` leaves the database: the same tables and rows, the content
+/// types in that version's order (their ids).
+pub async fn migrate_as(
+    db: &Database,
+    auto_field: DefaultAutoField,
+    swapped: bool,
+    order: ContentTypeOrder,
+) -> Result<MigrateReport, StoreError> {
     let mut connection = db.get().await?;
     let conn = &mut *connection;
     if db.transaction_pooling() {
-        return in_one_transaction(conn, auto_field, swapped).await;
+        return in_one_transaction(conn, auto_field, swapped, order).await;
     }
-    let outcome = locked(conn, auto_field, swapped).await;
+    let outcome = locked(conn, auto_field, swapped, order).await;
     // On every path, so the pooled connection goes back without the migration's lock timeout.
     let reset = conn
         .batch_execute("RESET lock_timeout")
@@ -219,6 +260,7 @@ async fn in_one_transaction(
     conn: &mut AsyncPgConnection,
     auto_field: DefaultAutoField,
     swapped: bool,
+    order: ContentTypeOrder,
 ) -> Result<MigrateReport, StoreError> {
     use diesel_async::{AnsiTransactionManager, TransactionManager};
     AnsiTransactionManager::begin_transaction(conn)
@@ -233,7 +275,7 @@ async fn in_one_transaction(
             .execute(conn)
             .await
             .map_err(|e| diesel_error(&e))?;
-        run(conn, auto_field, swapped).await
+        run(conn, auto_field, swapped, order).await
     }
     .await;
     match outcome {
@@ -255,6 +297,7 @@ async fn locked(
     conn: &mut AsyncPgConnection,
     auto_field: DefaultAutoField,
     swapped: bool,
+    order: ContentTypeOrder,
 ) -> Result<MigrateReport, StoreError> {
     // Another `migrate` holding the lock (or a table lock) for a minute is stuck: fail rather than hang.
     conn.batch_execute("SET lock_timeout = '60s'")
@@ -265,7 +308,7 @@ async fn locked(
         .execute(conn)
         .await
         .map_err(|e| diesel_error(&e))?;
-    let outcome = run(conn, auto_field, swapped).await;
+    let outcome = run(conn, auto_field, swapped, order).await;
     let unlocked = sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(ADVISORY_LOCK)
         .execute(conn)
@@ -292,6 +335,7 @@ async fn run(
     conn: &mut AsyncPgConnection,
     auto_field: DefaultAutoField,
     swapped: bool,
+    order: ContentTypeOrder,
 ) -> Result<MigrateReport, StoreError> {
     let mut report = MigrateReport::default();
     if !table_exists(conn, "django_migrations").await? {
@@ -344,7 +388,7 @@ async fn run(
             .applied
             .push((migration.app.to_string(), migration.name.to_string()));
     }
-    post_migrate(conn, &mut report, swapped).await?;
+    post_migrate(conn, &mut report, swapped, order).await?;
     Ok(report)
 }
 
@@ -358,22 +402,51 @@ fn widen_ids(sql: &str) -> String {
     })
 }
 
-/// `create_contenttypes` and `create_permissions`: each row only if missing, in Django's order.
-async fn post_migrate(
-    conn: &mut AsyncPgConnection,
-    report: &mut MigrateReport,
-    swapped: bool,
-) -> Result<(), StoreError> {
+/// The rows of `post_migrate.txt` (Django 5.2's order), with each app's content types sorted by model name
+/// for [`ContentTypeOrder::Sorted`] (the apps, and everything else, keep their places).
+fn post_migrate_rows(swapped: bool, order: ContentTypeOrder) -> Vec<Vec<&'static str>> {
     let rows = if swapped {
         POST_MIGRATE_SWAPPED
     } else {
         POST_MIGRATE
     };
-    let rows: Vec<Vec<&'static str>> = rows
+    let mut rows: Vec<Vec<&'static str>> = rows
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').collect())
         .collect();
+    if order == ContentTypeOrder::Sorted {
+        let content_types = rows
+            .iter()
+            .take_while(|row| row.as_slice().first() == Some(&"content_type"))
+            .count();
+        let mut apps: Vec<&str> = Vec::new();
+        for row in &rows[..content_types] {
+            if let Some(&app) = row.get(1)
+                && !apps.contains(&app)
+            {
+                apps.push(app);
+            }
+        }
+        rows[..content_types].sort_by_key(|row| {
+            let app = row.get(1).copied().unwrap_or_default();
+            (
+                apps.iter().position(|a| *a == app),
+                row.get(2).copied().unwrap_or_default(),
+            )
+        });
+    }
+    rows
+}
+
+/// `create_contenttypes` and `create_permissions`: each row only if missing, in Django's order.
+async fn post_migrate(
+    conn: &mut AsyncPgConnection,
+    report: &mut MigrateReport,
+    swapped: bool,
+    order: ContentTypeOrder,
+) -> Result<(), StoreError> {
+    let rows = post_migrate_rows(swapped, order);
     let (content_types, permissions) = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn: &mut AsyncPgConnection| {
             let (mut content_types, mut permissions) = (0, 0);
@@ -421,6 +494,69 @@ async fn post_migrate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_in_each_versions_order() {
+        let content_types = |swapped, order| -> Vec<String> {
+            post_migrate_rows(swapped, order)
+                .iter()
+                .filter(|row| row[0] == "content_type")
+                .map(|row| format!("{}.{}", row[1], row[2]))
+                .collect()
+        };
+        let permissions = |order| -> Vec<Vec<&str>> {
+            post_migrate_rows(false, order)
+                .into_iter()
+                .filter(|row| row[0] == "permission")
+                .collect()
+        };
+        use ContentTypeOrder::{Definition, Sorted};
+        assert_eq!(
+            content_types(false, Definition),
+            [
+                "contenttypes.contenttype",
+                "auth.permission",
+                "auth.group",
+                "auth.user",
+                "sessions.session"
+            ]
+        );
+        assert_eq!(
+            content_types(false, Sorted),
+            [
+                "contenttypes.contenttype",
+                "auth.group",
+                "auth.permission",
+                "auth.user",
+                "sessions.session"
+            ]
+        );
+        assert_eq!(
+            content_types(true, Sorted),
+            [
+                "contenttypes.contenttype",
+                "auth.group",
+                "auth.permission",
+                "sessions.session"
+            ]
+        );
+        // Only the content types move; every content type is still created before any permission.
+        assert_eq!(permissions(Definition), permissions(Sorted));
+        assert_eq!(post_migrate_rows(false, Sorted)[5][0], "permission");
+        for (version, order) in [
+            ("4.2", Definition),
+            ("5.2", Definition),
+            ("6.0", Sorted),
+            ("6.1", Sorted),
+        ] {
+            assert_eq!(
+                ContentTypeOrder::for_django_version(version),
+                order,
+                "{version}"
+            );
+        }
+        assert_eq!(ContentTypeOrder::default(), Sorted);
+    }
 
     #[test]
     fn plan_and_rows_are_complete() {

@@ -63,7 +63,8 @@ pub struct Settings {
     pub session: SessionSettings,
     /// `REDIS_URL` with its timeouts; required by `cache` and `cached_db`.
     pub redis: Option<RedisConfig>,
-    /// `CACHE_BACKEND` (`CACHES["default"]["BACKEND"]`).
+    /// `CACHE_BACKEND` (`CACHES["default"]["BACKEND"]`) and, for django-redis, `CACHE_PICKLE_VERSION`
+    /// (`CACHES["default"]["OPTIONS"]["PICKLE_VERSION"]`).
     pub cache_flavor: CacheFlavor,
     /// `CACHE_KEY_PREFIX` (`CACHES["default"]["KEY_PREFIX"]`, default empty).
     pub cache_key_prefix: String,
@@ -237,18 +238,37 @@ pub fn list(value: &str, name: &'static str) -> Result<Vec<String>, SettingsErro
         .collect())
 }
 
+/// `DJANGO_VERSION`'s default: the newest Django the tests prove.
+pub const DJANGO_VERSION: &str = "6.1";
+
+/// `DJANGO_VERSION`: the peer Django's `"major.minor"`, one of [`WorkFactors::DJANGO_VERSIONS`] (default
+/// [`DJANGO_VERSION`]). What follows it: the hashers' work factors (so neither side re-hashes what the
+/// other set) and the order `portal migrate` creates content types in.
+pub fn django_version(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<&'static str, SettingsError> {
+    let Some(value) = get("DJANGO_VERSION") else {
+        return Ok(DJANGO_VERSION);
+    };
+    WorkFactors::DJANGO_VERSIONS
+        .into_iter()
+        .find(|known| *known == value.trim())
+        .ok_or_else(|| SettingsError::Invalid {
+            name: "DJANGO_VERSION",
+            reason: format!(
+                "expected one of {}",
+                WorkFactors::DJANGO_VERSIONS.join(", ")
+            ),
+        })
+}
+
 /// `PASSWORD_HASHERS` (comma-separated or a JSON array of dotted paths; Django's default list otherwise)
-/// with the work factors of `DJANGO_VERSION` (default 5.2).
+/// with the work factors of `DJANGO_VERSION`.
 pub fn password_hashers(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<PasswordHashers, SettingsError> {
-    let work_factors = match get("DJANGO_VERSION") {
-        None => WorkFactors::django_5_2(),
-        Some(v) => WorkFactors::for_django_version(v.trim()).ok_or(SettingsError::Invalid {
-            name: "DJANGO_VERSION",
-            reason: "expected 4.2, 5.0, 5.1 or 5.2".into(),
-        })?,
-    };
+    // Every known version has a preset (hashers' unit tests).
+    let work_factors = WorkFactors::for_django_version(django_version(get)?).unwrap_or_default();
     let paths = match get("PASSWORD_HASHERS") {
         None => crate::hashers::DEFAULT_PASSWORD_HASHERS
             .iter()
@@ -260,6 +280,41 @@ pub fn password_hashers(
         name: "PASSWORD_HASHERS",
         reason: e.to_string(),
     })
+}
+
+/// `CACHE_BACKEND` and `CACHE_PICKLE_VERSION`: the backend, and the pickle protocol django-redis writes
+/// (its `OPTIONS["PICKLE_VERSION"]`: `-1`, `4` or `5`; unset, `pickle.DEFAULT_PROTOCOL`, 4 on the Pythons
+/// before 3.14). Django's own `RedisCache` has no such option (always protocol 5), so the setting is
+/// refused with it rather than ignored.
+fn cache_flavor(get: &impl Fn(&str) -> Option<String>) -> Result<CacheFlavor, SettingsError> {
+    let flavor = match get("CACHE_BACKEND") {
+        None => CacheFlavor::Django,
+        Some(v) => CacheFlavor::from_backend(v.trim()).ok_or(SettingsError::Invalid {
+            name: "CACHE_BACKEND",
+            reason: "expected django.core.cache.backends.redis.RedisCache or \
+                     django_redis.cache.RedisCache"
+                .into(),
+        })?,
+    };
+    let Some(version) = get("CACHE_PICKLE_VERSION").filter(|v| !v.trim().is_empty()) else {
+        return Ok(flavor);
+    };
+    let invalid = |reason: &str| SettingsError::Invalid {
+        name: "CACHE_PICKLE_VERSION",
+        reason: reason.into(),
+    };
+    if flavor == CacheFlavor::Django {
+        return Err(invalid(
+            "only django_redis.cache.RedisCache has OPTIONS[\"PICKLE_VERSION\"]; Django's RedisCache \
+             always writes pickle protocol 5",
+        ));
+    }
+    version
+        .trim()
+        .parse()
+        .ok()
+        .and_then(CacheFlavor::django_redis)
+        .ok_or_else(|| invalid("expected -1 (pickle.HIGHEST_PROTOCOL, 5), 4 or 5"))
 }
 
 /// The environment variables of one cookie's settings (Django has one group per cookie).
@@ -544,15 +599,7 @@ impl Settings {
                     .map(std::path::PathBuf::from),
             }),
         };
-        let cache_flavor = match get("CACHE_BACKEND") {
-            None => CacheFlavor::Django,
-            Some(v) => CacheFlavor::from_backend(v.trim()).ok_or(SettingsError::Invalid {
-                name: "CACHE_BACKEND",
-                reason: "expected django.core.cache.backends.redis.RedisCache or \
-                         django_redis.cache.RedisCache"
-                    .into(),
-            })?,
-        };
+        let cache_flavor = cache_flavor(&get)?;
         let database = database_config(&get)?;
         let password_hashers = password_hashers(&get)?;
         let authentication_backends = match get("AUTHENTICATION_BACKENDS") {
@@ -818,7 +865,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.keys.fallbacks, vec!["a,b", "c"]);
         assert_eq!(s.session_engine, EngineKind::Db);
-        assert_eq!(s.cache_flavor, CacheFlavor::DjangoRedis);
+        assert_eq!(s.cache_flavor, CacheFlavor::DJANGO_REDIS);
+        assert_eq!(s.cache_flavor.pickle_protocol(), 4);
         let s = settings(&[
             ("SECRET_KEY", "k"),
             ("SECRET_KEY_FALLBACKS", "a, b,"),
@@ -845,6 +893,54 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn django_version_and_cache_pickle_version() {
+        let base = [("SECRET_KEY", "k"), ("REDIS_URL", "redis://h")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs)
+        };
+        // DJANGO_VERSION: the hashers' work factors; unset, the newest Django's (6.1).
+        let iterations = |s: Settings| s.password_hashers.work_factors().pbkdf2_iterations;
+        assert_eq!(iterations(with(&[]).unwrap()), 1_500_000);
+        assert_eq!(
+            WorkFactors::for_django_version(DJANGO_VERSION),
+            Some(WorkFactors::default())
+        );
+        for (version, expected) in [("5.2", 1_000_000), ("6.0", 1_200_000), ("6.1", 1_500_000)] {
+            let s = with(&[("DJANGO_VERSION", version)]).unwrap();
+            assert_eq!(iterations(s), expected, "{version}");
+        }
+        let err = with(&[("DJANGO_VERSION", "6.2")]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "DJANGO_VERSION: expected one of 4.2, 5.0, 5.1, 5.2, 6.0, 6.1"
+        );
+        // CACHE_PICKLE_VERSION: django-redis' OPTIONS["PICKLE_VERSION"].
+        let redis = ("CACHE_BACKEND", "django_redis.cache.RedisCache");
+        for (version, protocol) in [("", 4), ("4", 4), ("5", 5), ("-1", 5), (" 5 ", 5)] {
+            let s = with(&[redis, ("CACHE_PICKLE_VERSION", version)]).unwrap();
+            assert_eq!(s.cache_flavor.pickle_protocol(), protocol, "{version:?}");
+        }
+        for version in ["3", "0", "6", "-2", "five", "4.0"] {
+            let err = with(&[redis, ("CACHE_PICKLE_VERSION", version)]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "CACHE_PICKLE_VERSION: expected -1 (pickle.HIGHEST_PROTOCOL, 5), 4 or 5",
+                "{version:?}"
+            );
+        }
+        // Django's RedisCache has no such option: always protocol 5.
+        assert_eq!(with(&[]).unwrap().cache_flavor.pickle_protocol(), 5);
+        let err = with(&[("CACHE_PICKLE_VERSION", "5")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CACHE_PICKLE_VERSION: only django_redis"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn cache_key(session_key: &str) -> String {
 async fn lifecycle_as_django() {
     let server = RedisServer::start().unwrap();
     let redis = redis(&server);
-    for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
+    for flavor in [CacheFlavor::Django, CacheFlavor::DJANGO_REDIS] {
         let store = store(&redis, flavor);
 
         // No cookie: a new empty session, not saved while empty or unmodified.
@@ -232,7 +232,7 @@ async fn an_update_never_resurrects_a_deleted_session() {
 async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
     let server = RedisServer::start().unwrap();
     let redis = redis(&server);
-    for flavor in [CacheFlavor::Django, CacheFlavor::DjangoRedis] {
+    for flavor in [CacheFlavor::Django, CacheFlavor::DJANGO_REDIS] {
         let store = Arc::new(store(&redis, flavor));
         let key = support::writers_and_a_logout(store.clone(), &format!("{flavor:?}")).await;
         assert_eq!(raw_get(&redis, &cache_key(&key)).await, None);

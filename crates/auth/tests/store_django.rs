@@ -103,7 +103,11 @@ async fn migrate_in_both_orders_agrees_with_django() {
         env.vars.push(("DEFAULT_AUTO_FIELD", setting.to_string()));
         let connections = env.settings().connect().unwrap();
         let db = connections.database.as_ref().unwrap();
-        let report = migrate::migrate(db, auto_field, false).await.unwrap();
+        // As the peer's Django version numbers content types (6.0 sorts them by model name).
+        let order = migrate::ContentTypeOrder::for_django_version(&env.peer().django_version());
+        let report = migrate::migrate_as(db, auto_field, false, order)
+            .await
+            .unwrap();
         assert_eq!(report.applied.len(), 15);
         assert_eq!(
             report.applied[0],
@@ -122,7 +126,9 @@ async fn migrate_in_both_orders_agrees_with_django() {
         assert_eq!(call(&mut peer, "migrate", json!({})), json!([]));
         drop(peer);
         // Running ours again changes nothing.
-        let again = migrate::migrate(db, auto_field, false).await.unwrap();
+        let again = migrate::migrate_as(db, auto_field, false, order)
+            .await
+            .unwrap();
         assert_eq!(again, migrate::MigrateReport::default());
 
         // Django first: ours then finds nothing to do and changes nothing.
@@ -136,10 +142,11 @@ async fn migrate_in_both_orders_agrees_with_django() {
         drop(peer);
         let before = pg.pg_dump(&theirs_db, &["--inserts"]).unwrap();
         let connections_theirs = env_theirs.settings().connect().unwrap();
-        let report = migrate::migrate(
+        let report = migrate::migrate_as(
             connections_theirs.database.as_ref().unwrap(),
             auto_field,
             false,
+            order,
         )
         .await
         .unwrap();
@@ -481,5 +488,113 @@ async fn every_engine_round_trips_with_django() {
         )
         .await;
         users_and_login(&users, &store, &mut peer).await;
+    }
+}
+
+/// django-redis' `OPTIONS["PICKLE_VERSION"]`, `CACHE_PICKLE_VERSION` on both sides: unset,
+/// `pickle.DEFAULT_PROTOCOL` (4 on the Pythons the venvs run, up to 3.13; 5 from 3.14); `5` or `-1`
+/// (`HIGHEST_PROTOCOL`), 5. However the two sides are set, each reads the other's sessions; set alike, what
+/// we write is, byte for byte, what django-redis writes for the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_redis_pickle_version_is_djangos() {
+    let pg = PostgresServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let env_with = |pickle_version: &str| {
+        let mut env = Env::new(
+            &pg.url(),
+            &redis.url(),
+            "cache",
+            "django_redis.cache.RedisCache",
+        );
+        if !pickle_version.is_empty() {
+            env.vars
+                .push(("CACHE_PICKLE_VERSION", pickle_version.to_string()));
+        }
+        env
+    };
+    let protocol = |pickle_version: &str| match pickle_version {
+        "" | "4" => 4,
+        _ => 5,
+    };
+    // (ours, the peer's)
+    for (ours, theirs) in [
+        ("", ""),
+        ("4", "4"),
+        ("5", "5"),
+        ("-1", "-1"),
+        ("", "5"),
+        ("5", ""),
+    ] {
+        eprintln!("CACHE_PICKLE_VERSION: ours {ours:?}, django-redis' {theirs:?}");
+        let settings = env_with(ours).settings();
+        assert_eq!(settings.cache_flavor.pickle_protocol(), protocol(ours));
+        let connections = settings.connect().unwrap();
+        let store = settings.session_store(&connections).unwrap();
+        let mut peer = env_with(theirs).peer();
+        let raw = |peer: &mut Oracle, session_key: &str| {
+            let full = call(peer, "cache_key", json!({ "session_key": session_key }));
+            let stored = call(peer, "raw_cache_get", json!({ "key": full }));
+            support::unhex(stored["hex"].as_str().expect("the session is in Redis"))
+        };
+
+        // Ours → django-redis, which reads it and, saving it unchanged, writes its own bytes.
+        let mut session = store.load(None).await.unwrap();
+        session.insert("name", "Zoë ☃");
+        session.insert("n", 7i64);
+        session.insert(
+            "nested",
+            from_json(&json!({"list": [1, 2.5, null, true], "s": "x"})),
+        );
+        assert_eq!(store.save(&mut session).await.unwrap(), SaveOutcome::Saved);
+        let key = session.session_key().unwrap().to_string();
+        let our_bytes = raw(&mut peer, &key);
+        assert_eq!(our_bytes[..2], [0x80, protocol(ours)], "our pickle");
+        let loaded = call(&mut peer, "session_load", json!({ "session_key": key }));
+        assert_eq!(loaded["found"], json!(true), "{loaded}");
+        assert_eq!(loaded["data"], data_json(&session));
+        let saved = call(&mut peer, "session_update", json!({ "session_key": key }));
+        assert_eq!(saved["ok"], json!(true), "{saved}");
+        let their_bytes = raw(&mut peer, &key);
+        assert_eq!(
+            their_bytes[..2],
+            [0x80, protocol(theirs)],
+            "django-redis with PICKLE_VERSION {theirs:?} (unset: Python before 3.14 writes 4)"
+        );
+        if protocol(ours) == protocol(theirs) {
+            assert_eq!(
+                support::hex(&our_bytes),
+                support::hex(&their_bytes),
+                "the same session, pickled here and by django-redis"
+            );
+        }
+
+        // django-redis → ours: read in its protocol, written back in ours.
+        let created = call(
+            &mut peer,
+            "session_create",
+            json!({"data": {"from": "django", "f": 0.1}}),
+        );
+        let django_key = created["session_key"].as_str().unwrap().to_string();
+        assert_eq!(raw(&mut peer, &django_key)[..2], [0x80, protocol(theirs)]);
+        let mut theirs_session = store.load(Some(&django_key)).await.unwrap();
+        assert_eq!(
+            data_json(&theirs_session),
+            json!({"from": "django", "f": 0.1})
+        );
+        theirs_session.insert("by_rust", "yes");
+        assert_eq!(
+            store.save(&mut theirs_session).await.unwrap(),
+            SaveOutcome::Saved
+        );
+        assert_eq!(raw(&mut peer, &django_key)[..2], [0x80, protocol(ours)]);
+        let loaded = call(
+            &mut peer,
+            "session_load",
+            json!({ "session_key": django_key }),
+        );
+        assert_eq!(
+            loaded["data"],
+            json!({"from": "django", "f": 0.1, "by_rust": "yes"})
+        );
     }
 }

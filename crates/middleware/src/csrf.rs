@@ -66,7 +66,7 @@ pub async fn middleware(
     if let Some(value) = set_cookie.and_then(|v| HeaderValue::from_str(&v).ok()) {
         let headers = response.headers_mut();
         headers.append(header::SET_COOKIE, value);
-        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+        crate::patch_vary_headers(headers, &["Cookie"]);
     }
     Ok(response)
 }

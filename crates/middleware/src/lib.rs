@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpResponse, web};
 use auth::auth::SessionAuthHasher;
 use auth::connections::StoreError;
@@ -119,6 +120,35 @@ pub fn services(req: &ServiceRequest) -> Result<web::Data<Services>, actix_web::
         .ok_or_else(|| actix_web::error::ErrorInternalServerError("no services"))
 }
 
+/// `django.utils.cache.patch_vary_headers(response, new)`: one `Vary` header holding what it held (every
+/// `Vary` line the response has, split at commas, blanks dropped, as Django 6.1's `split_header_value`)
+/// and each of `new` it lacked (compared case-insensitively), joined by `", "`; `*` if any entry is `*`.
+/// So the session and CSRF middleware, which both vary on `Cookie`, send `Vary: Cookie` once, as Django
+/// does, and after the api's CORS entries (`Vary: Origin, …, Cookie`).
+pub fn patch_vary_headers(headers: &mut HeaderMap, new: &[&str]) {
+    let mut vary: Vec<String> = headers
+        .get_all(header::VARY)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_string)
+        .collect();
+    for entry in new {
+        if !vary.iter().any(|v| v.eq_ignore_ascii_case(entry)) {
+            vary.push(entry.to_string());
+        }
+    }
+    let value = if vary.iter().any(|v| v == "*") {
+        "*".to_string()
+    } else {
+        vary.join(", ")
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(header::VARY, value);
+    }
+}
+
 /// A service binary's `main`: logs set up, a multi-threaded Tokio runtime, `command` run on it, and its
 /// error printed with its causes and turned into a failing exit status.
 pub fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
@@ -148,5 +178,93 @@ pub fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary(lines: &[&str], new: &[&str]) -> Vec<String> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(header::VARY, HeaderValue::from_str(line).unwrap());
+        }
+        patch_vary_headers(&mut headers, new);
+        headers
+            .get_all(header::VARY)
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Django's own cases (tests/cache/tests.py, `test_patch_vary_headers`), and what the session and CSRF
+    /// middleware send between them.
+    #[test]
+    fn patch_vary_headers_is_djangos() {
+        for (initial, new, expected) in [
+            (None, &["Accept-Encoding"][..], "Accept-Encoding"),
+            (
+                Some("Accept-Encoding"),
+                &["accept-encoding"],
+                "Accept-Encoding",
+            ),
+            (
+                Some("Accept-Encoding"),
+                &["ACCEPT-ENCODING"],
+                "Accept-Encoding",
+            ),
+            (
+                Some("Cookie"),
+                &["Accept-Encoding"],
+                "Cookie, Accept-Encoding",
+            ),
+            (
+                Some("Cookie, Accept-Encoding"),
+                &["Accept-Encoding"],
+                "Cookie, Accept-Encoding",
+            ),
+            (
+                Some("Cookie, Accept-Encoding"),
+                &["Accept-Encoding", "cookie"],
+                "Cookie, Accept-Encoding",
+            ),
+            (
+                None,
+                &["Accept-Encoding", "COOKIE"],
+                "Accept-Encoding, COOKIE",
+            ),
+            (
+                Some("Cookie,     Accept-Encoding"),
+                &["Accept-Encoding", "cookie"],
+                "Cookie, Accept-Encoding",
+            ),
+            (
+                Some("Cookie    ,     Accept-Encoding"),
+                &["Accept-Encoding", "cookie"],
+                "Cookie, Accept-Encoding",
+            ),
+            (Some("*"), &["Accept-Language", "Cookie"], "*"),
+            (Some("Accept-Language, Cookie"), &["*"], "*"),
+            (
+                Some("Accept-Language, Cookie"),
+                &["*", "Accept-Encoding"],
+                "*",
+            ),
+        ] {
+            let lines: Vec<&str> = initial.into_iter().collect();
+            assert_eq!(vary(&lines, new), [expected], "{initial:?} + {new:?}");
+        }
+        // The CSRF and the session middleware both vary on Cookie: one header, one entry; after the api's
+        // CORS entries.
+        assert_eq!(vary(&[], &["Cookie"]), ["Cookie"]);
+        assert_eq!(vary(&["Cookie"], &["Cookie"]), ["Cookie"]);
+        assert_eq!(
+            vary(&["Origin, Access-Control-Request-Method"], &["Cookie"]),
+            ["Origin, Access-Control-Request-Method, Cookie"]
+        );
+        assert_eq!(
+            vary(&["Origin", "Accept"], &["Cookie"]),
+            ["Origin, Accept, Cookie"]
+        );
     }
 }

@@ -249,9 +249,7 @@ pub async fn middleware(
                 }
             }
             if cookie.vary_cookie {
-                response
-                    .headers_mut()
-                    .append(header::VARY, HeaderValue::from_static("Cookie"));
+                crate::patch_vary_headers(response.headers_mut(), &["Cookie"]);
             }
             Ok(ServiceResponse::new(request, response))
         }

@@ -3,7 +3,9 @@
 use anyhow::{Context, bail};
 use auth::connections::Database;
 use auth::migrate::{self, DefaultAutoField};
-use auth::settings::{Settings, database_config, password_hashers, user_model_settings};
+use auth::settings::{
+    Settings, database_config, django_version, password_hashers, user_model_settings,
+};
 use auth::user_model::UserModel;
 use auth::users::{NewUser, UserError, UserStore};
 
@@ -35,7 +37,9 @@ pub async fn migrate() -> anyhow::Result<()> {
     };
     let user_model = user_model_settings(&env)?;
     let swapped = user_model.is_swapped();
-    let report = migrate::migrate(&database()?, auto_field, swapped)
+    // Django 6.0 numbers the content types in another order: as the Django of DJANGO_VERSION does.
+    let order = migrate::ContentTypeOrder::for_django_version(django_version(&env)?);
+    let report = migrate::migrate_as(&database()?, auto_field, swapped, order)
         .await
         .context("migrate")?;
     if swapped {

@@ -111,10 +111,11 @@ fn createsuperuser_noinput_as_django() {
         String::from_utf8_lossy(&made.stdout),
         "Superuser created successfully.\n"
     );
+    // DJANGO_VERSION unset: the newest Django's work factors (6.1: PBKDF2 at 1,500,000 iterations).
     assert_eq!(
         pg.psql(
             "SELECT username, email, is_staff, is_superuser, is_active, \
-             password LIKE 'pbkdf2_sha256$1000000$%' FROM auth_user"
+             password LIKE 'pbkdf2_sha256$1500000$%' FROM auth_user"
         )
         .unwrap(),
         "admin|a@example.com|t|t|t|t"

@@ -3,7 +3,7 @@
 //! `Oracle::start()` runs `python -m oracle` from `tests/django/` (pure questions: codecs, signatures);
 //! `Oracle::peer(env)` runs the peer project (`tests/django/peer`, `manage.py peer`) on the PostgreSQL and
 //! Redis the environment names. The interpreter is `DJANGO_PYTHON` (default: the workspace's
-//! `.venv/django-5.2/bin/python`, made by `tests/django/setup-venvs.sh`). A missing Python or Django fails
+//! `.venv/django-6.1/bin/python`, the newest pinned Django, made by `tests/django/setup-venvs.sh`). A missing Python or Django fails
 //! the test with a message saying how to set it up: these tests never skip. With `DJANGO_EXPECTED_VERSION`
 //! set (`make test` sets it), Django must be that version.
 
@@ -24,11 +24,12 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The Python with the pinned Django: `DJANGO_PYTHON`, else `.venv/django-5.2/bin/python`.
+/// The Python with the pinned Django: `DJANGO_PYTHON`, else `.venv/django-6.1/bin/python` (the newest
+/// Django the tests run, as `make test`'s first run).
 pub fn python() -> PathBuf {
     std::env::var_os("DJANGO_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/django-5.2/bin/python"))
+        .unwrap_or_else(|| workspace_root().join(".venv/django-6.1/bin/python"))
 }
 
 /// Fails the test unless `version` (Django's `get_version()`) is the one `DJANGO_EXPECTED_VERSION` names,
@@ -147,5 +148,66 @@ impl Drop for Oracle {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The body of a mail as a mail reader shows it, from the text a console or file backend wrote (Django's
+/// or the portal's; without the console's closing line of dashes): what follows the headers,
+/// quoted-printable decoded when the message says so. Django 6.0 builds its mail with Python's modern
+/// `email` API, which quoted-prints a text with a line over 78 characters (the reset link on a longer
+/// host); Django 5.2 and the portal send it as it is (7bit or 8bit), and readers show the same text.
+pub fn mail_body(message: &str) -> String {
+    let message = message.replace("\r\n", "\n");
+    let (head, body) = message.split_once("\n\n").unwrap_or((&message, ""));
+    let quoted_printable = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("content-transfer-encoding")
+                && value.trim().eq_ignore_ascii_case("quoted-printable")
+        })
+    });
+    if !quoted_printable {
+        return body.to_string();
+    }
+    let (bytes, mut decoded, mut i) = (body.as_bytes(), Vec::new(), 0);
+    while i < bytes.len() {
+        let next = bytes.get(i + 1..i + 3);
+        match (bytes[i], next) {
+            // A soft line break: the line goes on.
+            (b'=', _) if bytes.get(i + 1) == Some(&b'\n') => i += 2,
+            (b'=', Some([high, low])) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                let hex = [*high, *low];
+                let text = std::str::from_utf8(&hex).unwrap_or("3F");
+                decoded.push(u8::from_str_radix(text, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mail_body;
+
+    #[test]
+    fn mail_body_decodes_what_django_6_quoted_prints() {
+        // Django 6.1's console backend, for the reset mail of a user named Zoë.
+        let printed = "Content-Type: text/plain; charset=\"utf-8\"\n\
+            Content-Transfer-Encoding: quoted-printable\n\
+            Subject: Password reset\n\n\
+            http://127.0.0.1:8000/accounts/reset/MQ/dj7olr-3efb2000acf7111aa8b1650abcc08a=\n\
+            bcdef/\n\nYour username: Zo=C3=AB, 1+1=3D2\n";
+        assert_eq!(
+            mail_body(printed),
+            "http://127.0.0.1:8000/accounts/reset/MQ/dj7olr-3efb2000acf7111aa8b1650abcc08abcdef/\n\n\
+             Your username: Zoë, 1+1=2\n"
+        );
+        // 8bit (Django 5.2, the portal): as it is.
+        let printed = "Content-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\nZoë = a=b\n";
+        assert_eq!(mail_body(printed), "Zoë = a=b\n");
     }
 }

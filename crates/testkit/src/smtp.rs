@@ -1,11 +1,11 @@
-//! A real SMTP server for the mail tests: aiosmtpd, run by the pinned Django 5.2 venv's Python with
+//! A real SMTP server for the mail tests: aiosmtpd, run by the pinned Django 6.1 venv's Python with
 //! `smtp_sink.py` (beside this crate's `Cargo.toml`), on a free loopback port, keeping every message it
 //! accepts as files in its temporary directory.
 //!
 //! aiosmtpd rather than a hand-written fake: it is a maintained, RFC 5321 server (EHLO extensions, 8BITMIME,
 //! STARTTLS, AUTH PLAIN/LOGIN with `auth_require_tls`), so a client that passes against it speaks SMTP, not
 //! our idea of it. The venv comes from `tests/django/setup-venvs.sh` (`aiosmtpd` is pinned in
-//! `tests/django/requirements-5.2.txt`); `DJANGO_PYTHON` points elsewhere, as for the Django oracle.
+//! `tests/django/requirements-6.1.txt` and `-5.2.txt`, the venvs of the full runs); `DJANGO_PYTHON` points elsewhere, as for the Django oracle.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -59,13 +59,9 @@ pub struct SmtpServer {
     ca_cert: Option<PathBuf>,
 }
 
-/// The interpreter with aiosmtpd: `DJANGO_PYTHON`, else the workspace's `.venv/django-5.2/bin/python`.
+/// The interpreter with aiosmtpd: `DJANGO_PYTHON`, else the workspace's `.venv/django-6.1/bin/python`.
 fn python() -> Result<PathBuf> {
-    let python = std::env::var_os("DJANGO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/django-5.2/bin/python")
-        });
+    let python = crate::django::python();
     if python.exists() {
         return Ok(python);
     }

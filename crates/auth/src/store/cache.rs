@@ -14,31 +14,53 @@ use crate::connections::{Redis, StoreError};
 use crate::pickle;
 use crate::session::{self, Expiry, SessionData};
 
-/// `CACHES["default"]["BACKEND"]`: the two Redis cache backends write the same key and the same pickle,
-/// except for the protocol and the TTL's unit.
+/// `CACHES["default"]["BACKEND"]` (and, for django-redis, its `OPTIONS["PICKLE_VERSION"]`): the two Redis
+/// cache backends write the same key and the same pickle, except for the protocol and the TTL's unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheFlavor {
-    /// `django.core.cache.backends.redis.RedisCache` (Django ≥ 4.0): `pickle.HIGHEST_PROTOCOL` (5),
-    /// `SET … EX <seconds>`.
+    /// `django.core.cache.backends.redis.RedisCache` (Django ≥ 4.0): `pickle.HIGHEST_PROTOCOL` (5, with no
+    /// option to change it), `SET … EX <seconds>`.
     Django,
-    /// `django_redis.cache.RedisCache`: `pickle.DEFAULT_PROTOCOL` (4 on Python ≤ 3.13), `SET … PX <ms>`.
-    DjangoRedis,
+    /// `django_redis.cache.RedisCache`: `pickle.dumps(value, PICKLE_VERSION)`, `SET … PX <ms>`.
+    DjangoRedis {
+        /// The protocol django-redis' `PickleSerializer` writes: its `OPTIONS["PICKLE_VERSION"]`, else
+        /// `pickle.DEFAULT_PROTOCOL`, which is 4 up to Python 3.13 and 5 from Python 3.14. 4 or 5, as
+        /// [`CacheFlavor::django_redis`] makes it: the pickle writer refuses others, so every save would
+        /// fail.
+        pickle_protocol: u8,
+    },
 }
 
 impl CacheFlavor {
-    /// The dotted path Django's `CACHES` names it by.
+    /// django-redis as it runs on Python 3.8 to 3.13 without `PICKLE_VERSION`: protocol 4.
+    pub const DJANGO_REDIS: CacheFlavor = CacheFlavor::DjangoRedis { pickle_protocol: 4 };
+
+    /// The dotted path Django's `CACHES` names it by (django-redis with its default protocol 4).
     pub fn from_backend(path: &str) -> Option<CacheFlavor> {
         match path {
             "django.core.cache.backends.redis.RedisCache" => Some(CacheFlavor::Django),
-            "django_redis.cache.RedisCache" => Some(CacheFlavor::DjangoRedis),
+            "django_redis.cache.RedisCache" => Some(CacheFlavor::DJANGO_REDIS),
             _ => None,
         }
     }
 
+    /// django-redis with `OPTIONS["PICKLE_VERSION"] = pickle_version`: `-1` (`pickle.HIGHEST_PROTOCOL`,
+    /// 5 on every Python Django supports), `4` or `5`. Protocols 0 to 3, which django-redis also accepts,
+    /// are not written here (`None`): no Django default writes them.
+    pub fn django_redis(pickle_version: i64) -> Option<CacheFlavor> {
+        let pickle_protocol = match pickle_version {
+            -1 | 5 => 5,
+            4 => 4,
+            _ => return None,
+        };
+        Some(CacheFlavor::DjangoRedis { pickle_protocol })
+    }
+
+    /// The pickle protocol this backend writes a session with (any protocol is read).
     pub fn pickle_protocol(self) -> u8 {
         match self {
             CacheFlavor::Django => 5,
-            CacheFlavor::DjangoRedis => 4,
+            CacheFlavor::DjangoRedis { pickle_protocol } => pickle_protocol,
         }
     }
 
@@ -47,7 +69,7 @@ impl CacheFlavor {
     fn expiry_arg(self, expiry: &Expiry) -> (&'static str, i64) {
         match self {
             CacheFlavor::Django => ("EX", expiry.age.max(0)),
-            CacheFlavor::DjangoRedis => ("PX", ttl_millis(expiry)),
+            CacheFlavor::DjangoRedis { .. } => ("PX", ttl_millis(expiry)),
         }
     }
 }

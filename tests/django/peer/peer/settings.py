@@ -2,10 +2,11 @@
 
 Required: SECRET_KEY, DATABASE_URL (postgres://user[:password]@host:port/dbname).
 Optional: SECRET_KEY_FALLBACKS (a JSON list if it starts with "[", else comma-separated), REDIS_URL,
-CACHE_BACKEND, CACHE_KEY_PREFIX, CACHE_VERSION, SESSION_ENGINE (cache, cached_db, db, signed_cookies or a
-dotted path), SESSION_COOKIE_AGE, SESSION_COOKIE_NAME, SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE,
-PASSWORD_HASHERS, DEFAULT_AUTO_FIELD, AUTH_USER_MODEL ("auth.User", the default, "emailusers.User" or
-"bigusers.User"; the last two need Django >= 5.0), AUTHENTICATION_BACKENDS (same list format).
+CACHE_BACKEND, CACHE_KEY_PREFIX, CACHE_VERSION, CACHE_PICKLE_VERSION (django-redis' OPTIONS["PICKLE_VERSION"]),
+SESSION_ENGINE (cache, cached_db, db, signed_cookies or a dotted path), SESSION_COOKIE_AGE, SESSION_COOKIE_NAME,
+SESSION_EXPIRE_AT_BROWSER_CLOSE, TIME_ZONE, PASSWORD_HASHERS, DEFAULT_AUTO_FIELD, AUTH_USER_MODEL ("auth.User",
+the default, "emailusers.User" or "bigusers.User"; the last two need Django >= 5.0), AUTHENTICATION_BACKENDS
+(same list format).
 """
 
 import json
@@ -111,6 +112,11 @@ if REDIS_URL:
             "VERSION": int(os.environ.get("CACHE_VERSION") or 1),
         }
     }
+    # django-redis' pickle protocol (its PickleSerializer's PICKLE_VERSION; unset: pickle.DEFAULT_PROTOCOL).
+    if os.environ.get("CACHE_PICKLE_VERSION"):
+        if CACHES["default"]["BACKEND"] != "django_redis.cache.RedisCache":
+            raise ImproperlyConfigured("CACHE_PICKLE_VERSION is django-redis' OPTIONS['PICKLE_VERSION']")
+        CACHES["default"]["OPTIONS"] = {"PICKLE_VERSION": int(os.environ["CACHE_PICKLE_VERSION"])}
 elif os.environ.get("CACHE_BACKEND"):
     raise ImproperlyConfigured("CACHE_BACKEND needs REDIS_URL")
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("whoami/", views.whoami),
+    path("plain/", views.plain),
     path("session/rich/", views.rich_session),
     path("csrf/", views.csrf_protected),
 ]

@@ -21,6 +21,12 @@ def whoami(request):
     return JsonResponse({"user": pk_json(user.pk), "username": user.get_username()})
 
 
+def plain(request):
+    """Touches neither the session nor the user: what SessionMiddleware sends when only
+    SESSION_SAVE_EVERY_REQUEST makes it save (Vary: Cookie since 5.2.14 and 6.0.5)."""
+    return JsonResponse({"plain": True})
+
+
 # Values the JSON session serializer cannot hold and Python's pickle (the cache engines' format) can.
 RICH = {
     "when": datetime.datetime(2024, 2, 29, 13, 37, 42, 123456, tzinfo=datetime.timezone.utc),
