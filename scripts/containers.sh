@@ -256,6 +256,7 @@ API_PORT=$API_PORT
 ALLOWED_HOSTS=127.0.0.1,localhost
 SESSION_ENGINE=cache
 SESSION_COOKIE_NAME=shared_session_id
+DJANGO_VERSION=5.2
 EOF
 set -a
 # shellcheck source=/dev/null

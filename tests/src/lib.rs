@@ -358,6 +358,18 @@ impl Stack {
                 "the container suite needs {required}, the deployment's"
             );
         }
+        // The deployment hashes passwords with the work factors of its DJANGO_VERSION (unset: the newest
+        // Django's): another version than this Django's and each side re-hashes what the other set.
+        let major_minor: String = django_version()
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
+        assert_eq!(
+            std::env::var("DJANGO_VERSION").ok().as_deref(),
+            Some(major_minor.as_str()),
+            "the suite's Django is {major_minor}: deploy with DJANGO_VERSION={major_minor}"
+        );
         assert_eq!(
             std::env::var("SESSION_COOKIE_NAME").ok().as_deref(),
             Some(SESSION_COOKIE_NAME),
