@@ -101,7 +101,7 @@ pub enum Hasher {
     Bcrypt,
     /// `ScryptPasswordHasher`: `scrypt$<n>$<salt>$<r>$<p>$<b64 hash>`.
     Scrypt,
-    /// `MD5PasswordHasher`: `md5$<salt>$<hex md5(salt + password)>`; insecure, still in Django 5.2.
+    /// `MD5PasswordHasher`: `md5$<salt>$<hex md5(salt + password)>`; insecure, still in Django 6.1.
     Md5,
     /// `SHA1PasswordHasher`: `sha1$<salt>$<hex sha1(salt + password)>`; deprecated in 4.2, removed in 5.1.
     Sha1,
