@@ -15,13 +15,13 @@ use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::cookie::{CookieStore, Jar};
 use tempfile::TempDir;
 use testkit::django::{self, Oracle};
-use testkit::{PgBouncer, PostgresServer, RedisServer, free_port};
+use testkit::{PgBouncer, PostgresServer, RedisSentinel, RedisServer, free_port};
 
 pub use serde_json::{Value, json};
 pub use testkit::http::Page;
@@ -83,6 +83,8 @@ const SHARED_SETTINGS: &[&str] = &[
     "SESSION_EXPIRE_AT_BROWSER_CLOSE",
     "SESSION_SAVE_EVERY_REQUEST",
     "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_PASSWORD",
     "CACHE_BACKEND",
     "CACHE_KEY_PREFIX",
     "CACHE_VERSION",
@@ -235,8 +237,11 @@ pub struct Stack {
     pub django: Service,
     pub portal: Service,
     pub api: Service,
-    /// The throwaway servers; `None` against a running deployment (`SUITE_PORTAL_URL`).
-    servers: Option<(RedisServer, PostgresServer)>,
+    /// The throwaway servers; `None` against a running deployment (`SUITE_PORTAL_URL`). The Redis is
+    /// `None` behind Sentinel (`start_behind_sentinel`).
+    servers: Option<(Option<RedisServer>, PostgresServer)>,
+    /// A primary, a replica and three Sentinels in place of the one Redis (`start_behind_sentinel`).
+    sentinel: Option<Arc<Mutex<RedisSentinel>>>,
     /// PgBouncer in transaction mode between every service (Django's too) and PostgreSQL
     /// (`start_through_pgbouncer`).
     bouncer: Option<PgBouncer>,
@@ -260,17 +265,28 @@ impl Stack {
     /// deployment. A scenario that needs settings of its own (`extra`) or restarts services cannot run
     /// there and says so.
     pub fn start(name: &str, extra: &[(&str, &str)]) -> Stack {
-        Stack::start_on(name, extra, false)
+        Stack::start_on(name, extra, false, false)
+    }
+
+    /// As `start`, with Redis behind Sentinel (a primary, a replica, three Sentinels): every service
+    /// finds the primary through the Sentinels, Django with django-redis's `SentinelClient`.
+    pub fn start_behind_sentinel(name: &str, extra: &[(&str, &str)]) -> Stack {
+        Stack::start_on(name, extra, false, true)
     }
 
     /// As `start`, with every service reaching PostgreSQL through PgBouncer in transaction pooling mode
     /// (two server connections, so that transactions move between them): Django as it connects by
     /// default, ours with `DATABASE_TRANSACTION_POOLING=true`.
     pub fn start_through_pgbouncer(name: &str, extra: &[(&str, &str)]) -> Stack {
-        Stack::start_on(name, extra, true)
+        Stack::start_on(name, extra, true, false)
     }
 
-    fn start_on(name: &str, extra: &[(&str, &str)], through_pgbouncer: bool) -> Stack {
+    fn start_on(
+        name: &str,
+        extra: &[(&str, &str)],
+        through_pgbouncer: bool,
+        behind_sentinel: bool,
+    ) -> Stack {
         let logs = log_root().join(name);
         let _ = fs::remove_dir_all(&logs);
         fs::create_dir_all(&logs).expect("creating the log directory");
@@ -281,7 +297,12 @@ impl Stack {
         ) {
             return Stack::running(name, extra, &portal, &api, logs, mail);
         }
-        let redis = RedisServer::start().expect("redis-server");
+        let (redis, sentinel) = if behind_sentinel {
+            let set = RedisSentinel::start().expect("redis sentinel");
+            (None, Some(Arc::new(Mutex::new(set))))
+        } else {
+            (Some(RedisServer::start().expect("redis-server")), None)
+        };
         let pg = PostgresServer::start().expect("postgres");
         let version = django_version();
         let major_minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
@@ -296,7 +317,19 @@ impl Stack {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        vars.push(("REDIS_URL".into(), redis.url()));
+        match (&redis, &sentinel) {
+            (Some(redis), _) => vars.push(("REDIS_URL".into(), redis.url())),
+            (None, Some(sentinel)) => {
+                let sentinel = sentinel.lock().expect("the Sentinel set");
+                vars.push(("REDIS_URL".into(), sentinel.url()));
+                vars.push(("REDIS_SENTINELS".into(), sentinel.sentinels()));
+                vars.push((
+                    "CACHE_BACKEND".into(),
+                    "django_redis.cache.RedisCache".into(),
+                ));
+            }
+            (None, None) => unreachable!("a Redis or a Sentinel set"),
+        }
         let bouncer =
             through_pgbouncer.then(|| PgBouncer::start(&pg, "transaction", 2).expect("pgbouncer"));
         match &bouncer {
@@ -313,6 +346,7 @@ impl Stack {
             portal: placeholder("portal", ""),
             api: placeholder("api", ""),
             servers: Some((redis, pg)),
+            sentinel,
             bouncer,
             vars,
             logs,
@@ -380,6 +414,7 @@ impl Stack {
             portal: placeholder("portal", portal.trim_end_matches('/')),
             api: placeholder("api", api.trim_end_matches('/')),
             servers: None,
+            sentinel: None,
             bouncer: None,
             vars,
             logs,
@@ -393,7 +428,18 @@ impl Stack {
 
     /// The stack's own Redis (not against a running deployment).
     pub fn redis(&self) -> &RedisServer {
-        &self.servers.as_ref().expect("this stack's own Redis").0
+        self.servers
+            .as_ref()
+            .and_then(|(redis, _)| redis.as_ref())
+            .expect("this stack's own single Redis")
+    }
+
+    /// The stack's Sentinel set (`start_behind_sentinel`), shareable with a blocking task that fails it
+    /// over while requests go on.
+    pub fn sentinel(&self) -> Arc<Mutex<RedisSentinel>> {
+        self.sentinel
+            .clone()
+            .expect("a stack started behind Sentinel")
     }
 
     /// The stack's own PostgreSQL (not against a running deployment).
@@ -803,8 +849,13 @@ impl Drop for Stack {
         }
         print_logs(&self.logs, 80);
         if let Some((redis, pg)) = &self.servers {
-            eprintln!("----- redis -----\n{}", tail(&redis.log(), 20));
+            if let Some(redis) = redis {
+                eprintln!("----- redis -----\n{}", tail(&redis.log(), 20));
+            }
             eprintln!("----- postgresql -----\n{}", tail(&pg.log(), 20));
+        }
+        if let Some(sentinel) = self.sentinel.as_ref().and_then(|s| s.lock().ok()) {
+            eprintln!("----- redis sentinel -----\n{}", tail(&sentinel.logs(), 60));
         }
         if let Some(bouncer) = &self.bouncer {
             eprintln!("----- pgbouncer -----\n{}", tail(&bouncer.log(), 20));

@@ -902,3 +902,146 @@ async fn s13_the_session_middlewares_headers_are_djangos() {
         }
     }
 }
+
+/// Scenario 14: Redis behind Sentinel (a primary, a replica, three Sentinels), Django with django-redis's
+/// `SentinelClient`: logins and `GET /api/v1/me` go on through a forced failover and a killed primary,
+/// every answer a 200 or a 503 (never a 500), none slower than the Redis timeout, 200 again within 5 s of
+/// the new primary, without restarting anything; sessions logged out before the failovers stay out.
+#[tokio::test]
+async fn s14_every_service_through_a_sentinel_failover() {
+    let stack = Stack::start_behind_sentinel(
+        "s14_sentinel",
+        &[
+            ("REDIS_SOCKET_TIMEOUT", "0.5"),
+            ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5"),
+        ],
+    );
+    stack.create_user("ann", PASSWORD, None);
+    let on_portal = Client::new();
+    let login = stack.portal_log_in(&on_portal, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "portal login: {}", login.body);
+    assert_eq!(stack.seen(&on_portal).await, Seen::everywhere("ann"));
+    let on_django = Client::new();
+    let login = stack.django_log_in(&on_django, "ann", PASSWORD).await;
+    assert_eq!(login.status, 302, "Django login: {}", login.body);
+    assert_eq!(stack.seen(&on_django).await, Seen::everywhere("ann"));
+
+    // Logged out on each side before the failovers, the cookies kept to replay.
+    let mut replayed = Vec::new();
+    for side in ["portal", "api", "django"] {
+        let client = Client::new();
+        let login = stack.portal_log_in(&client, "ann", PASSWORD).await;
+        assert_eq!(login.status, 302, "{}", login.body);
+        let copy = Client::with_session_of(&client);
+        let logout = match side {
+            "portal" => stack.portal_log_out(&client).await,
+            "api" => stack.api_log_out(&client).await,
+            _ => stack.django_log_out(&client).await,
+        };
+        assert!(
+            [200, 204, 302].contains(&logout.status),
+            "{side}: {}",
+            logout.body
+        );
+        assert_eq!(stack.seen(&copy).await, Seen::anonymous(), "{side}");
+        replayed.push(copy);
+    }
+
+    for event in ["forced failover", "killed primary"] {
+        let started = std::time::Instant::now();
+        let set = stack.sentinel();
+        let failover = tokio::task::spawn_blocking(move || {
+            let mut set = set.lock().expect("the Sentinel set");
+            match event {
+                "forced failover" => set.failover(),
+                _ => {
+                    let old = set.kill_primary()?;
+                    set.wait_for_new_primary(old, Duration::from_secs(30))
+                }
+            }
+        });
+        let mut failover = Some(failover);
+        let mut done_at = None;
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        let mut last_not_200 = None;
+        let mut streak = 0;
+        let mut round = 0;
+        // Until 20 answers in a row and 3 s after the new primary (a demoted primary drops its clients a
+        // moment after the Sentinels name the new one).
+        while streak < 20
+            || done_at.is_none_or(|at: std::time::Instant| at.elapsed() < Duration::from_secs(3))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{event}: no recovery"
+            );
+            round += 1;
+            let t = std::time::Instant::now();
+            let status = if round % 5 == 0 {
+                let client = Client::new();
+                stack.portal_log_in(&client, "ann", PASSWORD).await.status
+            } else {
+                let client = if round % 2 == 0 {
+                    &on_portal
+                } else {
+                    &on_django
+                };
+                client
+                    .http
+                    .get(stack.api.url("/api/v1/me"))
+                    .send()
+                    .await
+                    .expect("a response")
+                    .status()
+                    .as_u16()
+            };
+            let took = t.elapsed();
+            assert!(took < Duration::from_millis(2500), "{event}: {took:?}");
+            *statuses.entry(status).or_default() += 1;
+            match status {
+                200 | 302 => streak += 1,
+                503 => {
+                    streak = 0;
+                    last_not_200 = Some(std::time::Instant::now());
+                }
+                other => panic!("{event}: status {other}"),
+            }
+            if failover.as_ref().is_some_and(|f| f.is_finished()) {
+                let new_primary = failover.take().unwrap().await.unwrap().unwrap();
+                eprintln!("{event}: new primary on port {new_primary}");
+                done_at = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let done = done_at.unwrap();
+        let back = match last_not_200 {
+            Some(at) if at > done => at - done,
+            _ => Duration::ZERO,
+        };
+        println!("{event}: statuses {statuses:?}; 200 again {back:?} after the new primary");
+        assert!(back < Duration::from_secs(5), "{event}: {back:?}");
+        for copy in &replayed {
+            assert_eq!(
+                stack.seen(copy).await,
+                Seen::anonymous(),
+                "{event}: resurrected"
+            );
+        }
+        assert_eq!(
+            stack.seen(&on_portal).await,
+            Seen::everywhere("ann"),
+            "{event}"
+        );
+        if event == "forced failover" {
+            let set = stack.sentinel();
+            tokio::task::spawn_blocking(move || {
+                set.lock()
+                    .expect("the Sentinel set")
+                    .wait_for_replica_in_sync()
+            })
+            .await
+            .expect("the task")
+            .expect("the demoted primary in sync");
+        }
+    }
+}

@@ -13,6 +13,8 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::sentinel::{SentinelConfig, SentinelPrimary};
+
 /// A store could not do its work. The services answer 503 for `Unavailable` and 500-free messages for the
 /// rest; no variant carries a secret, a session key or a URL with a password.
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +63,37 @@ impl StoreError {
 /// `REDIS_SOCKET_CONNECT_TIMEOUT` / `REDIS_SOCKET_TIMEOUT` (django-redis's `SOCKET_CONNECT_TIMEOUT` and
 /// `SOCKET_TIMEOUT` options), and for `rediss://` with a private CA, `REDIS_SSL_CA_CERTS` (redis-py's
 /// `ssl_ca_certs`: a PEM file; without it the system's trusted roots are used, as redis-py does).
+/// With `REDIS_SENTINELS`, the primary is the one the Sentinels name ([`crate::sentinel`]).
 #[derive(Clone)]
 pub struct RedisConfig {
+    /// The primary's URL (with Sentinel, `redis://service/db`).
     pub url: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub ca_certs: Option<std::path::PathBuf>,
+    /// `REDIS_SENTINELS` and the rest of the Sentinel setup, when the primary is found through them.
+    pub sentinel: Option<SentinelConfig>,
+    /// How many replicas must have a deletion before it is acknowledged (`WAIT`): `REDIS_WAIT_REPLICAS`.
+    /// `None`: one if the primary has a replica connected, else none.
+    pub wait_replicas: Option<u32>,
+    /// `WAIT`'s timeout: `REDIS_WAIT_TIMEOUT`.
+    pub wait_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// One Redis at `url`, with the settings' defaults: 1 s timeouts, `WAIT` for one replica when the
+    /// primary has one, for at most 0.5 s.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            ca_certs: None,
+            sentinel: None,
+            wait_replicas: None,
+            wait_timeout: Duration::from_millis(500),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -77,24 +104,76 @@ impl std::fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("ca_certs", &self.ca_certs)
+            .field("sentinel", &self.sentinel)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
 
-/// A shared, self-healing Redis connection: redis-rs's `ConnectionManager` multiplexes every request on
-/// one connection and reconnects in the background after a failure. Cloning is cheap.
+/// One Redis connection handle, whatever the deployment: a single server (redis-rs's `ConnectionManager`,
+/// which reconnects to the same address) or the primary the Sentinels name. Use it as any redis-rs async
+/// connection, under [`Redis::run`].
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    Sentinel(SentinelPrimary),
+}
+
+impl redis::aio::ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_command(cmd),
+            RedisConnection::Sentinel(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConnection::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Single(c) => c.get_db(),
+            RedisConnection::Sentinel(c) => c.get_db(),
+        }
+    }
+}
+
+/// A shared, self-healing Redis connection: every request is multiplexed on one connection, made again in
+/// the background after a failure (to the same server, or to the primary the Sentinels name now).
+/// Deletions that end a login go through a second connection and are acknowledged by a replica first
+/// ([`Redis::acknowledged`]). Cloning is cheap.
 #[derive(Clone)]
 pub struct Redis {
-    manager: ConnectionManager,
+    connection: RedisConnection,
+    /// For acknowledged writes only: `WAIT` blocks the connection it is sent on, so it must not hold up
+    /// the requests multiplexed on the main one.
+    acknowledged: RedisConnection,
     /// The deadline of one call: connect plus response. The manager has its own timeouts; this one also
     /// covers its reconnection attempts, so a call never outlives it.
     deadline: Duration,
+    wait_replicas: Option<u32>,
+    wait_timeout: Duration,
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
             .field("deadline", &self.deadline)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
@@ -105,11 +184,51 @@ pub(crate) const POSTGRES: &str = "postgresql";
 impl Redis {
     /// Prepares the connection without making it (the first call connects). Needs a Tokio runtime.
     pub fn connect(config: &RedisConfig) -> Result<Redis, StoreError> {
+        let deadline = config
+            .connect_timeout
+            .saturating_add(config.response_timeout);
+        let (connection, acknowledged) = match &config.sentinel {
+            Some(sentinel) => {
+                let primary = || {
+                    SentinelPrimary::new(sentinel, config.connect_timeout, config.response_timeout)
+                        .map(RedisConnection::Sentinel)
+                        .map_err(|e| {
+                            StoreError::Config(format!("REDIS_SENTINELS: {}", e.kind_name()))
+                        })
+                };
+                (primary()?, primary()?)
+            }
+            None => {
+                let client = Self::client(config)?;
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(config.connect_timeout))
+                    .set_response_timeout(Some(config.response_timeout))
+                    // One quick retry; the deadline below bounds the whole call anyway.
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(100));
+                let manager = || {
+                    ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                        .map(RedisConnection::Single)
+                        .map_err(|e| StoreError::Config(format!("redis: {}", e.kind_name())))
+                };
+                (manager()?, manager()?)
+            }
+        };
+        Ok(Redis {
+            connection,
+            acknowledged,
+            deadline,
+            wait_replicas: config.wait_replicas,
+            wait_timeout: config.wait_timeout,
+        })
+    }
+
+    fn client(config: &RedisConfig) -> Result<redis::Client, StoreError> {
         // rustls needs one process-wide crypto provider; choosing it here means a second provider enabled by
         // some other dependency cannot make the first `rediss://` connection panic. An already installed
         // provider is kept.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = match &config.ca_certs {
+        match &config.ca_certs {
             None => redis::Client::open(config.url.as_str())
                 .map_err(|e| StoreError::Config(format!("REDIS_URL: {}", e.kind_name()))),
             Some(path) => {
@@ -131,26 +250,90 @@ impl Redis {
                 )
                 .map_err(|e| StoreError::Config(format!("REDIS_SSL_CA_CERTS: {}", e.kind_name())))
             }
-        }?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout))
-            // One quick retry; the deadline below bounds the whole call anyway.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(100));
-        let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| StoreError::Config(format!("redis: {}", e.kind_name())))?;
-        Ok(Redis {
-            manager,
-            deadline: config
-                .connect_timeout
-                .saturating_add(config.response_timeout),
-        })
+        }
     }
 
     /// A connection handle for one call or pipeline; use it with [`Redis::run`].
-    pub fn connection(&self) -> ConnectionManager {
-        self.manager.clone()
+    pub fn connection(&self) -> RedisConnection {
+        self.connection.clone()
+    }
+
+    /// Runs a write that ends a login (a session's deletion: logout, `cycle_key`, "log out everywhere",
+    /// an idle-timeout flush) and returns only once a replica has it too (`WAIT`), so that a failover right
+    /// after it cannot bring the session back. How many replicas: `REDIS_WAIT_REPLICAS`, by default one
+    /// when the primary has one connected (`ROLE`), none otherwise.
+    ///
+    /// A `WAIT` that times out still returns the write's answer (the user is logged out on the primary),
+    /// logs it and counts it in [`crate::metrics::redis_wait_timeouts`]. Behind Sentinel, where a timeout
+    /// can also mean that this primary was just replaced, the Sentinels are asked again first and the write
+    /// repeated on the primary they name (it must be idempotent, as a deletion is).
+    pub async fn acknowledged<T, F>(
+        &self,
+        write: impl Fn(RedisConnection) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let (answer, shortfall) = self.write_and_wait(&write).await?;
+        let Some((acknowledged, wanted)) = shortfall else {
+            return Ok(answer);
+        };
+        let (answer, shortfall) = match &self.acknowledged {
+            RedisConnection::Sentinel(primary) => {
+                primary.forget();
+                self.write_and_wait(&write).await?
+            }
+            RedisConnection::Single(_) => (answer, Some((acknowledged, wanted))),
+        };
+        if let Some((acknowledged, wanted)) = shortfall {
+            crate::metrics::record_redis_wait_timeout();
+            tracing::warn!(
+                target: "auth::redis",
+                "a deletion reached {acknowledged} of {wanted} replicas within {:?}; done on the primary only",
+                self.wait_timeout
+            );
+        }
+        Ok(answer)
+    }
+
+    /// The write, then `WAIT` on the same connection; with how many replicas acknowledged of how many
+    /// wanted, if fewer.
+    async fn write_and_wait<T, F>(
+        &self,
+        write: &impl Fn(RedisConnection) -> F,
+    ) -> Result<(T, Option<(i64, u32)>), StoreError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut connection = self.acknowledged.clone();
+        let answer = self.run(write(connection.clone())).await?;
+        let wanted = match self.wait_replicas {
+            Some(0) => return Ok((answer, None)),
+            Some(n) => n,
+            None => {
+                let role: redis::Value = self
+                    .run(redis::cmd("ROLE").query_async(&mut connection))
+                    .await?;
+                if connected_replicas(&role) == 0 {
+                    return Ok((answer, None));
+                }
+                1
+            }
+        };
+        let timeout_ms = u64::try_from(self.wait_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let acknowledged: i64 = self
+            .run_within(
+                self.deadline.saturating_add(self.wait_timeout),
+                redis::cmd("WAIT")
+                    .arg(wanted)
+                    .arg(timeout_ms)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        let shortfall = (acknowledged < i64::from(wanted)).then_some((acknowledged, wanted));
+        Ok((answer, shortfall))
     }
 
     /// Runs a Redis future under the deadline, mapping failures to [`StoreError`].
@@ -158,12 +341,20 @@ impl Redis {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let result = match tokio::time::timeout(self.deadline, call).await {
+        self.run_within(self.deadline, call).await
+    }
+
+    async fn run_within<T>(
+        &self,
+        deadline: Duration,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(deadline, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(redis_error(&e)),
             Err(_) => Err(StoreError::Unavailable {
                 service: REDIS,
-                reason: format!("no answer within {:?}", self.deadline),
+                reason: format!("no answer within {deadline:?}"),
             }),
         };
         if let Err(e) = &result {
@@ -195,11 +386,20 @@ impl KindName for redis::RedisError {
     }
 }
 
+/// The number of replicas in a `ROLE` reply of a primary (`["master", offset, [[ip, port, offset], …]]`).
+fn connected_replicas(role: &redis::Value) -> usize {
+    match role {
+        redis::Value::Array(parts) => match parts.get(2) {
+            Some(redis::Value::Array(replicas)) => replicas.len(),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 fn redis_error(e: &redis::RedisError) -> StoreError {
-    if e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
+    // A failover in progress (a demoted primary, none elected yet) is an outage too: 503, not an error.
+    if crate::sentinel::primary_lost(e)
         || matches!(
             e.kind(),
             redis::ErrorKind::Io | redis::ErrorKind::ClusterConnectionNotFound
@@ -564,12 +764,7 @@ mod tests {
         ] {
             assert_eq!(redact_url(url), redacted, "{url}");
         }
-        let config = RedisConfig {
-            url: "redis://u:topsecret@h/0".into(),
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(1),
-            ca_certs: None,
-        };
+        let config = RedisConfig::new("redis://u:topsecret@h/0");
         assert!(!format!("{config:?}").contains("topsecret"));
     }
 }

@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod password_validation;
 pub mod pickle;
 pub mod schema;
+pub mod sentinel;
 pub mod session;
 pub mod settings;
 pub mod signing;

@@ -149,6 +149,18 @@ pub fn store_errors() -> Vec<(&'static str, u64)> {
         .collect()
 }
 
+static REDIS_WAIT_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a deletion that no replica acknowledged within `REDIS_WAIT_TIMEOUT` (done on the primary only).
+pub fn record_redis_wait_timeout() {
+    REDIS_WAIT_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Deletions that no replica acknowledged in time, so far ([`crate::connections::Redis::acknowledged`]).
+pub fn redis_wait_timeouts() -> u64 {
+    REDIS_WAIT_TIMEOUTS.load(Ordering::Relaxed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -182,6 +182,79 @@ fn duration_max(
         })
 }
 
+/// `REDIS_URL` and its companions. `REDIS_URL` may list several URLs, comma-separated, as Django's
+/// `RedisCache` takes several `LOCATION`s (the primary first, then replicas): the first is the one used,
+/// for reads as well as writes, since a replica may not have a logout yet. With `REDIS_SENTINELS`, the
+/// URL's host is the Sentinel service name.
+fn redis_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<RedisConfig>, SettingsError> {
+    let Some(urls) = get("REDIS_URL").filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let mut locations = urls.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let url = locations.next().unwrap_or_default().to_string();
+    let replicas_listed = locations.count();
+    let response_timeout = duration(get, "REDIS_SOCKET_TIMEOUT", 1.0)?;
+    let sentinel = match get("REDIS_SENTINELS").filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(sentinels) => {
+            if replicas_listed > 0 {
+                return Err(SettingsError::Invalid {
+                    name: "REDIS_URL",
+                    reason: "with REDIS_SENTINELS, one URL naming the Sentinel service \
+                             (redis://mymaster/0), not a list"
+                        .into(),
+                });
+            }
+            Some(
+                crate::sentinel::SentinelConfig::parse(
+                    &url,
+                    &sentinels,
+                    get("REDIS_SENTINEL_PASSWORD"),
+                )
+                .map_err(|(name, reason)| SettingsError::Invalid { name, reason })?,
+            )
+        }
+    };
+    let wait_replicas = match get("REDIS_WAIT_REPLICAS").filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| SettingsError::Invalid {
+                    name: "REDIS_WAIT_REPLICAS",
+                    reason: "expected a number of replicas (0 to not wait)".into(),
+                })?,
+        ),
+    };
+    // `WAIT` must answer before the socket times out.
+    let wait_timeout = duration_max(
+        get,
+        "REDIS_WAIT_TIMEOUT",
+        response_timeout.as_secs_f64() / 2.0,
+        response_timeout.as_secs_f64(),
+    )?;
+    if wait_timeout >= response_timeout {
+        return Err(SettingsError::Invalid {
+            name: "REDIS_WAIT_TIMEOUT",
+            reason: "must be less than REDIS_SOCKET_TIMEOUT".into(),
+        });
+    }
+    Ok(Some(RedisConfig {
+        url,
+        connect_timeout: duration(get, "REDIS_SOCKET_CONNECT_TIMEOUT", 1.0)?,
+        response_timeout,
+        ca_certs: get("REDIS_SSL_CA_CERTS")
+            .filter(|s| !s.is_empty())
+            .map(std::path::PathBuf::from),
+        sentinel,
+        // Replicas listed in REDIS_URL exist by definition: wait for one unless told otherwise.
+        wait_replicas: wait_replicas.or((replicas_listed > 0).then_some(1)),
+        wait_timeout,
+    }))
+}
+
 fn integer(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -588,17 +661,7 @@ impl Settings {
             },
             save_every_request: boolean(&get, "SESSION_SAVE_EVERY_REQUEST")?,
         };
-        let redis = match get("REDIS_URL").filter(|s| !s.is_empty()) {
-            None => None,
-            Some(url) => Some(RedisConfig {
-                url,
-                connect_timeout: duration(&get, "REDIS_SOCKET_CONNECT_TIMEOUT", 1.0)?,
-                response_timeout: duration(&get, "REDIS_SOCKET_TIMEOUT", 1.0)?,
-                ca_certs: get("REDIS_SSL_CA_CERTS")
-                    .filter(|s| !s.is_empty())
-                    .map(std::path::PathBuf::from),
-            }),
-        };
+        let redis = redis_config(&get)?;
         let cache_flavor = cache_flavor(&get)?;
         let database = database_config(&get)?;
         let password_hashers = password_hashers(&get)?;
@@ -893,6 +956,68 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+    }
+
+    #[test]
+    fn redis_locations_sentinels_and_wait() {
+        let base = [("SECRET_KEY", "k")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs).map(|s| s.redis.unwrap())
+        };
+        // One URL: no WAIT count set (one replica if the primary has one), half the socket timeout.
+        let one = with(&[("REDIS_URL", "redis://h/1")]).unwrap();
+        assert_eq!((one.url.as_str(), one.wait_replicas), ("redis://h/1", None));
+        assert_eq!(one.wait_timeout, Duration::from_millis(500));
+        assert!(one.sentinel.is_none());
+        // Django's RedisCache LOCATION list: the first is used, and a replica is waited for.
+        let listed = with(&[(
+            "REDIS_URL",
+            "redis://primary:6379/0, redis://replica:6379/0",
+        )])
+        .unwrap();
+        assert_eq!(listed.url, "redis://primary:6379/0");
+        assert_eq!(listed.wait_replicas, Some(1));
+        let told = with(&[
+            ("REDIS_URL", "redis://primary/0,redis://replica/0"),
+            ("REDIS_WAIT_REPLICAS", "0"),
+            ("REDIS_SOCKET_TIMEOUT", "2"),
+            ("REDIS_WAIT_TIMEOUT", "1.5"),
+        ])
+        .unwrap();
+        assert_eq!(told.wait_replicas, Some(0));
+        assert_eq!(told.wait_timeout, Duration::from_millis(1500));
+        // Sentinel: the URL's host is the service.
+        let sentinel = with(&[
+            ("REDIS_URL", "redis://:pw@mymaster/3"),
+            ("REDIS_SENTINELS", "127.0.0.1:26379,127.0.0.1:26380"),
+            ("REDIS_SENTINEL_PASSWORD", "spw"),
+        ])
+        .unwrap()
+        .sentinel
+        .unwrap();
+        assert_eq!(sentinel.service_name, "mymaster");
+        assert_eq!(sentinel.db, 3);
+        assert_eq!(sentinel.sentinels.len(), 2);
+        assert_eq!(sentinel.sentinel_password.as_deref(), Some("spw"));
+        for (extra, name) in [
+            (&[("REDIS_WAIT_REPLICAS", "one")][..], "REDIS_WAIT_REPLICAS"),
+            (&[("REDIS_WAIT_TIMEOUT", "1")][..], "REDIS_WAIT_TIMEOUT"),
+            (&[("REDIS_WAIT_TIMEOUT", "0")][..], "REDIS_WAIT_TIMEOUT"),
+            (&[("REDIS_SENTINELS", "nohost")][..], "REDIS_SENTINELS"),
+        ] {
+            let mut pairs = vec![("REDIS_URL", "redis://mymaster/0")];
+            pairs.extend_from_slice(extra);
+            let err = with(&pairs).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let err = with(&[
+            ("REDIS_URL", "redis://a/0,redis://b/0"),
+            ("REDIS_SENTINELS", "h:26379"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("REDIS_URL"), "{err}");
     }
 
     #[test]

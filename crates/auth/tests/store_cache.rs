@@ -23,6 +23,7 @@ fn redis(server: &RedisServer) -> Redis {
         connect_timeout: Duration::from_millis(500),
         response_timeout: Duration::from_millis(500),
         ca_certs: None,
+        ..RedisConfig::new("")
     })
     .unwrap()
 }
@@ -433,6 +434,7 @@ async fn acl_user_password_and_database_index_from_the_url() {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
             ca_certs: None,
+            ..RedisConfig::new("")
         })
         .unwrap()
     };
@@ -547,6 +549,7 @@ async fn rediss_with_a_private_ca() {
         connect_timeout: Duration::from_secs(2),
         response_timeout: Duration::from_secs(2),
         ca_certs: server.ca_cert().map(|p| p.to_path_buf()),
+        ..RedisConfig::new("")
     })
     .unwrap();
     let sessions = store(&tls, CacheFlavor::Django);
@@ -568,6 +571,7 @@ async fn rediss_with_a_private_ca() {
         connect_timeout: Duration::from_secs(2),
         response_timeout: Duration::from_secs(2),
         ca_certs: None,
+        ..RedisConfig::new("")
     })
     .unwrap();
     let error = store(&untrusted, CacheFlavor::Django)

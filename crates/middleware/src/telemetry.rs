@@ -84,15 +84,25 @@ impl prometheus_client::collector::Collector for StoreCounters {
                 ConstCounter::new(count).encode(family.encode_family(&ReasonLabels { reason })?)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
-            "store_errors",
-            "Calls to Redis or PostgreSQL that failed or timed out, by store",
+        {
+            let mut family = encoder.encode_descriptor(
+                "store_errors",
+                "Calls to Redis or PostgreSQL that failed or timed out, by store",
+                None,
+                MetricType::Counter,
+            )?;
+            for (store, count) in auth::metrics::store_errors() {
+                ConstCounter::new(count).encode(family.encode_family(&StoreLabels { store })?)?;
+            }
+        }
+        let counter = encoder.encode_descriptor(
+            "redis_wait_timeouts",
+            "Session deletions (logouts, key changes) that no Redis replica acknowledged within \
+             REDIS_WAIT_TIMEOUT: done on the primary only",
             None,
             MetricType::Counter,
         )?;
-        for (store, count) in auth::metrics::store_errors() {
-            ConstCounter::new(count).encode(family.encode_family(&StoreLabels { store })?)?;
-        }
+        ConstCounter::new(auth::metrics::redis_wait_timeouts()).encode(counter)?;
         Ok(())
     }
 }

@@ -18,7 +18,9 @@ use tempfile::TempDir;
 
 pub mod django;
 pub mod http;
+mod redis_ha;
 mod smtp;
+pub use redis_ha::{RedisSentinel, SENTINEL_DOWN_AFTER, SENTINEL_SERVICE, redis_cli};
 pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]

@@ -386,10 +386,21 @@ impl SessionBackend for CacheSessions {
         })
     }
 
+    /// Acknowledged by a replica before it returns ([`Redis::acknowledged`]): every logout, `cycle_key`
+    /// and idle-timeout flush deletes through here.
     async fn delete(&self, session_key: &str) -> Result<bool, StoreError> {
+        let key = self.cache_key(session_key);
         let deleted: i64 = self
             .redis
-            .query(redis::cmd("DEL").arg(self.cache_key(session_key)))
+            .acknowledged(|mut connection| {
+                let key = &key;
+                async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async(&mut connection)
+                        .await
+                }
+            })
             .await?;
         Ok(deleted > 0)
     }

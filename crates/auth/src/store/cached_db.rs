@@ -204,6 +204,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
             ca_certs: None,
+            ..RedisConfig::new("")
         })
         .unwrap();
         let sessions = CachedDbSessions::new(

@@ -117,6 +117,24 @@ if REDIS_URL:
         if CACHES["default"]["BACKEND"] != "django_redis.cache.RedisCache":
             raise ImproperlyConfigured("CACHE_PICKLE_VERSION is django-redis' OPTIONS['PICKLE_VERSION']")
         CACHES["default"]["OPTIONS"] = {"PICKLE_VERSION": int(os.environ["CACHE_PICKLE_VERSION"])}
+    # Redis Sentinel as django-redis' README sets it up: REDIS_URL names the service (redis://mymaster/0).
+    if os.environ.get("REDIS_SENTINELS"):
+        if CACHES["default"]["BACKEND"] != "django_redis.cache.RedisCache":
+            raise ImproperlyConfigured("REDIS_SENTINELS needs CACHE_BACKEND=django_redis.cache.RedisCache")
+        sentinels = []
+        for item in os.environ["REDIS_SENTINELS"].split(","):
+            host, _, port = item.strip().rpartition(":")
+            sentinels.append((host, int(port)))
+        CACHES["default"].setdefault("OPTIONS", {}).update({
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "CONNECTION_POOL_CLASS": "redis.sentinel.SentinelConnectionPool",
+            "SENTINELS": sentinels,
+            "SENTINEL_KWARGS": (
+                {"password": os.environ["REDIS_SENTINEL_PASSWORD"]}
+                if os.environ.get("REDIS_SENTINEL_PASSWORD") else {}
+            ),
+        })
 elif os.environ.get("CACHE_BACKEND"):
     raise ImproperlyConfigured("CACHE_BACKEND needs REDIS_URL")
 
