@@ -13,6 +13,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::cluster::{ClusterConfig, ClusterNodes};
 use crate::sentinel::{SentinelConfig, SentinelPrimary};
 
 /// A store could not do its work. The services answer 503 for `Unavailable` and 500-free messages for the
@@ -73,6 +74,8 @@ pub struct RedisConfig {
     pub ca_certs: Option<std::path::PathBuf>,
     /// `REDIS_SENTINELS` and the rest of the Sentinel setup, when the primary is found through them.
     pub sentinel: Option<SentinelConfig>,
+    /// `REDIS_CLUSTER_NODES`, for a Redis Cluster ([`crate::cluster`]).
+    pub cluster: Option<ClusterConfig>,
     /// How many replicas must have a deletion before it is acknowledged (`WAIT`): `REDIS_WAIT_REPLICAS`.
     /// `None`: one if the primary has a replica connected, else none.
     pub wait_replicas: Option<u32>,
@@ -90,6 +93,7 @@ impl RedisConfig {
             response_timeout: Duration::from_secs(1),
             ca_certs: None,
             sentinel: None,
+            cluster: None,
             wait_replicas: None,
             wait_timeout: Duration::from_millis(500),
         }
@@ -105,6 +109,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("response_timeout", &self.response_timeout)
             .field("ca_certs", &self.ca_certs)
             .field("sentinel", &self.sentinel)
+            .field("cluster", &self.cluster)
             .field("wait_replicas", &self.wait_replicas)
             .field("wait_timeout", &self.wait_timeout)
             .finish()
@@ -118,6 +123,7 @@ impl std::fmt::Debug for RedisConfig {
 pub enum RedisConnection {
     Single(ConnectionManager),
     Sentinel(SentinelPrimary),
+    Cluster(ClusterNodes),
 }
 
 impl redis::aio::ConnectionLike for RedisConnection {
@@ -128,6 +134,7 @@ impl redis::aio::ConnectionLike for RedisConnection {
         match self {
             RedisConnection::Single(c) => c.req_packed_command(cmd),
             RedisConnection::Sentinel(c) => c.req_packed_command(cmd),
+            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -140,6 +147,7 @@ impl redis::aio::ConnectionLike for RedisConnection {
         match self {
             RedisConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
             RedisConnection::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -147,6 +155,7 @@ impl redis::aio::ConnectionLike for RedisConnection {
         match self {
             RedisConnection::Single(c) => c.get_db(),
             RedisConnection::Sentinel(c) => c.get_db(),
+            RedisConnection::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -187,8 +196,18 @@ impl Redis {
         let deadline = config
             .connect_timeout
             .saturating_add(config.response_timeout);
-        let (connection, acknowledged) = match &config.sentinel {
-            Some(sentinel) => {
+        let (connection, acknowledged) = match (&config.sentinel, &config.cluster) {
+            (_, Some(cluster)) => {
+                let nodes = || {
+                    ClusterNodes::new(cluster, config.connect_timeout, config.response_timeout)
+                        .map(RedisConnection::Cluster)
+                        .map_err(|e| {
+                            StoreError::Config(format!("REDIS_CLUSTER_NODES: {}", e.kind_name()))
+                        })
+                };
+                (nodes()?, nodes()?)
+            }
+            (Some(sentinel), None) => {
                 let primary = || {
                     SentinelPrimary::new(sentinel, config.connect_timeout, config.response_timeout)
                         .map(RedisConnection::Sentinel)
@@ -198,7 +217,7 @@ impl Redis {
                 };
                 (primary()?, primary()?)
             }
-            None => {
+            (None, None) => {
                 let client = Self::client(config)?;
                 let manager_config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout))
@@ -258,32 +277,32 @@ impl Redis {
         self.connection.clone()
     }
 
-    /// Runs a write that ends a login (a session's deletion: logout, `cycle_key`, "log out everywhere",
-    /// an idle-timeout flush) and returns only once a replica has it too (`WAIT`), so that a failover right
-    /// after it cannot bring the session back. How many replicas: `REDIS_WAIT_REPLICAS`, by default one
-    /// when the primary has one connected (`ROLE`), none otherwise.
+    /// Runs `write`, a command on `key` that ends a login (a session's deletion: logout, `cycle_key`, "log
+    /// out everywhere", an idle-timeout flush), and returns only once a replica has it too (`WAIT`), so
+    /// that a failover right after it cannot bring the session back. How many replicas:
+    /// `REDIS_WAIT_REPLICAS`, by default one when the primary has one connected (`ROLE`), none otherwise.
+    /// The command and the `WAIT` go in pipelines that name `key`, so that on a cluster they reach the
+    /// shard that holds it.
     ///
     /// A `WAIT` that times out still returns the write's answer (the user is logged out on the primary),
     /// logs it and counts it in [`crate::metrics::redis_wait_timeouts`]. Behind Sentinel, where a timeout
     /// can also mean that this primary was just replaced, the Sentinels are asked again first and the write
     /// repeated on the primary they name (it must be idempotent, as a deletion is).
-    pub async fn acknowledged<T, F>(
+    pub async fn acknowledged<T: redis::FromRedisValue>(
         &self,
-        write: impl Fn(RedisConnection) -> F,
-    ) -> Result<T, StoreError>
-    where
-        F: Future<Output = redis::RedisResult<T>>,
-    {
-        let (answer, shortfall) = self.write_and_wait(&write).await?;
+        write: &redis::Cmd,
+        key: &str,
+    ) -> Result<T, StoreError> {
+        let (answer, shortfall) = self.write_and_wait(write, key).await?;
         let Some((acknowledged, wanted)) = shortfall else {
             return Ok(answer);
         };
         let (answer, shortfall) = match &self.acknowledged {
             RedisConnection::Sentinel(primary) => {
                 primary.forget();
-                self.write_and_wait(&write).await?
+                self.write_and_wait(write, key).await?
             }
-            RedisConnection::Single(_) => (answer, Some((acknowledged, wanted))),
+            _ => (answer, Some((acknowledged, wanted))),
         };
         if let Some((acknowledged, wanted)) = shortfall {
             crate::metrics::record_redis_wait_timeout();
@@ -298,42 +317,63 @@ impl Redis {
 
     /// The write, then `WAIT` on the same connection; with how many replicas acknowledged of how many
     /// wanted, if fewer.
-    async fn write_and_wait<T, F>(
+    async fn write_and_wait<T: redis::FromRedisValue>(
         &self,
-        write: &impl Fn(RedisConnection) -> F,
-    ) -> Result<(T, Option<(i64, u32)>), StoreError>
-    where
-        F: Future<Output = redis::RedisResult<T>>,
-    {
+        write: &redis::Cmd,
+        key: &str,
+    ) -> Result<(T, Option<(i64, u32)>), StoreError> {
         let mut connection = self.acknowledged.clone();
-        let answer = self.run(write(connection.clone())).await?;
-        let wanted = match self.wait_replicas {
-            Some(0) => return Ok((answer, None)),
-            Some(n) => n,
+        let timeout_ms = u64::try_from(self.wait_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let wait_deadline = self.deadline.saturating_add(self.wait_timeout);
+        let wait = |n: u32| {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(n).arg(timeout_ms);
+            wait
+        };
+        match self.wait_replicas {
+            Some(0) => Ok((self.run(write.query_async(&mut connection)).await?, None)),
+            Some(wanted) => {
+                let (answer, acknowledged): (T, i64) = self
+                    .run_within(
+                        wait_deadline,
+                        redis::pipe()
+                            .add_command(write.clone())
+                            .add_command(wait(wanted))
+                            .query_async(&mut connection),
+                    )
+                    .await?;
+                let shortfall =
+                    (acknowledged < i64::from(wanted)).then_some((acknowledged, wanted));
+                Ok((answer, shortfall))
+            }
             None => {
-                let role: redis::Value = self
-                    .run(redis::cmd("ROLE").query_async(&mut connection))
+                let (answer, role): (T, redis::Value) = self
+                    .run(
+                        redis::pipe()
+                            .add_command(write.clone())
+                            .cmd("ROLE")
+                            .query_async(&mut connection),
+                    )
                     .await?;
                 if connected_replicas(&role) == 0 {
                     return Ok((answer, None));
                 }
-                1
+                // `EXISTS key` only routes the `WAIT` to the key's shard on a cluster.
+                let (_, acknowledged): (i64, i64) = self
+                    .run_within(
+                        wait_deadline,
+                        redis::pipe()
+                            .cmd("EXISTS")
+                            .arg(key)
+                            .add_command(wait(1))
+                            .query_async(&mut connection),
+                    )
+                    .await?;
+                Ok((answer, (acknowledged < 1).then_some((acknowledged, 1))))
             }
-        };
-        let timeout_ms = u64::try_from(self.wait_timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let acknowledged: i64 = self
-            .run_within(
-                self.deadline.saturating_add(self.wait_timeout),
-                redis::cmd("WAIT")
-                    .arg(wanted)
-                    .arg(timeout_ms)
-                    .query_async(&mut connection),
-            )
-            .await?;
-        let shortfall = (acknowledged < i64::from(wanted)).then_some((acknowledged, wanted));
-        Ok((answer, shortfall))
+        }
     }
 
     /// Runs a Redis future under the deadline, mapping failures to [`StoreError`].

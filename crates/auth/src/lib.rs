@@ -6,6 +6,7 @@
 //! I/O on Redis and PostgreSQL.
 
 pub mod auth;
+pub mod cluster;
 pub mod connections;
 pub mod cookie;
 pub mod crypto;

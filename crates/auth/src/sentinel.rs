@@ -68,29 +68,7 @@ impl SentinelConfig {
         sentinel_password: Option<String>,
     ) -> Result<SentinelConfig, (&'static str, String)> {
         use redis::IntoConnectionInfo;
-        let sentinels = sentinels
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let (host, port) = s
-                    .rsplit_once(':')
-                    .ok_or_else(|| ("REDIS_SENTINELS", format!("{s:?}: expected host:port")))?;
-                let port = port
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| ("REDIS_SENTINELS", format!("{s:?}: not a port number")))?;
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if host.is_empty() {
-                    return Err(("REDIS_SENTINELS", format!("{s:?}: no host")));
-                }
-                Ok((host.to_string(), port))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if sentinels.is_empty() {
-            return Err(("REDIS_SENTINELS", "no Sentinel listed".into()));
-        }
+        let sentinels = host_ports(sentinels, "REDIS_SENTINELS")?;
         if url.starts_with("rediss://") {
             return Err((
                 "REDIS_URL",
@@ -120,6 +98,37 @@ impl SentinelConfig {
             db: settings.db(),
         })
     }
+}
+
+/// A comma list of `host:port` (`[v6]:port` too), for the setting `name`; at least one.
+pub(crate) fn host_ports(
+    list: &str,
+    name: &'static str,
+) -> Result<Vec<(String, u16)>, (&'static str, String)> {
+    let parsed = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| (name, format!("{s:?}: expected host:port")))?;
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| (name, format!("{s:?}: not a port number")))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err((name, format!("{s:?}: no host")));
+            }
+            Ok((host.to_string(), port))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.is_empty() {
+        return Err((name, "no host:port listed".into()));
+    }
+    Ok(parsed)
 }
 
 /// A connection to the primary the Sentinels name, found again after a failover. Cloning is cheap and

@@ -185,17 +185,48 @@ fn duration_max(
 /// `REDIS_URL` and its companions. `REDIS_URL` may list several URLs, comma-separated, as Django's
 /// `RedisCache` takes several `LOCATION`s (the primary first, then replicas): the first is the one used,
 /// for reads as well as writes, since a replica may not have a logout yet. With `REDIS_SENTINELS`, the
-/// URL's host is the Sentinel service name.
+/// URL's host is the Sentinel service name. With `REDIS_CLUSTER_NODES`, `REDIS_URL` is optional and only
+/// gives the username and password.
 fn redis_config(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<RedisConfig>, SettingsError> {
-    let Some(urls) = get("REDIS_URL").filter(|s| !s.trim().is_empty()) else {
+    let urls = get("REDIS_URL").filter(|s| !s.trim().is_empty());
+    let cluster_nodes = get("REDIS_CLUSTER_NODES").filter(|s| !s.trim().is_empty());
+    if urls.is_none() && cluster_nodes.is_none() {
         return Ok(None);
-    };
+    }
+    let urls = urls.unwrap_or_default();
     let mut locations = urls.split(',').map(str::trim).filter(|s| !s.is_empty());
     let url = locations.next().unwrap_or_default().to_string();
     let replicas_listed = locations.count();
     let response_timeout = duration(get, "REDIS_SOCKET_TIMEOUT", 1.0)?;
+    let cluster = match &cluster_nodes {
+        None => None,
+        Some(nodes) => {
+            if replicas_listed > 0 {
+                return Err(SettingsError::Invalid {
+                    name: "REDIS_URL",
+                    reason:
+                        "with REDIS_CLUSTER_NODES, at most one URL (for its username and password)"
+                            .into(),
+                });
+            }
+            if get("REDIS_SENTINELS").is_some_and(|s| !s.trim().is_empty()) {
+                return Err(SettingsError::Invalid {
+                    name: "REDIS_CLUSTER_NODES",
+                    reason: "a Redis Cluster has no Sentinels: set REDIS_CLUSTER_NODES or REDIS_SENTINELS"
+                        .into(),
+                });
+            }
+            Some(
+                crate::cluster::ClusterConfig::parse(
+                    nodes,
+                    (!url.is_empty()).then_some(url.as_str()),
+                )
+                .map_err(|(name, reason)| SettingsError::Invalid { name, reason })?,
+            )
+        }
+    };
     let sentinel = match get("REDIS_SENTINELS").filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(sentinels) => {
@@ -249,6 +280,7 @@ fn redis_config(
             .filter(|s| !s.is_empty())
             .map(std::path::PathBuf::from),
         sentinel,
+        cluster,
         // Replicas listed in REDIS_URL exist by definition: wait for one unless told otherwise.
         wait_replicas: wait_replicas.or((replicas_listed > 0).then_some(1)),
         wait_timeout,
@@ -1018,6 +1050,40 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().starts_with("REDIS_URL"), "{err}");
+        // A cluster: seeds without REDIS_URL, or with it for the password.
+        let cluster = with(&[("REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001")])
+            .unwrap()
+            .cluster
+            .unwrap();
+        assert_eq!(cluster.nodes.len(), 2);
+        let cluster = with(&[
+            ("REDIS_CLUSTER_NODES", "h:7000"),
+            ("REDIS_URL", "redis://:pw@h:7000/0"),
+        ])
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(cluster.password.as_deref(), Some("pw"));
+        for (extra, name) in [
+            (&[("REDIS_CLUSTER_NODES", "h")][..], "REDIS_CLUSTER_NODES"),
+            (
+                &[
+                    ("REDIS_CLUSTER_NODES", "h:7000"),
+                    ("REDIS_SENTINELS", "h:26379"),
+                ][..],
+                "REDIS_CLUSTER_NODES",
+            ),
+            (
+                &[
+                    ("REDIS_CLUSTER_NODES", "h:7000"),
+                    ("REDIS_URL", "redis://h/3"),
+                ][..],
+                "REDIS_URL",
+            ),
+        ] {
+            let err = with(extra).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// Counts a failure and starts the window at the first one.
+/// Counts a failure and starts the window at the first one (called with one key at a time).
 static FAILED: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -48,7 +48,7 @@ return 1
     )
 });
 
-/// Each key's count and remaining time in milliseconds.
+/// Each key's count and remaining time in milliseconds (called with one key at a time).
 static STATUS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -141,12 +141,19 @@ impl LoginThrottle {
                 if keys.is_empty() {
                     return Ok(Ok(()));
                 }
-                let mut invocation = STATUS.prepare_invoke();
+                // One call per counter: on a Redis Cluster, the counters live on different shards.
+                let mut status: Vec<i64> = Vec::with_capacity(2 * keys.len());
                 for (key, _) in &keys {
-                    invocation.key(format!("{prefix}{key}"));
+                    let mut connection = redis.connection();
+                    let pair: Vec<i64> = redis
+                        .run(
+                            STATUS
+                                .key(format!("{prefix}{key}"))
+                                .invoke_async(&mut connection),
+                        )
+                        .await?;
+                    status.extend(pair);
                 }
-                let mut connection = redis.connection();
-                let status: Vec<i64> = redis.run(invocation.invoke_async(&mut connection)).await?;
                 for ((_, limit), pair) in keys.iter().zip(status.chunks(2)) {
                     if let [count, ttl] = pair {
                         if *count as u64 >= *limit {
@@ -183,15 +190,18 @@ impl LoginThrottle {
                 if keys.is_empty() {
                     return Ok(());
                 }
-                let mut invocation = FAILED.prepare_invoke();
-                invocation.arg(self.settings.window.as_millis() as u64);
+                // One call per counter: on a Redis Cluster, the counters live on different shards.
                 for (key, _) in &keys {
-                    invocation.key(format!("{prefix}{key}"));
+                    let mut connection = redis.connection();
+                    redis
+                        .run(
+                            FAILED
+                                .key(format!("{prefix}{key}"))
+                                .arg(self.settings.window.as_millis() as u64)
+                                .invoke_async::<i64>(&mut connection),
+                        )
+                        .await?;
                 }
-                let mut connection = redis.connection();
-                redis
-                    .run(invocation.invoke_async::<i64>(&mut connection))
-                    .await?;
             }
             Counters::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,12 +1,14 @@
 //! The `cache` engine on a real Redis: Django's semantics (create, load, save only when modified,
 //! `cycle_key`, `flush`, expiry, collision, never adopting a made-up key), the races Django loses
-//! (resurrection, lost updates), the per-user index, and an outage.
+//! (resurrection, lost updates), the per-user index, and an outage. The engine's tests run again on a
+//! Redis Cluster of their own (`…::cluster`).
 
 mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auth::cluster::ClusterConfig;
 use auth::connections::{Redis, RedisConfig, StoreError};
 use auth::session::{self, SessionData, SetExpiry};
 use auth::store::{
@@ -15,7 +17,7 @@ use auth::store::{
 };
 use auth::{Value, auth as dj_auth};
 use support::log_in;
-use testkit::RedisServer;
+use testkit::{RedisCluster, RedisServer};
 
 fn redis(server: &RedisServer) -> Redis {
     Redis::connect(&RedisConfig {
@@ -26,6 +28,37 @@ fn redis(server: &RedisServer) -> Redis {
         ..RedisConfig::new("")
     })
     .unwrap()
+}
+
+/// A Redis Cluster (three primaries, a replica each) of its own.
+fn cluster_redis(cluster: &RedisCluster) -> Redis {
+    Redis::connect(&RedisConfig {
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+        cluster: Some(ClusterConfig::parse(&cluster.nodes(), None).unwrap()),
+        ..RedisConfig::new("")
+    })
+    .unwrap()
+}
+
+/// The test `$name(redis)` twice: `$name::one_redis` on a single server, `$name::cluster` on a Redis
+/// Cluster (every command names one key, so the engine works unchanged across shards).
+macro_rules! on_one_redis_and_on_a_cluster {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_redis() {
+                let server = testkit::RedisServer::start().unwrap();
+                super::$name(super::redis(&server)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                let cluster = testkit::RedisCluster::start().unwrap();
+                super::$name(super::cluster_redis(&cluster)).await;
+            }
+        }
+    };
 }
 
 fn store(redis: &Redis, flavor: CacheFlavor) -> SessionStore {
@@ -48,10 +81,8 @@ fn cache_key(session_key: &str) -> String {
     format!(":1:django.contrib.sessions.cache{session_key}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_as_django() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(lifecycle_as_django);
+async fn lifecycle_as_django(redis: Redis) {
     for flavor in [CacheFlavor::Django, CacheFlavor::DJANGO_REDIS] {
         let store = store(&redis, flavor);
 
@@ -139,10 +170,8 @@ async fn lifecycle_as_django() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry_collision_and_corruption() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(expiry_collision_and_corruption);
+async fn expiry_collision_and_corruption(redis: Redis) {
     let backend = CacheSessions::new(redis.clone(), "", 1, CacheFlavor::Django);
     let store = store(&redis, CacheFlavor::Django);
 
@@ -209,10 +238,8 @@ async fn expiry_collision_and_corruption() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_never_resurrects_a_deleted_session() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(an_update_never_resurrects_a_deleted_session);
+async fn an_update_never_resurrects_a_deleted_session(redis: Redis) {
     let store = store(&redis, CacheFlavor::Django);
     let mut session = store.load(None).await.unwrap();
     log_in(&store, &mut session, "7").await;
@@ -229,10 +256,8 @@ async fn an_update_never_resurrects_a_deleted_session() {
     assert!(store.user_sessions("7").await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(concurrent_writers_keep_every_key_and_a_logout_wins);
+async fn concurrent_writers_keep_every_key_and_a_logout_wins(redis: Redis) {
     for flavor in [CacheFlavor::Django, CacheFlavor::DJANGO_REDIS] {
         let store = Arc::new(store(&redis, flavor));
         let key = support::writers_and_a_logout(store.clone(), &format!("{flavor:?}")).await;
@@ -241,10 +266,8 @@ async fn concurrent_writers_keep_every_key_and_a_logout_wins() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_user_index_lists_and_logs_out_everywhere() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(per_user_index_lists_and_logs_out_everywhere);
+async fn per_user_index_lists_and_logs_out_everywhere(redis: Redis) {
     let store = store(&redis, CacheFlavor::Django);
 
     let mut keys = Vec::new();
@@ -468,10 +491,8 @@ async fn acl_user_password_and_database_index_from_the_url() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_cycles_or_flushes_as_django_login_does() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(login_cycles_or_flushes_as_django_login_does);
+async fn login_cycles_or_flushes_as_django_login_does(redis: Redis) {
     let store = store(&redis, CacheFlavor::Django);
     let hash = "a".repeat(64);
 
@@ -581,10 +602,8 @@ async fn rediss_with_a_private_ca() {
     assert!(error.is_unavailable(), "{error:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn save_every_request_refreshes_an_unmodified_session() {
-    let server = RedisServer::start().unwrap();
-    let redis = redis(&server);
+on_one_redis_and_on_a_cluster!(save_every_request_refreshes_an_unmodified_session);
+async fn save_every_request_refreshes_an_unmodified_session(redis: Redis) {
     let store = SessionStore::new(
         Engine::Cache(CacheSessions::new(
             redis.clone(),

@@ -20,7 +20,10 @@ pub mod django;
 pub mod http;
 mod redis_ha;
 mod smtp;
-pub use redis_ha::{RedisSentinel, SENTINEL_DOWN_AFTER, SENTINEL_SERVICE, redis_cli};
+pub use redis_ha::{
+    CLUSTER_NODE_TIMEOUT, RedisCluster, RedisSentinel, SENTINEL_DOWN_AFTER, SENTINEL_SERVICE,
+    redis_cli,
+};
 pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]

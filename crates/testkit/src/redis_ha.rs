@@ -329,3 +329,224 @@ impl RedisSentinel {
         all
     }
 }
+
+/// A range of hash slots, both ends included.
+type SlotRange = (u16, u16);
+
+/// How long cluster nodes wait before they call a silent node failed (`cluster-node-timeout`).
+pub const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A Redis Cluster: three primaries with a replica each (`redis-cli --cluster create … --cluster-replicas
+/// 1`), each node a `redis-server --cluster-enabled yes` on a free loopback port. Nodes are started with
+/// `cluster-require-full-coverage no`, so that a shard without a primary does not stop the others.
+pub struct RedisCluster {
+    binary: std::path::PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl RedisCluster {
+    /// Starts the six nodes, makes the cluster, and waits until every node sees every slot served and every
+    /// replica in sync.
+    pub fn start() -> Result<RedisCluster> {
+        let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
+        let mut cluster = RedisCluster {
+            binary,
+            nodes: Vec::new(),
+        };
+        for index in 0..6 {
+            cluster.nodes.push(Node {
+                process: Process::new("redis-cluster-node")?,
+            });
+            cluster.start_node(index)?;
+        }
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.process.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .map_err(io("running redis-cli --cluster create"))?;
+        if !out.status.success() {
+            return Err(KitError::Command {
+                what: "redis-cli --cluster create".into(),
+                output: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        cluster.wait_until_healthy(Duration::from_secs(60))?;
+        Ok(cluster)
+    }
+
+    fn start_node(&mut self, index: usize) -> Result<()> {
+        let node = &mut self.nodes[index];
+        let mut cmd = Command::new(&self.binary);
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &node.process.port.to_string(),
+        ])
+        .args([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ])
+        .args([
+            "--cluster-node-timeout",
+            &CLUSTER_NODE_TIMEOUT.as_millis().to_string(),
+        ])
+        .args(["--cluster-require-full-coverage", "no"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(node.process.dir.path());
+        node.process.spawn(&mut cmd)
+    }
+
+    /// `REDIS_CLUSTER_NODES`: every node's `127.0.0.1:port`.
+    pub fn nodes(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.process.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn running_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.process.child.is_some())
+            .map(|n| n.process.port)
+            .collect()
+    }
+
+    /// `CLUSTER NODES` as the first running node answers it: for each live primary, its port and slots.
+    fn primaries(&self) -> Result<Vec<(u16, Vec<SlotRange>)>> {
+        let port = self
+            .running_ports()
+            .first()
+            .copied()
+            .ok_or(KitError::Command {
+                what: "CLUSTER NODES".into(),
+                output: "no node running".into(),
+            })?;
+        let out = redis_cli(port, &["CLUSTER", "NODES"])?;
+        let mut primaries = Vec::new();
+        for line in out.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 8 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let Some(port) = fields[1]
+                .split('@')
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+            else {
+                continue;
+            };
+            let slots = fields[8..]
+                .iter()
+                .filter(|r| !r.starts_with('['))
+                .filter_map(|r| match r.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => r.parse().ok().map(|s| (s, s)),
+                })
+                .collect();
+            primaries.push((port, slots));
+        }
+        Ok(primaries)
+    }
+
+    /// The port of the primary that serves `key`'s slot now.
+    pub fn primary_for(&self, key: &str) -> Result<u16> {
+        let port = self.running_ports()[0];
+        let slot: u16 = redis_cli(port, &["CLUSTER", "KEYSLOT", key])?
+            .trim()
+            .parse()
+            .map_err(|_| KitError::Command {
+                what: "CLUSTER KEYSLOT".into(),
+                output: "not a number".into(),
+            })?;
+        self.primaries()?
+            .into_iter()
+            .find(|(_, slots)| slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+            .map(|(port, _)| port)
+            .ok_or_else(|| KitError::Command {
+                what: format!("the primary of slot {slot}"),
+                output: "no live primary serves it".into(),
+            })
+    }
+
+    /// Kills (SIGKILL) the node on `port`.
+    pub fn kill(&mut self, port: u16) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.process.port == port) {
+            if let Some(mut child) = node.process.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Waits until another node serves `key`'s slot than `old` (its replica took over); returns its port.
+    pub fn wait_for_new_primary(&self, key: &str, old: u16, timeout: Duration) -> Result<u16> {
+        let mut new = old;
+        wait_until("a replica taking over", timeout, || {
+            new = self.primary_for(key).unwrap_or(old);
+            new != old
+        })?;
+        Ok(new)
+    }
+
+    /// Starts a killed node again (it rejoins as a replica of its old shard) and waits for a healthy
+    /// cluster.
+    pub fn restart(&mut self, port: u16) -> Result<()> {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.process.port == port)
+            .ok_or_else(|| KitError::Command {
+                what: "restart".into(),
+                output: format!("no node on port {port}"),
+            })?;
+        self.start_node(index)?;
+        self.wait_until_healthy(Duration::from_secs(60))
+    }
+
+    /// Every running node says `cluster_state:ok` and knows no failed node, with all 16384 slots served
+    /// and every primary's replica online.
+    fn wait_until_healthy(&self, timeout: Duration) -> Result<()> {
+        let ports = self.running_ports();
+        wait_until("a healthy cluster", timeout, || {
+            ports.iter().all(|port| {
+                redis_cli(*port, &["CLUSTER", "INFO"]).is_ok_and(|info| {
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                }) && redis_cli(*port, &["CLUSTER", "NODES"])
+                    .is_ok_and(|nodes| !nodes.contains("fail") && !nodes.contains("handshake"))
+                    && redis_cli(*port, &["INFO", "replication"]).is_ok_and(|info| {
+                        !info.contains("role:slave") || info.contains("master_link_status:up")
+                    })
+            })
+        })
+    }
+
+    /// The logs of every node, for a failing test's message.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for node in &self.nodes {
+            all.push_str(&format!(
+                "--- node {}\n{}",
+                node.process.port,
+                node.process.log()
+            ));
+        }
+        all
+    }
+}

@@ -392,15 +392,7 @@ impl SessionBackend for CacheSessions {
         let key = self.cache_key(session_key);
         let deleted: i64 = self
             .redis
-            .acknowledged(|mut connection| {
-                let key = &key;
-                async move {
-                    redis::cmd("DEL")
-                        .arg(key)
-                        .query_async(&mut connection)
-                        .await
-                }
-            })
+            .acknowledged(redis::cmd("DEL").arg(&key), &key)
             .await?;
         Ok(deleted > 0)
     }
