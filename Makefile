@@ -19,7 +19,7 @@ STORE_TESTS := --test store_django --test auth_matrix
 # - the cross-service suite: the portal and api binaries beside the Django site (and Chromium).
 SUITE_TESTS := --test scenarios --test user_models --test browser
 
-.PHONY: test test-deps test-containers venvs run fmt lint lint-tools bench bench-tools fuzz clean
+.PHONY: test test-deps test-containers venvs run fmt lint lint-tools bench bench-tools soak fuzz clean
 
 ## test: the whole suite against Django 6.1 (unit, property, fuzz-corpus replay, golden vectors, the stores,
 ## and the cross-service suite in tests/: the portal and api binaries beside a real Django site and
@@ -80,6 +80,14 @@ bench: venvs bench-tools
 	$(CARGO) bench -p auth --bench store
 	DJANGO_PYTHON=$(DJANGO_52) OHA=$(OHA) BENCH_PYTHON=$(BENCH_VENV)/bin/python \
 		$(CARGO) bench -p api --bench load
+
+## soak: the chaos soak, a benchmark (tests/benches/soak.rs): SOAK_SECONDS (300) of mixed traffic from
+## SOAK_CLIENTS (8) clients on the portal, the api and Django (release builds), Redis behind Sentinel, while
+## Redis fails over or loses its primary and PostgreSQL stops, at random; prints statuses, resurrected
+## sessions, lost updates, recovery times and the api's RSS, and fails if a must-be-zero figure is not
+soak: test-deps venvs
+	$(CARGO) build --release -p portal -p api
+	DJANGO_PYTHON=$(DJANGO_61) $(CARGO) bench -p suite --bench soak
 
 # The load bench's tools, each pinned: oha (the load generator, built from crates.io into .cache/tools)
 # and .venv/bench, the FastAPI reference's venv (scripts/venv.sh: re-made when its requirements change).

@@ -162,6 +162,11 @@ impl Service {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -432,6 +437,15 @@ impl Stack {
             .as_ref()
             .and_then(|(redis, _)| redis.as_ref())
             .expect("this stack's own single Redis")
+    }
+
+    /// The stack's own PostgreSQL, to stop and start again (not against a running deployment).
+    pub fn pg_mut(&mut self) -> &mut PostgresServer {
+        &mut self
+            .servers
+            .as_mut()
+            .expect("this stack's own PostgreSQL")
+            .1
     }
 
     /// The stack's Sentinel set (`start_behind_sentinel`), shareable with a blocking task that fails it

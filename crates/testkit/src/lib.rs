@@ -62,6 +62,21 @@ pub fn free_port() -> Result<u16> {
         .port())
 }
 
+/// Runs `start` up to three times: a port [`free_port`] found free can be taken by another process before
+/// the server binds it (tests run in parallel), and each attempt picks new ports.
+pub fn with_fresh_ports<T>(mut start: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Err(e) if attempt < 3 => {
+                eprintln!("testkit: attempt {attempt} failed, again on new ports: {e}");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 fn wait_for_port(port: u16, what: &'static str, log: &Path, child: &mut Child) -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let start = Instant::now();
@@ -70,6 +85,12 @@ fn wait_for_port(port: u16, what: &'static str, log: &Path, child: &mut Child) -
             break;
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Someone listens; make sure it is our server, not another process that took the port first
+            // (then ours exits, unable to bind).
+            std::thread::sleep(Duration::from_millis(50));
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -347,14 +368,16 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Result<RedisServer> {
-        let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
-        let mut server = RedisServer {
-            process: Process::new("redis-server")?,
-            binary,
-            ca_cert: None,
-        };
-        server.start_again()?;
-        Ok(server)
+        with_fresh_ports(|| {
+            let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
+            let mut server = RedisServer {
+                process: Process::new("redis-server")?,
+                binary,
+                ca_cert: None,
+            };
+            server.start_again()?;
+            Ok(server)
+        })
     }
 
     /// A server that speaks only TLS, with a certificate for `127.0.0.1` signed by a throwaway CA made
@@ -519,13 +542,13 @@ pub struct PostgresServer {
 
 impl PostgresServer {
     pub fn start() -> Result<PostgresServer> {
-        Self::start_with(None)
+        with_fresh_ports(|| Self::start_with(None))
     }
 
     /// A server with `ssl=on` and a throwaway CA (`ca_cert()`), which also signed a client certificate
     /// for the user `postgres` (`client_cert()`).
     pub fn start_tls(tls: PostgresTls) -> Result<PostgresServer> {
-        Self::start_with(Some(tls))
+        with_fresh_ports(|| Self::start_with(Some(tls)))
     }
 
     fn start_with(tls: Option<PostgresTls>) -> Result<PostgresServer> {

@@ -62,6 +62,10 @@ impl RedisSentinel {
     /// Starts the primary, its replica (in sync before this returns) and three Sentinels that know both
     /// and each other, so that a failover can be voted.
     pub fn start() -> Result<RedisSentinel> {
+        super::with_fresh_ports(Self::start_once)
+    }
+
+    fn start_once() -> Result<RedisSentinel> {
         let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
         let mut set = RedisSentinel {
             binary,
@@ -348,6 +352,10 @@ impl RedisCluster {
     /// Starts the six nodes, makes the cluster, and waits until every node sees every slot served and every
     /// replica in sync.
     pub fn start() -> Result<RedisCluster> {
+        super::with_fresh_ports(Self::start_once)
+    }
+
+    fn start_once() -> Result<RedisCluster> {
         let binary = find_binary(&["redis-server"], "install Debian's redis-server")?;
         let mut cluster = RedisCluster {
             binary,
