@@ -15,7 +15,7 @@
 //! from the store's return to the first 200 of `/api/v1/me`, and the longest; the api's RSS at the start
 //! and the end. The process exits non-zero when one of the "must be 0" figures is not.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,8 +43,9 @@ struct Tally {
     /// When `GET /api/v1/me` answered 200.
     me_ok: Vec<Instant>,
     /// Cookies (a whole client) whose logout was answered as done, with when.
-    logged_out: Vec<(String, reqwest::Client)>,
-    resurrected: HashSet<String>,
+    logged_out: Vec<(String, &'static str, Instant, reqwest::Client)>,
+    /// Resurrected sessions, with the service that logged them out and when.
+    resurrected: BTreeMap<String, (&'static str, Instant)>,
     lost_updates: u64,
     patches_ok: u64,
 }
@@ -230,12 +231,14 @@ async fn run_client(
             }
         }
         let replay = replay_client(&targets, &session);
+        let side = ["portal", "api", "django"][(round % 3) as usize];
         let done = match round % 3 {
             0 => {
                 let url = format!("{}/accounts/logout/", targets.portal);
+                // The portal's LogoutView renders its "Logged out" page, as Django's does.
                 submit(&tally, "portal", &http, &url, &[])
                     .await
-                    .is_some_and(|p| p.status == 302)
+                    .is_some_and(|p| p.status == 200 && p.body.contains("Logged out"))
             }
             1 => match &token {
                 Some(token) => send(
@@ -273,7 +276,7 @@ async fn run_client(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .logged_out
-                .push((session, replay));
+                .push((session, side, Instant::now(), replay));
         }
     }
 }
@@ -297,12 +300,12 @@ async fn login_csrf(http: &reqwest::Client, targets: &Targets) -> Option<String>
 async fn check_logouts(targets: Targets, tally: Shared, deadline: Instant) {
     while Instant::now() < deadline + Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let cookies: Vec<(String, reqwest::Client)> = tally
+        let cookies: Vec<(String, &'static str, Instant, reqwest::Client)> = tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .logged_out
             .clone();
-        for (session, replay) in cookies {
+        for (session, side, at, replay) in cookies {
             if let Ok(response) = replay
                 .get(format!("{}/api/v1/me", targets.api))
                 .send()
@@ -313,7 +316,8 @@ async fn check_logouts(targets: Targets, tally: Shared, deadline: Instant) {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .resurrected
-                        .insert(session);
+                        .entry(session)
+                        .or_insert((side, at));
                 }
             }
         }
@@ -391,7 +395,13 @@ fn main() {
     while Instant::now() + Duration::from_secs(20) < deadline {
         std::thread::sleep(Duration::from_secs(5 + next(11)));
         let set = stack.sentinel();
-        let event = match next(3) {
+        let only: Option<u64> = match std::env::var("SOAK_EVENTS").ok().as_deref() {
+            Some("failover") => Some(0),
+            Some("kill") => Some(1),
+            Some("postgresql") => Some(2),
+            _ => None,
+        };
+        let event = match only.unwrap_or_else(|| next(3)) {
             0 => {
                 let mut set = set.lock().expect("the Sentinel set");
                 if let Some(port) = killed.take() {
@@ -446,11 +456,28 @@ fn main() {
         .map(|(_, n)| n)
         .sum();
     println!("5xx other than 503 (or no answer) from the portal and the api: {bad}");
+    let mut by_side: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (_, side, _, _) in &tally.logged_out {
+        by_side.entry(side).or_default().0 += 1;
+    }
+    for (side, _) in tally.resurrected.values() {
+        by_side.entry(side).or_default().1 += 1;
+    }
     println!(
-        "logouts replayed: {}; resurrected: {}",
+        "logouts replayed: {}; resurrected: {} (by the service that logged out: {by_side:?})",
         tally.logged_out.len(),
         tally.resurrected.len()
     );
+    for (side, at) in tally.resurrected.values() {
+        let since = at.duration_since(started).as_secs_f64();
+        let near = returns
+            .iter()
+            .map(|(event, t)| (event, t.duration_since(started).as_secs_f64() - since))
+            .filter(|(_, d)| d.abs() < 30.0)
+            .map(|(event, d)| format!("{event} {d:+.1} s"))
+            .collect::<Vec<_>>();
+        eprintln!("  resurrected: logged out on {side} at {since:.1} s; events near: {near:?}");
+    }
     println!(
         "PATCH /api/v1/me answered 200: {}; lost updates: {}",
         tally.patches_ok, tally.lost_updates
@@ -468,7 +495,12 @@ fn main() {
         rss_start as f64 / 1024.0,
         rss_end as f64 / 1024.0
     );
-    if bad > 0 || !tally.resurrected.is_empty() || tally.lost_updates > 0 {
+    let ours_resurrected = tally
+        .resurrected
+        .values()
+        .filter(|(side, _)| *side != "django")
+        .count();
+    if bad > 0 || ours_resurrected > 0 || tally.lost_updates > 0 {
         eprintln!(
             "soak: FAILED (see the figures above; the processes' logs are in suite-logs/soak)"
         );

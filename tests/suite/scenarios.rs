@@ -977,7 +977,8 @@ async fn s14_every_service_through_a_sentinel_failover() {
             );
             round += 1;
             let t = std::time::Instant::now();
-            let status = if round % 5 == 0 {
+            let login = round % 5 == 0;
+            let status = if login {
                 let client = Client::new();
                 stack.portal_log_in(&client, "ann", PASSWORD).await.status
             } else {
@@ -995,8 +996,10 @@ async fn s14_every_service_through_a_sentinel_failover() {
                     .status()
                     .as_u16()
             };
+            // The Redis deadline is 1 s (connect + response timeouts); a login makes several calls.
             let took = t.elapsed();
-            assert!(took < Duration::from_millis(2500), "{event}: {took:?}");
+            let limit = Duration::from_millis(if login { 3500 } else { 1500 });
+            assert!(took < limit, "{event}: {took:?}");
             *statuses.entry(status).or_default() += 1;
             match status {
                 200 | 302 => streak += 1,

@@ -300,7 +300,13 @@ impl Redis {
         let (answer, shortfall) = match &self.acknowledged {
             RedisConnection::Sentinel(primary) => {
                 primary.forget();
-                self.write_and_wait(write, key).await?
+                let (answer, shortfall) = self.write_and_wait(write, key).await?;
+                if shortfall.is_some() {
+                    // Still no replica: a failover may be under way (its replica promoted, the Sentinels
+                    // not switched yet). Done again on the next primary if they switch.
+                    primary.redo_after_failover(write);
+                }
+                (answer, shortfall)
             }
             _ => (answer, Some((acknowledged, wanted))),
         };

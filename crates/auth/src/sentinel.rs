@@ -159,7 +159,19 @@ struct State {
     address: Option<(String, u16)>,
     generation: u64,
     last_failure: Option<Instant>,
+    /// Deletions a primary did without a replica acknowledging them, with that primary, to be done again
+    /// if another becomes the primary (see [`SentinelPrimary::redo_after_failover`]).
+    redo: Vec<Redo>,
 }
+
+struct Redo {
+    at: Instant,
+    primary: Option<(String, u16)>,
+    cmd: redis::Cmd,
+}
+
+/// How long an unacknowledged deletion waits for a failover to be redone on the new primary.
+const REDO_FOR: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for SentinelPrimary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,21 +262,14 @@ impl SentinelPrimary {
             ));
         }
         let discovered = self.discover(&mut sentinel).await;
-        let mut state = self
-            .inner
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match discovered {
-            Ok((connection, address)) => {
-                state.generation += 1;
-                state.current = Some((state.generation, connection.clone()));
-                state.address = Some(address);
-                state.last_failure = None;
-                Ok((state.generation, connection))
-            }
+        let (connection, address) = match discovered {
+            Ok(found) => found,
             Err(e) => {
-                state.last_failure = Some(Instant::now());
+                self.inner
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .last_failure = Some(Instant::now());
                 // Whatever the Sentinels said (no primary known, a primary that is not one, no Sentinel
                 // reachable), it is an outage until they name a primary that answers.
                 tracing::warn!(
@@ -273,13 +278,23 @@ impl SentinelPrimary {
                     e.kind(),
                     e.detail().map(|d| format!(" ({d})")).unwrap_or_default()
                 );
-                Err(RedisError::from((
+                return Err(RedisError::from((
                     redis::ErrorKind::Io,
                     "no primary",
                     format!("{:?}", e.kind()),
-                )))
+                )));
             }
-        }
+        };
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.generation += 1;
+        state.current = Some((state.generation, connection.clone()));
+        state.address = Some(address);
+        state.last_failure = None;
+        Ok((state.generation, connection))
     }
 
     async fn discover(
@@ -311,6 +326,24 @@ impl SentinelPrimary {
     /// Leaves the current connection: the next call asks the Sentinels again.
     pub fn forget(&self) {
         self.inner.forget();
+    }
+
+    /// Remembers a deletion that no replica acknowledged: if the Sentinels switch to another primary
+    /// within a minute (the replica it would have reached was being promoted), the watcher does it again
+    /// there, since the old primary's copy is thrown away when it is demoted.
+    pub fn redo_after_failover(&self, cmd: &redis::Cmd) {
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.redo.retain(|r| r.at.elapsed() < REDO_FOR);
+        let primary = state.address.clone();
+        state.redo.push(Redo {
+            at: Instant::now(),
+            primary,
+            cmd: cmd.clone(),
+        });
     }
 
     /// Leaves the connection of `generation` after `error`, if it means the primary is gone or demoted.
@@ -376,6 +409,7 @@ async fn watch(inner: std::sync::Weak<Inner>) {
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
         let Some(inner) = inner.upgrade() else { return };
+        redo_on_new_primary(&inner).await;
         let Some(current) = inner.address() else {
             continue;
         };
@@ -399,6 +433,66 @@ async fn watch(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// Does again, on the primary now connected (connecting first if needed), the unacknowledged deletions
+/// that another primary did.
+async fn redo_on_new_primary(inner: &Arc<Inner>) {
+    let pending = {
+        let mut state = inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.redo.retain(|r| r.at.elapsed() < REDO_FOR);
+        state.redo.len()
+    };
+    if pending == 0 {
+        return;
+    }
+    let mut primary = SentinelPrimary {
+        inner: inner.clone(),
+    };
+    // (Through `ConnectionLike`, whose boxed future is `Send`: connects first if needed.)
+    if redis::cmd("PING")
+        .query_async::<redis::Value>(&mut primary)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let due: Vec<Redo> = {
+        let mut state = inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(current) = state.address.clone() else {
+            return;
+        };
+        let (due, keep) = std::mem::take(&mut state.redo)
+            .into_iter()
+            .partition(|r| r.primary.as_ref() != Some(&current));
+        state.redo = keep;
+        due
+    };
+    if due.is_empty() {
+        return;
+    }
+    let mut redone = 0;
+    for redo in &due {
+        if redo
+            .cmd
+            .query_async::<redis::Value>(&mut primary)
+            .await
+            .is_ok()
+        {
+            redone += 1;
+        }
+    }
+    tracing::warn!(
+        target: "auth::sentinel",
+        "redid on the new primary {redone} of {} deletions the old one did without a replica",
+        due.len()
+    );
 }
 
 /// `SENTINEL GET-MASTER-ADDR-BY-NAME` on one Sentinel, connecting first if needed.

@@ -272,6 +272,7 @@ fn redis_config(
             reason: "must be less than REDIS_SOCKET_TIMEOUT".into(),
         });
     }
+    let behind_sentinel = sentinel.is_some();
     Ok(Some(RedisConfig {
         url,
         connect_timeout: duration(get, "REDIS_SOCKET_CONNECT_TIMEOUT", 1.0)?,
@@ -281,8 +282,10 @@ fn redis_config(
             .map(std::path::PathBuf::from),
         sentinel,
         cluster,
-        // Replicas listed in REDIS_URL exist by definition: wait for one unless told otherwise.
-        wait_replicas: wait_replicas.or((replicas_listed > 0).then_some(1)),
+        // Replicas listed in REDIS_URL exist by definition: wait for one unless told otherwise. Behind
+        // Sentinel too: during a failover the old primary has no replica left, and a deletion it does
+        // alone is lost when it is demoted, so "no replica connected" must not mean "nothing to wait for".
+        wait_replicas: wait_replicas.or((replicas_listed > 0 || behind_sentinel).then_some(1)),
         wait_timeout,
     }))
 }
@@ -1033,6 +1036,17 @@ mod tests {
         assert_eq!(sentinel.db, 3);
         assert_eq!(sentinel.sentinels.len(), 2);
         assert_eq!(sentinel.sentinel_password.as_deref(), Some("spw"));
+        let waits = with(&[
+            ("REDIS_URL", "redis://mymaster/0"),
+            ("REDIS_SENTINELS", "127.0.0.1:26379"),
+        ])
+        .unwrap()
+        .wait_replicas;
+        assert_eq!(
+            waits,
+            Some(1),
+            "behind Sentinel, a deletion waits for a replica"
+        );
         for (extra, name) in [
             (&[("REDIS_WAIT_REPLICAS", "one")][..], "REDIS_WAIT_REPLICAS"),
             (&[("REDIS_WAIT_TIMEOUT", "1")][..], "REDIS_WAIT_TIMEOUT"),

@@ -93,7 +93,7 @@ impl RedisSentinel {
                     "bind 127.0.0.1\nport {port}\ndir {dir}\n\
                      sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {primary_port} 2\n\
                      sentinel down-after-milliseconds {SENTINEL_SERVICE} {down}\n\
-                     sentinel failover-timeout {SENTINEL_SERVICE} 10000\n\
+                     sentinel failover-timeout {SENTINEL_SERVICE} 3000\n\
                      sentinel parallel-syncs {SENTINEL_SERVICE} 1\n",
                     port = sentinel.port,
                     dir = sentinel.dir.path().display(),
@@ -205,19 +205,30 @@ impl RedisSentinel {
 
     /// `SENTINEL FAILOVER`: the replica is promoted and the old primary demoted, both still running.
     /// Returns the new primary's port once the Sentinels name it and it answers as a primary.
+    /// A Sentinel refuses a failover of the same primary within twice `failover-timeout` (3 s here) of
+    /// the last one, and needs a replica in sync: this waits for one and asks again until it happens.
     pub fn failover(&self) -> Result<u16> {
         let old = self.primary_port()?;
-        let out = redis_cli(
-            self.sentinels[0].port,
-            &["SENTINEL", "FAILOVER", SENTINEL_SERVICE],
-        )?;
-        if !out.trim().eq_ignore_ascii_case("ok") {
-            return Err(KitError::Command {
-                what: "SENTINEL FAILOVER".into(),
-                output: out,
-            });
+        self.wait_for_replication(old)?;
+        let start = Instant::now();
+        loop {
+            let out = redis_cli(
+                self.sentinels[0].port,
+                &["SENTINEL", "FAILOVER", SENTINEL_SERVICE],
+            )?;
+            if out.trim().eq_ignore_ascii_case("ok") {
+                if let Ok(new) = self.wait_for_new_primary(old, Duration::from_secs(8)) {
+                    return Ok(new);
+                }
+            }
+            if start.elapsed() > Duration::from_secs(40) {
+                return Err(KitError::Command {
+                    what: "SENTINEL FAILOVER".into(),
+                    output: format!("no new primary within 40 s (last answer: {})", out.trim()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        self.wait_for_new_primary(old, Duration::from_secs(30))
     }
 
     /// Kills the primary's process (SIGKILL, no goodbye); returns its port. The Sentinels vote a new
