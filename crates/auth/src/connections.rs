@@ -444,12 +444,14 @@ fn connected_replicas(role: &redis::Value) -> usize {
 }
 
 fn redis_error(e: &redis::RedisError) -> StoreError {
-    // A failover in progress (a demoted primary, none elected yet) is an outage too: 503, not an error.
+    // A failover in progress (a demoted primary, none elected yet; on a cluster, a slot still redirected
+    // to its dead primary or being moved) is an outage too: 503, not an error.
     if crate::sentinel::primary_lost(e)
         || matches!(
             e.kind(),
             redis::ErrorKind::Io | redis::ErrorKind::ClusterConnectionNotFound
         )
+        || matches!(e.code(), Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN"))
     {
         StoreError::Unavailable {
             service: REDIS,

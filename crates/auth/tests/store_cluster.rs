@@ -86,7 +86,7 @@ async fn a_killed_shard_primary_stops_only_its_sessions_until_its_replica_takes_
                     }
                 }
                 Err(StoreError::Unavailable { .. }) if *shard == victim => outages += 1,
-                Err(e) => panic!("shard {shard} (not the killed {victim}): {e:?}"),
+                Err(e) => panic!("shard {shard} (the killed one: {victim}): {e:?}"),
             }
         }
         if new_primary.is_none() {
