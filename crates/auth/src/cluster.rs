@@ -38,20 +38,11 @@ impl ClusterConfig {
     /// `nodes` is `REDIS_CLUSTER_NODES`' comma list of `host:port`; `url`, `REDIS_URL` if set, gives the
     /// username and password only (a cluster has one database, 0). Errors name the setting at fault.
     pub fn parse(nodes: &str, url: Option<&str>) -> Result<ClusterConfig, (&'static str, String)> {
-        use redis::IntoConnectionInfo;
         let nodes = crate::sentinel::host_ports(nodes, "REDIS_CLUSTER_NODES")?;
         let (username, password) = match url {
             None => (None, None),
             Some(url) => {
-                if url.starts_with("rediss://") {
-                    return Err((
-                        "REDIS_URL",
-                        "TLS (rediss://) to a Redis Cluster is not supported; use redis://".into(),
-                    ));
-                }
-                let info = url
-                    .into_connection_info()
-                    .map_err(|e| ("REDIS_URL", format!("not a Redis URL ({:?})", e.kind())))?;
+                let info = crate::sentinel::plain_redis_url(url, "a Redis Cluster")?;
                 let settings = info.redis_settings();
                 if settings.db() != 0 {
                     return Err(("REDIS_URL", "a Redis Cluster has only database 0".into()));

@@ -67,17 +67,8 @@ impl SentinelConfig {
         sentinels: &str,
         sentinel_password: Option<String>,
     ) -> Result<SentinelConfig, (&'static str, String)> {
-        use redis::IntoConnectionInfo;
         let sentinels = host_ports(sentinels, "REDIS_SENTINELS")?;
-        if url.starts_with("rediss://") {
-            return Err((
-                "REDIS_URL",
-                "TLS (rediss://) to a primary found through Sentinel is not supported; use redis://".into(),
-            ));
-        }
-        let info = url
-            .into_connection_info()
-            .map_err(|e| ("REDIS_URL", format!("not a Redis URL ({:?})", e.kind())))?;
+        let info = plain_redis_url(url, "a primary found through Sentinel")?;
         let service_name = match info.addr() {
             ConnectionAddr::Tcp(host, _) => host.clone(),
             _ => {
@@ -98,6 +89,22 @@ impl SentinelConfig {
             db: settings.db(),
         })
     }
+}
+
+/// `REDIS_URL` where TLS is not supported yet (`to` says to what): a `redis://` URL, parsed.
+pub(crate) fn plain_redis_url(
+    url: &str,
+    to: &str,
+) -> Result<redis::ConnectionInfo, (&'static str, String)> {
+    use redis::IntoConnectionInfo;
+    if url.starts_with("rediss://") {
+        return Err((
+            "REDIS_URL",
+            format!("TLS (rediss://) to {to} is not supported; use redis://"),
+        ));
+    }
+    url.into_connection_info()
+        .map_err(|e| ("REDIS_URL", format!("not a Redis URL ({:?})", e.kind())))
 }
 
 /// A comma list of `host:port` (`[v6]:port` too), for the setting `name`; at least one.

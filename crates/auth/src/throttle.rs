@@ -141,23 +141,20 @@ impl LoginThrottle {
                 if keys.is_empty() {
                     return Ok(Ok(()));
                 }
-                // One call per counter: on a Redis Cluster, the counters live on different shards.
-                let mut status: Vec<i64> = Vec::with_capacity(2 * keys.len());
-                for (key, _) in &keys {
+                let status: Vec<Vec<i64>> = per_counter(&keys, |key| {
                     let mut connection = redis.connection();
-                    let pair: Vec<i64> = redis
-                        .run(
-                            STATUS
-                                .key(format!("{prefix}{key}"))
-                                .invoke_async(&mut connection),
-                        )
-                        .await?;
-                    status.extend(pair);
-                }
-                for ((_, limit), pair) in keys.iter().zip(status.chunks(2)) {
-                    if let [count, ttl] = pair {
-                        if *count as u64 >= *limit {
-                            wait = wait.max(Duration::from_millis((*ttl).max(1000) as u64));
+                    let key = format!("{prefix}{key}");
+                    async move {
+                        redis
+                            .run(STATUS.key(key).invoke_async(&mut connection))
+                            .await
+                    }
+                })
+                .await?;
+                for ((_, limit), pair) in keys.iter().zip(&status) {
+                    if let [count, ttl] = pair[..] {
+                        if count as u64 >= *limit {
+                            wait = wait.max(Duration::from_millis(ttl.max(1000) as u64));
                         }
                     }
                 }
@@ -190,18 +187,22 @@ impl LoginThrottle {
                 if keys.is_empty() {
                     return Ok(());
                 }
-                // One call per counter: on a Redis Cluster, the counters live on different shards.
-                for (key, _) in &keys {
+                let window = self.settings.window.as_millis() as u64;
+                per_counter(&keys, |key| {
                     let mut connection = redis.connection();
-                    redis
-                        .run(
-                            FAILED
-                                .key(format!("{prefix}{key}"))
-                                .arg(self.settings.window.as_millis() as u64)
-                                .invoke_async::<i64>(&mut connection),
-                        )
-                        .await?;
-                }
+                    let key = format!("{prefix}{key}");
+                    async move {
+                        redis
+                            .run(
+                                FAILED
+                                    .key(key)
+                                    .arg(window)
+                                    .invoke_async::<i64>(&mut connection),
+                            )
+                            .await
+                    }
+                })
+                .await?;
             }
             Counters::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,6 +238,29 @@ impl LoginThrottle {
             }
         }
         Ok(())
+    }
+}
+
+/// One call per counter, the two at once. On a Redis Cluster the username's and the address's counters live
+/// on different shards, so no script may name both; sent together on the multiplexed connection (or to
+/// their two shards) they still cost one round trip, as one script did.
+async fn per_counter<T, F, Fut>(keys: &[(String, u64)], call: F) -> Result<Vec<T>, StoreError>
+where
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    match keys {
+        [(a, _), (b, _)] => {
+            let (a, b) = tokio::try_join!(call(a), call(b))?;
+            Ok(vec![a, b])
+        }
+        _ => {
+            let mut out = Vec::with_capacity(keys.len());
+            for (key, _) in keys {
+                out.push(call(key).await?);
+            }
+            Ok(out)
+        }
     }
 }
 

@@ -30,7 +30,9 @@ fn every_corpus_input_passes_the_fuzz_check() {
     let mut n = 0;
     for entry in std::fs::read_dir(corpus()).expect("corpus dir") {
         let path = entry.expect("entry").path();
-        checks::check(&std::fs::read(&path).expect("read"));
+        let data = std::fs::read(&path).expect("read");
+        checks::check(&data);
+        checks::check_with(&data, &Limits::default());
         n += 1;
     }
     assert!(n >= 30, "the corpus lost its seeds ({n} files)");
