@@ -163,7 +163,7 @@ impl redis::aio::ConnectionLike for RedisConnection {
 /// A shared, self-healing Redis connection: every request is multiplexed on one connection, made again in
 /// the background after a failure (to the same server, or to the primary the Sentinels name now).
 /// Deletions that end a login go through a second connection and are acknowledged by a replica first
-/// ([`Redis::acknowledged`]). Cloning is cheap.
+/// ([`Redis::delete_acknowledged`]). Cloning is cheap.
 #[derive(Clone)]
 pub struct Redis {
     connection: RedisConnection,
@@ -277,38 +277,45 @@ impl Redis {
         self.connection.clone()
     }
 
-    /// Runs `write`, a command on `key` that ends a login (a session's deletion: logout, `cycle_key`, "log
-    /// out everywhere", an idle-timeout flush), and returns only once a replica has it too (`WAIT`), so
-    /// that a failover right after it cannot bring the session back. How many replicas:
-    /// `REDIS_WAIT_REPLICAS`, by default one when the primary has one connected (`ROLE`), none otherwise.
-    /// The command and the `WAIT` go in pipelines that name `key`, so that on a cluster they reach the
-    /// shard that holds it.
+    /// Deletes `key`, which ends a login (a session's deletion: logout, `cycle_key`, "log out
+    /// everywhere", an idle-timeout flush), and returns only once a replica has the deletion too (`WAIT`),
+    /// so that a failover right after it cannot bring the session back; whether the key was there. How
+    /// many replicas: `REDIS_WAIT_REPLICAS`, by default one when the primary has one connected (`ROLE`),
+    /// none otherwise. The `DEL` and the `WAIT` go in pipelines that name `key`, so that on a cluster
+    /// they reach the shard that holds it.
     ///
-    /// A `WAIT` that times out still returns the write's answer (the user is logged out on the primary),
-    /// logs it and counts it in [`crate::metrics::redis_wait_timeouts`]. Behind Sentinel, where a timeout
-    /// can also mean that this primary was just replaced, the Sentinels are asked again first and the write
-    /// repeated on the primary they name (it must be idempotent, as a deletion is).
-    pub async fn acknowledged<T: redis::FromRedisValue>(
-        &self,
-        write: &redis::Cmd,
-        key: &str,
-    ) -> Result<T, StoreError> {
-        let (answer, shortfall) = self.write_and_wait(write, key).await?;
-        let Some((acknowledged, wanted)) = shortfall else {
-            return Ok(answer);
-        };
-        let (answer, shortfall) = match &self.acknowledged {
-            RedisConnection::Sentinel(primary) => {
+    /// A `WAIT` that times out still returns (the user is logged out on the primary), logs it and counts
+    /// it in [`crate::metrics::redis_wait_timeouts`].
+    ///
+    /// Behind Sentinel, during a failover, the `DEL` may reach a primary being replaced, or another server
+    /// than the one the session was read from (this connection and the main one find the new primary
+    /// each in its own time). A `WAIT` says nothing then: a `DEL` of a key that is not there is not
+    /// replicated, and `WAIT` counts the replicas that have this client's earlier writes. So when no
+    /// replica acknowledged, or nothing was deleted while the main connection is on another server, the
+    /// Sentinels are asked again and the deletion repeated on the primary they name; if that is still not
+    /// acknowledged, it is done on the main connection's server too, and again on each primary the
+    /// Sentinels name for the next minute ([`SentinelPrimary::redo_after_failover`]).
+    pub async fn delete_acknowledged(&self, key: &str) -> Result<bool, StoreError> {
+        let mut delete = redis::cmd("DEL");
+        delete.arg(key);
+        let (deleted, shortfall) = self.write_and_wait::<i64>(&delete, key).await?;
+        let (deleted, shortfall) = match (&self.acknowledged, &self.connection) {
+            (RedisConnection::Sentinel(primary), RedisConnection::Sentinel(main))
+                if shortfall.is_some() || (deleted == 0 && main.address() != primary.address()) =>
+            {
                 primary.forget();
-                let (answer, shortfall) = self.write_and_wait(write, key).await?;
-                if shortfall.is_some() {
-                    // Still no replica: a failover may be under way (its replica promoted, the Sentinels
-                    // not switched yet). Done again on the next primary if they switch.
-                    primary.redo_after_failover(write);
+                let (again, shortfall) = self.write_and_wait::<i64>(&delete, key).await?;
+                let mut deleted = deleted + again;
+                if shortfall.is_some() || (again == 0 && main.address() != primary.address()) {
+                    // Where the session was read, at once; then on each primary for a minute.
+                    if let Ok(there) = self.query::<i64>(&delete).await {
+                        deleted += there;
+                    }
+                    primary.redo_after_failover(&delete);
                 }
-                (answer, shortfall)
+                (deleted, shortfall)
             }
-            _ => (answer, Some((acknowledged, wanted))),
+            _ => (deleted, shortfall),
         };
         if let Some((acknowledged, wanted)) = shortfall {
             crate::metrics::record_redis_wait_timeout();
@@ -318,7 +325,7 @@ impl Redis {
                 self.wait_timeout
             );
         }
-        Ok(answer)
+        Ok(deleted > 0)
     }
 
     /// The write, then `WAIT` on the same connection; with how many replicas acknowledged of how many

@@ -156,7 +156,7 @@ pub fn record_redis_wait_timeout() {
     REDIS_WAIT_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Deletions that no replica acknowledged in time, so far ([`crate::connections::Redis::acknowledged`]).
+/// Deletions that no replica acknowledged in time, so far ([`crate::connections::Redis::delete_acknowledged`]).
 pub fn redis_wait_timeouts() -> u64 {
     REDIS_WAIT_TIMEOUTS.load(Ordering::Relaxed)
 }

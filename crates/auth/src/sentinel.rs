@@ -166,19 +166,25 @@ struct State {
     address: Option<(String, u16)>,
     generation: u64,
     last_failure: Option<Instant>,
-    /// Deletions a primary did without a replica acknowledging them, with that primary, to be done again
-    /// if another becomes the primary (see [`SentinelPrimary::redo_after_failover`]).
+    /// Deletions no replica acknowledged, to be done again on each primary the Sentinels name for a
+    /// while (see [`SentinelPrimary::redo_after_failover`]).
     redo: Vec<Redo>,
+    /// The next [`Redo::id`].
+    redo_id: u64,
 }
 
 struct Redo {
+    id: u64,
     at: Instant,
-    primary: Option<(String, u16)>,
+    /// The servers it was done again on (as the Sentinels named them).
+    done_on: Vec<(String, u16)>,
     cmd: redis::Cmd,
 }
 
-/// How long an unacknowledged deletion waits for a failover to be redone on the new primary.
+/// How long an unacknowledged deletion is done again on each new primary.
 const REDO_FOR: Duration = Duration::from_secs(60);
+/// Most unacknowledged deletions kept (a minute of logouts while no replica answers); the oldest go first.
+const MAX_REDO: usize = 100_000;
 
 impl std::fmt::Debug for SentinelPrimary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,17 +235,23 @@ impl SentinelPrimary {
         })
     }
 
-    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        self.inner
+    fn current(&self) -> Option<(u64, MultiplexedConnection, (String, u16))> {
+        let state = self
+            .inner
             .state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .current
-            .clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (&state.current, &state.address) {
+            (Some((generation, connection)), Some(address)) => {
+                Some((*generation, connection.clone(), address.clone()))
+            }
+            _ => None,
+        }
     }
 
-    /// The current connection, or a new one to the primary the Sentinels name now.
-    async fn get(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
+    /// The current connection, or a new one to the primary the Sentinels name now; with its generation
+    /// and its server.
+    async fn get(&self) -> Result<(u64, MultiplexedConnection, (String, u16)), RedisError> {
         if let Some(current) = self.current() {
             return Ok(current);
         }
@@ -299,9 +311,9 @@ impl SentinelPrimary {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.generation += 1;
         state.current = Some((state.generation, connection.clone()));
-        state.address = Some(address);
+        state.address = Some(address.clone());
         state.last_failure = None;
-        Ok((state.generation, connection))
+        Ok((state.generation, connection, address))
     }
 
     async fn discover(
@@ -330,14 +342,21 @@ impl SentinelPrimary {
         Ok((connection, address))
     }
 
+    /// The server of the current connection, as the Sentinels named it (none between connections).
+    pub fn address(&self) -> Option<(String, u16)> {
+        self.inner.address()
+    }
+
     /// Leaves the current connection: the next call asks the Sentinels again.
     pub fn forget(&self) {
         self.inner.forget();
     }
 
-    /// Remembers a deletion that no replica acknowledged: if the Sentinels switch to another primary
-    /// within a minute (the replica it would have reached was being promoted), the watcher does it again
-    /// there, since the old primary's copy is thrown away when it is demoted.
+    /// Remembers a deletion (an idempotent `DEL` of a key nothing writes again) that no replica
+    /// acknowledged: for a minute the watcher does it again on each primary the Sentinels name, the
+    /// current one included, since a primary's copy is thrown away when it is demoted (the replica it
+    /// would have reached was being promoted). Which server the deletion reached is not trusted: the
+    /// connection may have moved while its `WAIT` ran. A redo that fails is tried again.
     pub fn redo_after_failover(&self, cmd: &redis::Cmd) {
         let mut state = self
             .inner
@@ -345,10 +364,20 @@ impl SentinelPrimary {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.redo.retain(|r| r.at.elapsed() < REDO_FOR);
-        let primary = state.address.clone();
+        if state.redo.len() >= MAX_REDO {
+            let excess = state.redo.len() + 1 - MAX_REDO;
+            state.redo.drain(..excess);
+            tracing::warn!(
+                target: "auth::sentinel",
+                "more than {MAX_REDO} deletions without a replica in a minute: the oldest will not be redone after a failover"
+            );
+        }
+        state.redo_id += 1;
+        let id = state.redo_id;
         state.redo.push(Redo {
+            id,
             at: Instant::now(),
-            primary,
+            done_on: Vec::new(),
             cmd: cmd.clone(),
         });
     }
@@ -442,8 +471,8 @@ async fn watch(inner: std::sync::Weak<Inner>) {
     }
 }
 
-/// Does again, on the primary now connected (connecting first if needed), the unacknowledged deletions
-/// that another primary did.
+/// Does again, in one pipeline on the primary now connected (connecting first if needed), the
+/// unacknowledged deletions not yet redone on that server.
 async fn redo_on_new_primary(inner: &Arc<Inner>) {
     let pending = {
         let mut state = inner
@@ -459,7 +488,8 @@ async fn redo_on_new_primary(inner: &Arc<Inner>) {
     let mut primary = SentinelPrimary {
         inner: inner.clone(),
     };
-    // (Through `ConnectionLike`, whose boxed future is `Send`: connects first if needed.)
+    // Connects first if needed, through `ConnectionLike`, whose boxed future is `Send` (`get` would make
+    // this future recursive); then the connection and its server, read together.
     if redis::cmd("PING")
         .query_async::<redis::Value>(&mut primary)
         .await
@@ -467,38 +497,43 @@ async fn redo_on_new_primary(inner: &Arc<Inner>) {
     {
         return;
     }
-    let due: Vec<Redo> = {
-        let mut state = inner
+    let Some((generation, mut connection, address)) = primary.current() else {
+        return;
+    };
+    let (ids, pipe) = {
+        let state = inner
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(current) = state.address.clone() else {
-            return;
-        };
-        let (due, keep) = std::mem::take(&mut state.redo)
-            .into_iter()
-            .partition(|r| r.primary.as_ref() != Some(&current));
-        state.redo = keep;
-        due
+        let mut pipe = redis::pipe();
+        let mut ids = Vec::new();
+        for redo in state.redo.iter().filter(|r| !r.done_on.contains(&address)) {
+            pipe.add_command(redo.cmd.clone()).ignore();
+            ids.push(redo.id);
+        }
+        (ids, pipe)
     };
-    if due.is_empty() {
+    if ids.is_empty() {
         return;
     }
-    let mut redone = 0;
-    for redo in &due {
-        if redo
-            .cmd
-            .query_async::<redis::Value>(&mut primary)
-            .await
-            .is_ok()
-        {
-            redone += 1;
-        }
+    let result = pipe.query_async::<()>(&mut connection).await;
+    primary.check(generation, &result);
+    if result.is_err() {
+        // Kept: tried again at the next watch.
+        return;
     }
-    tracing::warn!(
+    let mut state = inner
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for redo in state.redo.iter_mut().filter(|r| ids.contains(&r.id)) {
+        redo.done_on.push(address.clone());
+    }
+    tracing::info!(
         target: "auth::sentinel",
-        "redid on the new primary {redone} of {} deletions the old one did without a replica",
-        due.len()
+        "did again on the primary on port {} {} deletions no replica acknowledged",
+        address.1,
+        ids.len()
     );
 }
 
@@ -556,7 +591,7 @@ fn no_primary(reason: &'static str) -> RedisError {
 impl ConnectionLike for SentinelPrimary {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let (generation, mut connection) = self.get().await?;
+            let (generation, mut connection, _) = self.get().await?;
             let result = connection.req_packed_command(cmd).await;
             self.check(generation, &result);
             result
@@ -570,7 +605,7 @@ impl ConnectionLike for SentinelPrimary {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (generation, mut connection) = self.get().await?;
+            let (generation, mut connection, _) = self.get().await?;
             let result = connection.req_packed_commands(cmd, offset, count).await;
             self.check(generation, &result);
             result

@@ -13,9 +13,9 @@ use auth::pickle::{Limits, PickleError, dumps, loads};
 use auth::value::{Constructor, ObjectOp};
 
 /// The default limits scaled down 50 times, depth kept: the same checks on the same code paths, where a
-/// small input that expands up to the limits (a list holding the previous one twice, twenty times over)
-/// costs a millisecond instead of the 0.2 to 0.8 s it costs at the defaults' million nodes. With the
-/// defaults the fuzzer spent nearly all its time in such inputs: 500 executions a second after 2 million.
+/// small input that expands up to the limits (a list holding the previous one twice, again and again)
+/// costs a fiftieth of the 0.2 to 0.8 s it costs at the defaults' million nodes. With the defaults the
+/// fuzzer spent nearly all its time in such inputs: 500 executions a second after 2 million.
 pub fn fuzz_limits() -> Limits {
     let default = Limits::default();
     Limits {

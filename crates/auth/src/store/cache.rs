@@ -386,15 +386,12 @@ impl SessionBackend for CacheSessions {
         })
     }
 
-    /// Acknowledged by a replica before it returns ([`Redis::acknowledged`]): every logout, `cycle_key`
-    /// and idle-timeout flush deletes through here.
+    /// Acknowledged by a replica before it returns ([`Redis::delete_acknowledged`]): every logout,
+    /// `cycle_key` and idle-timeout flush deletes through here.
     async fn delete(&self, session_key: &str) -> Result<bool, StoreError> {
-        let key = self.cache_key(session_key);
-        let deleted: i64 = self
-            .redis
-            .acknowledged(redis::cmd("DEL").arg(&key), &key)
-            .await?;
-        Ok(deleted > 0)
+        self.redis
+            .delete_acknowledged(&self.cache_key(session_key))
+            .await
     }
 
     async fn exists(&self, session_key: &str) -> Result<bool, StoreError> {
