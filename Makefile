@@ -19,7 +19,8 @@ STORE_TESTS := --test store_django --test auth_matrix
 # - the cross-service suite: the portal and api binaries beside the Django site (and Chromium).
 SUITE_TESTS := --test scenarios --test user_models --test browser
 
-.PHONY: test test-deps test-containers venvs run fmt lint lint-tools bench bench-tools soak fuzz clean
+.PHONY: test test-deps test-containers venvs run fmt lint lint-tools bench bench-tools soak fuzz clean \
+	publish-check
 
 ## test: the whole suite against Django 6.1 (unit, property, fuzz-corpus replay, golden vectors, the stores,
 ## and the cross-service suite in tests/: the portal and api binaries beside a real Django site and
@@ -33,6 +34,11 @@ test: test-deps venvs
 	DJANGO_PYTHON=$(DJANGO_60) DJANGO_EXPECTED_VERSION=6.0 $(CARGO) test --workspace \
 		$(GOLDEN_TESTS) $(STORE_TESTS) --test scenarios
 	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test --workspace $(GOLDEN_TESTS)
+
+## publish-check: `cargo publish --dry-run` of the two library crates (packaged, then built from the
+## package alone), as crates.io would take them; CI runs it
+publish-check:
+	$(CARGO) publish --dry-run -p django-auth-core -p django-auth-web
 
 ## test-deps: the Debian packages the tests need (Redis, PostgreSQL, Chromium, …), installed before anything
 ## compiles; elsewhere, or without root or sudo, a message naming each missing one
@@ -52,7 +58,8 @@ run:
 fmt:
 	$(CARGO) fmt --all
 
-## lint: formatting and clippy with warnings as errors; hadolint on the Dockerfiles, actionlint on the
+## lint: formatting and clippy with warnings as errors (also django-auth-core's formats alone, without its
+## `stores` feature), the library crates' docs without a warning; hadolint on the Dockerfiles, actionlint on the
 ## workflows, and the compose file validated (`docker compose config`, or Debian's docker-compose)
 LINT_VENV := $(ROOT)/.venv/lint
 LINT_REQUIREMENTS := $(ROOT)/.ci/lint-requirements.txt
@@ -60,6 +67,8 @@ COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 lint: lint-tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p django-auth-core --no-default-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p django-auth-core -p django-auth-web --features django-auth-web/axum
 	$(LINT_VENV)/bin/hadolint docker/*.Dockerfile
 	$(LINT_VENV)/bin/actionlint
 	SECRET_KEY=lint-only POSTGRES_PASSWORD=lint-only ENV_FILE=.env.example \
@@ -74,10 +83,12 @@ test-containers:
 	bash scripts/containers.sh
 
 ## bench: criterion benchmarks, printed beside the same operations timed in Python/Django; then
-## GET /api/v1/me under load (oha), the api beside the FastAPI reference in benches/fastapi
+## GET /api/v1/me under load (oha), the api beside the FastAPI reference in benches/fastapi, and
+## django-auth-web's axum example's GET /whoami (its CPU per request beside the api's)
 bench: venvs bench-tools
-	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p auth --bench decode
-	$(CARGO) bench -p auth --bench store
+	DJANGO_PYTHON=$(DJANGO_52) $(CARGO) bench -p django-auth-core --bench decode
+	$(CARGO) bench -p django-auth-core --bench store
+	$(CARGO) build --release -p django-auth-web --features axum --example axum_service
 	DJANGO_PYTHON=$(DJANGO_52) OHA=$(OHA) BENCH_PYTHON=$(BENCH_VENV)/bin/python \
 		$(CARGO) bench -p api --bench load
 

@@ -439,6 +439,32 @@ impl Stack {
             .expect("this stack's own single Redis")
     }
 
+    /// The stack's own Redis, to stop and start again (not against a running deployment).
+    pub fn redis_mut(&mut self) -> &mut RedisServer {
+        self.servers
+            .as_mut()
+            .and_then(|(redis, _)| redis.as_mut())
+            .expect("this stack's own single Redis")
+    }
+
+    /// One of `django-auth-web`'s examples (`axum_service`, `actix_service`), built by `cargo test
+    /// --workspace` in `target/<profile>/examples/`, on the stack's settings and `EXAMPLE_BIND`.
+    pub fn spawn_example(&self, name: &'static str) -> Service {
+        let path = profile_dir().join("examples").join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: `cargo test --workspace` builds it (`make test` does)",
+            path.display()
+        );
+        let port = free_port().expect("a port");
+        let mut cmd = Command::new(path);
+        cmd.env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .env("EXAMPLE_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info");
+        Service::spawn(name, port, cmd, &self.logs)
+    }
+
     /// The stack's own PostgreSQL, to stop and start again (not against a running deployment).
     pub fn pg_mut(&mut self) -> &mut PostgresServer {
         &mut self

@@ -1,7 +1,7 @@
 //! `make bench`, after the criterion benches: `GET /api/v1/me` with a logged-in session under load, the
 //! `api` binary beside the FastAPI reference (`benches/fastapi`), in the same run, on the same servers.
 //!
-//! 1. Throwaway Redis and PostgreSQL (the test kit), Django's tables (`auth::migrate`), and a user with
+//! 1. Throwaway Redis and PostgreSQL (the test kit), Django's tables (`django_auth_core::migrate`), and a user with
 //!    logged-in sessions made by the real Django peer (`tests/django/peer`), as a browser's login would.
 //! 2. The `api` binary (release, built by cargo for this bench) and the FastAPI reference under uvicorn,
 //!    each a process on its own loopback port with the same settings.
@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
 use serde_json::{Value, json};
 use support::{Oracle, workspace_root};
 use testkit::{PostgresServer, RedisServer};
@@ -51,6 +51,8 @@ const PASSWORD: &str = "bench password 1";
 const AIM_RPS_RATIO: f64 = 8.0;
 const AIM_P99_MS: f64 = 5.0;
 const AIM_CPU_US: f64 = 40.0;
+/// django-auth-web's axum example: `GET /whoami` (issue 19: no more CPU per request than the api's `/me`).
+const ME_PATH_AXUM: &str = "/whoami";
 const AIM_RSS_MIB: f64 = 30.0;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -134,7 +136,7 @@ fn run() -> Result<()> {
             .ok_or("login_session gave no key")?
             .to_string())
     };
-    let keys = [login()?, login()?];
+    let keys = [login()?, login()?, login()?];
 
     let api_port = testkit::free_port()?;
     let mut api = Server::spawn(
@@ -159,6 +161,31 @@ fn run() -> Result<()> {
         reference_port,
         &logs,
     )?;
+    // django-auth-web's axum example (`GET /whoami`), release-built by `make bench` beside this bench.
+    let axum_bin = std::env::var_os("BENCH_AXUM_SERVICE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.parent()?.parent()?.join("examples/axum_service"))
+        })
+        .filter(|path| path.exists())
+        .ok_or(
+            "no axum_service example: `make bench` builds it (cargo build --release -p django-auth-web \
+             --features axum --example axum_service)",
+        )?;
+    let axum_port = testkit::free_port()?;
+    let mut axum = Server::spawn(
+        "axum",
+        Command::new(&axum_bin)
+            .env("EXAMPLE_BIND", format!("127.0.0.1:{axum_port}"))
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str()))),
+        axum_port,
+        &logs,
+    )?;
+    let (status, body) = axum.wait_for(ME_PATH_AXUM, &keys[2])?;
+    if status != 200 || body != json!({"id": pk, "username": USERNAME}) {
+        return Err(format!("axum answered {status} {body} for {USERNAME}'s session").into());
+    }
     // Both must authenticate the user, and say the same about them.
     let mut bodies = Vec::new();
     for (server, key) in [(&mut api, &keys[0]), (&mut reference, &keys[1])] {
@@ -202,16 +229,21 @@ fn run() -> Result<()> {
         cpu_model()
     );
     let servers = [(&api, &keys[0]), (&reference, &keys[1])];
+    let loads = [
+        (&api, &keys[0], "/api/v1/me"),
+        (&reference, &keys[1], "/api/v1/me"),
+        (&axum, &keys[2], ME_PATH_AXUM),
+    ];
     let mut pg_reads = 0;
     let only = std::env::var("BENCH_ONLY").ok();
     let mut results = Vec::new();
-    for (server, key) in servers {
+    for (server, key, path) in loads {
         if only.as_deref().is_some_and(|only| only != server.name) {
             continue;
         }
         let load = Load {
             oha: &oha,
-            url: format!("http://127.0.0.1:{}/api/v1/me", server.port),
+            url: format!("http://127.0.0.1:{}{path}", server.port),
             cookie: format!("sessionid={key}"),
             connections,
         };
@@ -220,11 +252,11 @@ fn run() -> Result<()> {
         }
         let redis_before = redis_calls(redis.port())?;
         let pg_before = pg_transactions(&pg, &mut pg_reads)?;
-        let before = CpuSnapshot::take(server, &[&api, &reference])?;
+        let before = CpuSnapshot::take(server, &[&api, &reference, &axum])?;
         let started = Instant::now();
         let report = load.run(seconds)?;
         let wall = started.elapsed();
-        let after = CpuSnapshot::take(server, &[&api, &reference])?;
+        let after = CpuSnapshot::take(server, &[&api, &reference, &axum])?;
         let redis_after = redis_calls(redis.port())?;
         let pg_after = pg_transactions(&pg, &mut pg_reads)?;
         if results.is_empty() {
@@ -273,6 +305,7 @@ fn run() -> Result<()> {
     let revocation = revocation(&servers, &mut peer, &pg)?;
     print_table(&results, seconds, connections, cores);
     print_aims(&results, &revocation, connections);
+    drop(axum);
     drop(reference);
     drop(api);
     Ok(())
@@ -469,12 +502,21 @@ impl Server {
     fn describe(&self, workers: u32) -> String {
         match self.name {
             "api" => format!("api (actix-web, {} workers)", actix_workers()),
+            "axum" => format!(
+                "axum example /whoami (tower layer, {} threads)",
+                actix_workers()
+            ),
             _ => format!("FastAPI (uvicorn, {workers} workers)"),
         }
     }
 
     /// Polls `/api/v1/me` until the server answers (60 s at most), and returns that answer.
     fn wait_for_me(&mut self, key: &str) -> Result<(u16, Value)> {
+        self.wait_for("/api/v1/me", key)
+    }
+
+    /// Polls `path` until the server answers (60 s at most), and returns that answer.
+    fn wait_for(&mut self, path: &str, key: &str) -> Result<(u16, Value)> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -485,7 +527,7 @@ impl Server {
                 )
                 .into());
             }
-            match http_get(self.port, "/api/v1/me", key) {
+            match http_get(self.port, path, key) {
                 Ok(answer) => return Ok(answer),
                 Err(_) if started.elapsed() < Duration::from_secs(60) => {
                     std::thread::sleep(Duration::from_millis(100))
@@ -955,6 +997,14 @@ fn print_aims(results: &[Measured], revocation: &Revocation, connections: u32) {
             r.cpu.server_us
         ))
     );
+    if let Some(axum) = results.iter().find(|m| m.server == "axum") {
+        println!(
+            "  axum /whoami CPU/req <= the api's /me  {:>7.0} µs   {} (the api: {:.0} µs)",
+            axum.cpu.server_us,
+            met(axum.cpu.server_us <= api.cpu.server_us),
+            api.cpu.server_us
+        );
+    }
     println!(
         "  peak RSS <= {AIM_RSS_MIB} MiB              {:>7.1} MiB  {}",
         api.rss_mib,

@@ -31,8 +31,8 @@ pub fn main() -> ExitCode {
         Some(Command::Serve { bind }) => bind,
         None => std::env::var("API_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into()),
     };
-    middleware::run(async move {
-        let settings = auth::settings::Settings::from_env()?;
+    django_auth_web::run(async move {
+        let settings = django_auth_core::settings::Settings::from_env()?;
         let application = crate::startup::Application::build(settings, &bind).await?;
         tracing::info!(address = %application.address(), "api listening");
         application.run_until_stopped().await?;

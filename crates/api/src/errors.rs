@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
-use auth::connections::StoreError;
+use django_auth_core::connections::StoreError;
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum ApiError {
     NotAuthenticated,
     /// DRF's `PermissionDenied`, as `SessionAuthentication.enforce_csrf` raises it.
     #[error("CSRF Failed: {0}")]
-    CsrfFailed(auth::csrf::CsrfRejection),
+    CsrfFailed(django_auth_core::csrf::CsrfRejection),
     #[error("Not found.")]
     NotFound,
     #[error("The service is unavailable: {0}")]
@@ -59,21 +59,31 @@ pub fn unavailable() -> HttpResponse {
     response
 }
 
-impl From<middleware::csrf::CsrfError> for ApiError {
-    fn from(e: middleware::csrf::CsrfError) -> ApiError {
+impl From<django_auth_web::csrf::CsrfError> for ApiError {
+    fn from(e: django_auth_web::csrf::CsrfError) -> ApiError {
         match e {
-            middleware::csrf::CsrfError::Rejected(reason) => ApiError::CsrfFailed(reason),
-            middleware::csrf::CsrfError::Wiring(what) => ApiError::Internal(what),
+            django_auth_web::csrf::CsrfError::Rejected(reason) => ApiError::CsrfFailed(reason),
+            django_auth_web::csrf::CsrfError::Wiring(what) => ApiError::Internal(what),
         }
     }
 }
 
-impl From<auth::users::UserError> for ApiError {
-    fn from(e: auth::users::UserError) -> ApiError {
+impl From<django_auth_web::request::AuthError> for ApiError {
+    fn from(e: django_auth_web::request::AuthError) -> ApiError {
         match e {
-            auth::users::UserError::Store(e) => ApiError::Unavailable(e),
+            django_auth_web::request::AuthError::NotAuthenticated => ApiError::NotAuthenticated,
+            django_auth_web::request::AuthError::CsrfFailed(reason) => ApiError::CsrfFailed(reason),
+            django_auth_web::request::AuthError::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<django_auth_core::users::UserError> for ApiError {
+    fn from(e: django_auth_core::users::UserError) -> ApiError {
+        match e {
+            django_auth_core::users::UserError::Store(e) => ApiError::Unavailable(e),
             // The user was deleted between the session check and the write.
-            auth::users::UserError::NotFound => ApiError::NotAuthenticated,
+            django_auth_core::users::UserError::NotFound => ApiError::NotAuthenticated,
             other => {
                 tracing::error!(error = %other, "user update failed");
                 ApiError::Internal("user update failed")
@@ -119,7 +129,7 @@ impl ResponseError for ApiError {
 /// The shared middleware's refusals, in JSON.
 pub struct JsonResponses;
 
-impl middleware::Responses for JsonResponses {
+impl django_auth_web::Responses for JsonResponses {
     fn unavailable(&self) -> HttpResponse {
         unavailable()
     }

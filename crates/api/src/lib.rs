@@ -1,5 +1,5 @@
 //! The JSON API. Every request is authenticated from the session Django and the portal share, with
-//! Django's exact rules (`auth::users::get_user`), through the shared middleware (`middleware`); this crate
+//! Django's exact rules (`django_auth_core::users::get_user`), through the shared middleware (`middleware`); this crate
 //! only speaks JSON.
 
 pub mod cli;

@@ -2,7 +2,7 @@
 //! the response types themselves, so it lists exactly the routes `startup` serves; and Swagger UI at
 //! `/api/v1/docs/`, its files compiled into the binary (no CDN: the page works offline).
 
-use auth::settings::Settings;
+use django_auth_core::settings::Settings;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
@@ -66,7 +66,7 @@ mod tests {
     /// The schemes name the cookie and header the settings name; the document is OpenAPI 3.1.
     #[test]
     fn security_schemes_follow_the_settings() {
-        let settings = auth::settings::Settings::from_lookup(|n| match n {
+        let settings = django_auth_core::settings::Settings::from_lookup(|n| match n {
             "SECRET_KEY" => Some("k".into()),
             "SESSION_ENGINE" => Some("signed_cookies".into()),
             "SESSION_COOKIE_NAME" => Some("shared_session_id".into()),

@@ -9,9 +9,9 @@ use actix_web::dev::Server;
 use actix_web::http::header::{ALLOW, LOCATION};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use auth::settings::Settings;
-use middleware::Services;
-use middleware::telemetry::Metrics;
+use django_auth_core::settings::Settings;
+use django_auth_web::Services;
+use django_auth_web::telemetry::Metrics;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::errors::JsonResponses;
@@ -117,18 +117,17 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "same-origin")),
                 )
-                .wrap(from_fn(middleware::telemetry::observe))
-                .route("/healthz", web::get().to(middleware::health::healthz))
-                .route("/readyz", web::get().to(middleware::health::readyz))
+                .wrap(from_fn(django_auth_web::telemetry::observe))
+                .route("/healthz", web::get().to(django_auth_web::health::healthz))
+                .route("/readyz", web::get().to(django_auth_web::health::readyz))
                 .route(
                     "/metrics",
                     web::get().to(|metrics: web::Data<Metrics>| async move { metrics.response() }),
                 )
                 .service(
                     web::scope("/api/v1")
-                        .wrap(from_fn(middleware::csrf::middleware))
-                        .wrap(from_fn(middleware::session::middleware))
-                        .wrap(from_fn(middleware::session::allowed_hosts))
+                        .wrap(from_fn(django_auth_web::session::middleware))
+                        .wrap(from_fn(django_auth_web::session::allowed_hosts))
                         .wrap(cors(&cors_settings))
                         .configure(routes)
                         .service(

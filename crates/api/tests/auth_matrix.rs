@@ -27,8 +27,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use api::startup::Application;
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
 use serde_json::{Value, json};
 use support::{Oracle, hex, unhex};
 use testkit::{PostgresServer, RedisServer};
@@ -79,7 +79,7 @@ struct Urls {
     database: String,
 }
 
-/// Redis and PostgreSQL, started once, with Django's tables made by `auth::migrate` (as `portal migrate`
+/// Redis and PostgreSQL, started once, with Django's tables made by `django_auth_core::migrate` (as `portal migrate`
 /// would; the peers find nothing to do).
 fn urls() -> &'static Urls {
     static URLS: OnceLock<Urls> = OnceLock::new();

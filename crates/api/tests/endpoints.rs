@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use api::startup::Application;
 use app::{Browser, TestApp, spawn_app};
-use auth::settings::Settings;
+use django_auth_core::settings::Settings;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use api::startup::Application;
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
 use serde_json::json;
 use support::Oracle;
 use testkit::{PostgresServer, RedisServer};

@@ -24,7 +24,10 @@ impl Served {
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env_clear()
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info,api=debug,middleware=debug,auth=debug")
+            .env(
+                "RUST_LOG",
+                "info,api=debug,django_auth_web=debug,django_auth_core=debug",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -59,11 +62,12 @@ async fn logs_name_requests_and_never_secrets() {
     let pg = PostgresServer::start().unwrap();
     let vars = app::vars(&redis, &pg, &[]);
     let map: std::collections::HashMap<&str, String> = vars.iter().cloned().collect();
-    let settings = auth::settings::Settings::from_lookup(|n| map.get(n).cloned()).unwrap();
+    let settings =
+        django_auth_core::settings::Settings::from_lookup(|n| map.get(n).cloned()).unwrap();
     let connections = settings.connect().unwrap();
-    auth::migrate::migrate(
+    django_auth_core::migrate::migrate(
         connections.database.as_ref().unwrap(),
-        auth::migrate::DefaultAutoField::BigAuto,
+        django_auth_core::migrate::DefaultAutoField::BigAuto,
         false,
     )
     .await

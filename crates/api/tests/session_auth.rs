@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use api::startup::Application;
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
 use serde_json::{Value, json};
 use support::Oracle;
 use testkit::{PostgresServer, RedisServer};

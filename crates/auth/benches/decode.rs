@@ -11,10 +11,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use auth::auth::{SessionAuthHasher, get_session_auth_hash, session_auth};
-use auth::pickle::Limits;
-use auth::session::{self, SessionData};
-use auth::signing::Keys;
+use django_auth_core::auth::{SessionAuthHasher, get_session_auth_hash, session_auth};
+use django_auth_core::pickle::Limits;
+use django_auth_core::session::{self, SessionData};
+use django_auth_core::signing::Keys;
 use std::hint::black_box;
 
 use criterion::Criterion;
@@ -28,10 +28,10 @@ const SECRET: &str = "django-insecure-test-secret-key-0123456789";
 
 fn login_session() -> SessionData {
     let mut s = SessionData::new();
-    auth::auth::set_session_auth(
+    django_auth_core::auth::set_session_auth(
         &mut s,
         "1",
-        auth::auth::MODEL_BACKEND,
+        django_auth_core::auth::MODEL_BACKEND,
         &get_session_auth_hash(ENCODED, SECRET),
     );
     s

@@ -17,10 +17,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
-use auth::store::SessionStore;
 use criterion::Criterion;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
+use django_auth_core::store::SessionStore;
 
 mod common;
 use testkit::{PostgresServer, RedisServer};
@@ -57,7 +57,7 @@ fn store(
             .login(
                 &mut session,
                 "1",
-                auth::auth::MODEL_BACKEND,
+                django_auth_core::auth::MODEL_BACKEND,
                 &"0".repeat(64),
             )
             .await
@@ -83,7 +83,7 @@ fn main() {
         let (store, key) = store(&runtime, &pg, &redis, engine);
         if engine == "cache" {
             // The floor: one Redis round trip on the same connection.
-            let auth::store::Engine::Cache(cache) = store.engine() else {
+            let django_auth_core::store::Engine::Cache(cache) = store.engine() else {
                 unreachable!("the cache engine was configured")
             };
             let cache_key = cache.cache_key(&key);

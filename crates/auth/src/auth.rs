@@ -60,6 +60,8 @@ pub struct SessionAuthHasher {
 }
 
 impl SessionAuthHasher {
+    /// Derives `get_session_auth_hash`'s `salted_hmac` key (`H(key_salt + secret)`) once for `SECRET_KEY`
+    /// and once for each of `SECRET_KEY_FALLBACKS`, in that order.
     pub fn new(keys: &Keys) -> SessionAuthHasher {
         let macs = keys
             .verification_keys()
@@ -104,7 +106,9 @@ impl SessionAuthHasher {
 pub struct SessionAuth {
     /// `_auth_user_id` as stored (a string since Django 1.7; an int in older pickled sessions).
     pub user_id: String,
+    /// `_auth_user_backend`: the dotted path of the backend that logged the user in.
     pub backend: String,
+    /// `_auth_user_hash`: `get_session_auth_hash()` at login; `None` when absent or not a string.
     pub hash: Option<String>,
 }
 
@@ -172,10 +176,18 @@ pub const ALLOWS_INACTIVE_BACKENDS: &[&str] = &[
 #[derive(Clone, PartialEq, Eq)]
 pub enum GetUser {
     /// The session's user, with the hash under the current `SECRET_KEY`.
-    Authenticated { user_pk: String },
+    Authenticated {
+        /// `str(user.pk)` of the user row.
+        user_pk: String,
+    },
     /// The hash matched a key in `SECRET_KEY_FALLBACKS`: the user is authenticated, and Django then calls
     /// `cycle_key()` and stores `new_hash` (the current-key hash) under `_auth_user_hash`.
-    AuthenticatedUpgrade { user_pk: String, new_hash: String },
+    AuthenticatedUpgrade {
+        /// `str(user.pk)` of the user row.
+        user_pk: String,
+        /// `get_session_auth_hash()` of the user's password under the current `SECRET_KEY`.
+        new_hash: String,
+    },
     /// Anonymous, the session left as it is (no auth keys, a backend not in `AUTHENTICATION_BACKENDS`, or no
     /// active user with that pk).
     Anonymous,
@@ -189,7 +201,9 @@ pub enum GetUser {
 pub struct UserForSession<'a> {
     /// `str(user.pk)`.
     pub pk: &'a str,
+    /// The encoded password (`user.password`, e.g. `pbkdf2_sha256$...`) the session hash is derived from.
     pub password: &'a str,
+    /// `user.is_active`: an inactive user is anonymous unless the backend allows inactive users.
     pub is_active: bool,
 }
 

@@ -21,7 +21,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(100);
 pub struct ClusterConfig {
     /// `host:port` of the seed nodes.
     pub nodes: Vec<(String, u16)>,
+    /// The ACL username from `REDIS_URL`, sent to every node; `None` when unset.
     pub username: Option<String>,
+    /// The password from `REDIS_URL`, sent to every node; `None` when unset.
     pub password: Option<String>,
 }
 

@@ -23,14 +23,18 @@ pub enum StoreError {
     /// Redis or PostgreSQL refused, dropped the connection, or did not answer within the timeout.
     #[error("{service} unavailable: {reason}")]
     Unavailable {
+        /// `"redis"` or `"postgresql"`.
         service: &'static str,
+        /// What failed, without secrets (e.g. a timeout or a connection error's kind).
         reason: String,
     },
     /// The server answered with an error that retrying won't fix (a wrong type, a missing table, an ACL
     /// refusal). The message is the server's, which names no value we sent.
     #[error("{service} error: {reason}")]
     Server {
+        /// `"redis"` or `"postgresql"`.
         service: &'static str,
+        /// The error as the server gave it (Redis's code and detail, PostgreSQL's message).
         reason: String,
     },
     /// A setting (a URL, a timeout) that cannot work.
@@ -52,6 +56,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this is `Unavailable` (the server is down or slow), which services answer with 503.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
     }
@@ -69,8 +74,13 @@ impl StoreError {
 pub struct RedisConfig {
     /// The primary's URL (with Sentinel, `redis://service/db`).
     pub url: String,
+    /// How long to wait for a connection (`REDIS_SOCKET_CONNECT_TIMEOUT`, default 1 s).
     pub connect_timeout: Duration,
+    /// How long to wait for a reply to a command (`REDIS_SOCKET_TIMEOUT`, default 1 s); a call is bounded
+    /// by both timeouts together.
     pub response_timeout: Duration,
+    /// `REDIS_SSL_CA_CERTS`: a PEM file of the CAs that `rediss://` servers are checked against; `None` uses
+    /// the system's trusted roots.
     pub ca_certs: Option<std::path::PathBuf>,
     /// `REDIS_SENTINELS` and the rest of the Sentinel setup, when the primary is found through them.
     pub sentinel: Option<SentinelConfig>,
@@ -121,8 +131,11 @@ impl std::fmt::Debug for RedisConfig {
 /// connection, under [`Redis::run`].
 #[derive(Clone)]
 pub enum RedisConnection {
+    /// One server at `REDIS_URL`, through redis-rs's reconnecting `ConnectionManager`.
     Single(ConnectionManager),
+    /// The primary the Sentinels of `REDIS_SENTINELS` name.
     Sentinel(SentinelPrimary),
+    /// A Redis Cluster reached through `REDIS_CLUSTER_NODES`.
     Cluster(ClusterNodes),
 }
 
@@ -320,7 +333,7 @@ impl Redis {
         if let Some((acknowledged, wanted)) = shortfall {
             crate::metrics::record_redis_wait_timeout();
             tracing::warn!(
-                target: "auth::redis",
+                target: "django_auth_core::redis",
                 "a deletion reached {acknowledged} of {wanted} replicas within {:?}; done on the primary only",
                 self.wait_timeout
             );
@@ -486,9 +499,14 @@ fn redis_error(e: &redis::RedisError) -> StoreError {
 /// deadline), and `DATABASE_TRANSACTION_POOLING` (behind PgBouncer or another pooler in transaction mode).
 #[derive(Clone)]
 pub struct DatabaseConfig {
+    /// `DATABASE_URL`, a libpq connection URL (it may hold the password).
     pub url: String,
+    /// `DATABASE_POOL_SIZE`: the most connections the pool keeps open (at least 1).
     pub pool_size: usize,
+    /// `DATABASE_CONNECT_TIMEOUT`: how long to wait for a new connection, unless the URL's
+    /// `connect_timeout` sets it.
     pub connect_timeout: Duration,
+    /// `DATABASE_TIMEOUT`: how long a query may take.
     pub timeout: Duration,
     /// Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`), where each
     /// transaction may run on another server connection: no prepared statement outlives a transaction.
@@ -526,6 +544,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// A PostgreSQL connection checked out of [`Database`]'s pool; it goes back to the pool when dropped.
 pub type Connection = Object<AsyncPgConnection>;
 
 impl Database {

@@ -8,8 +8,11 @@ use chrono::{DateTime, Utc};
 /// `SESSION_COOKIE_SAMESITE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
+    /// `"Lax"`, Django's default: `SameSite=Lax`.
     Lax,
+    /// `"Strict"`: `SameSite=Strict`.
     Strict,
+    /// `"None"`: `SameSite=None`, which also makes `delete_cookie` send `Secure`.
     None,
 }
 
@@ -17,10 +20,15 @@ pub enum SameSite {
 /// `Default`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieSettings {
+    /// `SESSION_COOKIE_NAME`, default `sessionid`.
     pub name: String,
+    /// `SESSION_COOKIE_DOMAIN`: the `Domain` attribute; `None` (Django's default) sends none.
     pub domain: Option<String>,
+    /// `SESSION_COOKIE_PATH`, default `/`.
     pub path: String,
+    /// `SESSION_COOKIE_SECURE`: `set_cookie` adds `Secure`; default `false`.
     pub secure: bool,
+    /// `SESSION_COOKIE_HTTPONLY`: `set_cookie` adds `HttpOnly`; default `true`.
     pub httponly: bool,
     /// `None` is Django's `SESSION_COOKIE_SAMESITE = False` (no attribute).
     pub samesite: Option<SameSite>,
@@ -139,5 +147,142 @@ impl CookieSettings {
             self.name,
             without_httponly.attributes(Some("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0), secure)
         )
+    }
+}
+
+/// `django.http.cookie.parse_cookie`: the `Cookie` header as Django reads it into `request.COOKIES`. Chunks
+/// split at `;`; a chunk without `=` is a value with an empty name; names and values are stripped of
+/// whitespace, empty pairs dropped, and values unquoted as Python's `http.cookies._unquote` does (`"…"`
+/// with `\ooo` octal and `\x` escapes). A name seen twice keeps its last value, as Django's dict does.
+pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    for chunk in header.split(';') {
+        let (name, value) = chunk.split_once('=').unwrap_or(("", chunk));
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() && value.is_empty() {
+            continue;
+        }
+        let value = unquote(value);
+        match cookies.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = value,
+            None => cookies.push((name.to_string(), value)),
+        }
+    }
+    cookies
+}
+
+/// The value of the cookie `name` in a `Cookie` header, as `request.COOKIES.get(name)` reads it
+/// ([`parse_cookie`]: the last one of that name).
+pub fn get_cookie(header: &str, name: &str) -> Option<String> {
+    // The same walk as `parse_cookie`, without allocating for the other cookies: the last chunk whose
+    // stripped name is `name` wins (an empty pair is skipped there, and can only match an empty name).
+    header
+        .split(';')
+        .rev()
+        .find_map(|chunk| {
+            let (n, v) = chunk.split_once('=').unwrap_or(("", chunk));
+            let (n, v) = (n.trim(), v.trim());
+            (n == name && !(n.is_empty() && v.is_empty())).then_some(v)
+        })
+        .map(unquote)
+}
+
+/// Python's `http.cookies._unquote`: a value in double quotes loses them, `\ooo` (octal, first digit 0–3)
+/// becomes that code point and `\x` becomes `x`; any other value is returned as it is.
+fn unquote(value: &str) -> String {
+    let Some(inner) = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|_| value.len() >= 2)
+    else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let rest: String = chars.clone().take(3).collect();
+        let octal = rest.len() == 3
+            && rest.as_bytes()[0].is_ascii_digit()
+            && rest.as_bytes()[0] <= b'3'
+            && rest.bytes().skip(1).all(|b| (b'0'..=b'7').contains(&b));
+        if octal {
+            if let Ok(code) = u8::from_str_radix(&rest, 8) {
+                out.push(char::from(code));
+            }
+            chars.nth(2);
+        } else if let Some(next) = chars.next() {
+            out.push(next);
+        } else {
+            // A trailing lone backslash: Python's pattern needs a character after it and keeps it.
+            out.push('\\');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod parse_cookie_tests {
+    use super::*;
+
+    /// Django's own cases (tests/requests_tests/tests.py `CookieTests`, `test_python_cookies`,
+    /// `test_cookie_edgecases`, `test_invalid_cookies`, `test_repeated_nonstandard_keys`).
+    #[test]
+    fn parse_cookie_is_djangos() {
+        let map = |header: &str| parse_cookie(header);
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            map("chips=ahoy; vienna=finger"),
+            pairs(&[("chips", "ahoy"), ("vienna", "finger")])
+        );
+        assert_eq!(
+            map("keebler=\"E=mc2; L=\\\"Loves\\\"; fudge=\\012;\""),
+            pairs(&[
+                ("keebler", "\"E=mc2"),
+                ("L", "\\\"Loves\\\""),
+                ("fudge", "\\012"),
+                ("", "\"")
+            ])
+        );
+        assert_eq!(map("keebler=\"E=mc2\""), pairs(&[("keebler", "E=mc2")]));
+        assert_eq!(
+            map("key:term=value:term"),
+            pairs(&[("key:term", "value:term")])
+        );
+        assert_eq!(
+            map("a=b; c=[; d=r; f=h"),
+            pairs(&[("a", "b"), ("c", "["), ("d", "r"), ("f", "h")])
+        );
+        assert_eq!(
+            map("a=b; Domain=example.com"),
+            pairs(&[("a", "b"), ("Domain", "example.com")])
+        );
+        assert_eq!(map("a=b; h=i; a=c"), pairs(&[("a", "c"), ("h", "i")]));
+        assert_eq!(
+            map("  =b  ;  ;  =  ;   c  =  ;  "),
+            pairs(&[("", "b"), ("c", "")])
+        );
+        assert_eq!(
+            map("abc=def; unnamed; django_language=en"),
+            pairs(&[("abc", "def"), ("", "unnamed"), ("django_language", "en")])
+        );
+        assert_eq!(
+            map("a b c=d e = f; gh=i"),
+            pairs(&[("a b c", "d e = f"), ("gh", "i")])
+        );
+        assert_eq!(map("a=\"b=\\\"c\\\"\""), pairs(&[("a", "b=\"c\"")]));
+        assert_eq!(map("a=\"\\101\\102\""), pairs(&[("a", "AB")]));
+        assert_eq!(
+            get_cookie("sessionid=one; csrftoken=t; sessionid=two", "sessionid").as_deref(),
+            Some("two")
+        );
+        assert_eq!(get_cookie("csrftoken=t", "sessionid"), None);
     }
 }

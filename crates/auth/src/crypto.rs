@@ -14,7 +14,9 @@ use subtle::ConstantTimeEq;
 pub enum Algorithm {
     /// Django's historical default; still the default of `salted_hmac` itself.
     Sha1,
+    /// SHA-256: the algorithm of `Signer` (Django ≥ 3.1) and of `get_session_auth_hash`.
     Sha256,
+    /// SHA-512.
     Sha512,
 }
 
@@ -28,6 +30,8 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm for a `hashlib` name (`"sha1"`, `"sha256"`, `"sha512"`), the inverse of `name`;
+    /// `None` for any other name.
     pub fn from_name(name: &str) -> Option<Algorithm> {
         match name {
             "sha1" => Some(Algorithm::Sha1),
@@ -60,6 +64,7 @@ enum Keyed {
 }
 
 impl SaltedHmac {
+    /// Hashes `key_salt + secret` with `algorithm` into the HMAC key, as `salted_hmac` does on every call.
     pub fn new(key_salt: &[u8], secret: &[u8], algorithm: Algorithm) -> SaltedHmac {
         fn keyed<D>(key_salt: &[u8], secret: &[u8]) -> Hmac<D>
         where

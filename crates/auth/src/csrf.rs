@@ -60,7 +60,9 @@ pub fn unmask_cipher_token(token: &str) -> String {
 /// `InvalidTokenFormat` reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenFormatError {
+    /// Neither 32 (a secret) nor 64 (a masked token) characters: "has incorrect length".
     IncorrectLength,
+    /// A character outside `[a-zA-Z0-9]`: "has invalid characters".
     InvalidCharacters,
 }
 
@@ -121,27 +123,42 @@ pub enum TokenSource<'a> {
 /// Why a request was refused. `Display` gives Django's exact reason text (what its 403 page and log show).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CsrfRejection {
+    /// `REASON_NO_CSRF_COOKIE`: the request has no `csrftoken` cookie.
     #[error("CSRF cookie not set.")]
     NoCookie,
+    /// The `csrftoken` cookie is malformed (Django's `InvalidTokenFormat` on the cookie).
     #[error("CSRF cookie {}.", .0.reason())]
     BadCookie(TokenFormatError),
+    /// `REASON_CSRF_TOKEN_MISSING`: neither the POST field nor the header carried a token.
     #[error("CSRF token missing.")]
     TokenMissing,
+    /// The request's token is malformed (Django's `InvalidTokenFormat` on the token).
     #[error("CSRF token from {from} {}.", .error.reason())]
     BadToken {
+        /// Where the token came from, as Django words it: `POST` or `the 'X-Csrftoken' HTTP header`.
         from: String,
+        /// What is wrong with it.
         error: TokenFormatError,
     },
+    /// `REASON_CSRF_TOKEN_INCORRECT`: the token is well-formed but does not unmask to the cookie's secret.
     #[error("CSRF token from {from} incorrect.")]
-    Incorrect { from: String },
+    Incorrect {
+        /// Where the token came from, as Django words it: `POST` or `the 'X-Csrftoken' HTTP header`.
+        from: String,
+    },
+    /// `REASON_BAD_ORIGIN`: the `Origin` header (held here) is neither this site nor a trusted origin.
     #[error("Origin checking failed - {0} does not match any trusted origins.")]
     BadOrigin(String),
+    /// `REASON_NO_REFERER`: an HTTPS request without `Origin` sent no `Referer`.
     #[error("Referer checking failed - no Referer.")]
     NoReferer,
+    /// `REASON_MALFORMED_REFERER`: the `Referer` has no scheme or no host.
     #[error("Referer checking failed - Referer is malformed.")]
     MalformedReferer,
+    /// `REASON_INSECURE_REFERER`: the `Referer` of an HTTPS request is not `https`.
     #[error("Referer checking failed - Referer is insecure while host is secure.")]
     InsecureReferer,
+    /// `REASON_BAD_REFERER`: the `Referer` (held here) is neither this site nor a trusted host.
     #[error("Referer checking failed - {0} does not match any trusted origins.")]
     BadReferer(String),
 }
@@ -219,6 +236,8 @@ pub struct TrustedOrigins {
 }
 
 impl TrustedOrigins {
+    /// Splits the `CSRF_TRUSTED_ORIGINS` entries into exact origins, `*` wildcard entries (by scheme and
+    /// domain) and the hosts the Referer check accepts.
     pub fn new(origins: &[String]) -> TrustedOrigins {
         let mut t = TrustedOrigins::default();
         for origin in origins {
@@ -239,10 +258,15 @@ impl TrustedOrigins {
 /// `ALLOWED_HOSTS` refused it; `port` is `request.get_port()`.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestOrigin<'a> {
+    /// `request.is_secure()`: the request came over HTTPS.
     pub is_secure: bool,
+    /// `request.get_host()`, or `None` when `ALLOWED_HOSTS` refused it.
     pub host: Option<&'a str>,
+    /// `request.get_port()`, e.g. `"443"`.
     pub port: &'a str,
+    /// The `Origin` header (`HTTP_ORIGIN`), if sent.
     pub origin: Option<&'a str>,
+    /// The `Referer` header (`HTTP_REFERER`), if sent.
     pub referer: Option<&'a str>,
 }
 

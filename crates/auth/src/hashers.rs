@@ -39,6 +39,7 @@
 //! [`PasswordHashers::make_password_blocking`], which run on Tokio's blocking pool so they don't stall the
 //! runtime's workers.
 
+#[cfg(feature = "stores")]
 use std::sync::Arc;
 
 use base64::Engine;
@@ -737,6 +738,7 @@ impl PasswordHashers {
         Ok(self.must_update_parsed(&parsed))
     }
 
+    #[cfg(feature = "stores")]
     /// [`PasswordHashers::check_password`] on Tokio's blocking thread pool (`spawn_blocking`), so that an
     /// async service's worker threads keep serving requests while the hash is computed. Must be awaited
     /// inside a Tokio runtime ([`HasherError::Task`] otherwise).
@@ -748,6 +750,7 @@ impl PasswordHashers {
         run_blocking(move || self.check_password(&raw, &encoded)).await
     }
 
+    #[cfg(feature = "stores")]
     /// [`PasswordHashers::make_password`] on Tokio's blocking thread pool.
     pub async fn make_password_blocking(
         self: Arc<Self>,
@@ -1373,6 +1376,7 @@ fn unsalted_encode(hasher: Hasher, raw: &str) -> String {
     }
 }
 
+#[cfg(feature = "stores")]
 /// Runs CPU-heavy work on the current Tokio runtime's blocking pool.
 async fn run_blocking<T, F>(work: F) -> Result<T, HasherError>
 where

@@ -116,15 +116,20 @@ pub const SEEN_INTERVAL: i64 = 60;
 /// The client of the current request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Client {
+    /// The client's IP address (`hosts::client_address`: the peer, or `X-Forwarded-For` per `NUM_PROXIES`).
     pub ip: String,
+    /// The `User-Agent` header as sent (`to_value` stores at most [`MAX_USER_AGENT`] characters of it).
     pub user_agent: String,
 }
 
 /// A session's activity record (see [`SESSION_META_KEY`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionMeta {
+    /// When the record was first written for this login, in Unix seconds (`created`).
     pub created: i64,
+    /// The last request that updated the record, in Unix seconds (`seen`).
     pub seen: i64,
+    /// The client of that request (`ip` and `ua`).
     pub client: Client,
 }
 

@@ -22,8 +22,11 @@ pub enum JsonError {
     /// Python raises `TypeError: keys must be str, int, float, bool or None`.
     #[error("keys must be str, int, float, bool or None, not {0}")]
     BadKey(&'static str),
+    /// Input `json.loads` would reject (Python raises `JSONDecodeError`), with serde_json's message; a
+    /// document nested deeper than `MAX_DEPTH` is refused here too.
     #[error("invalid JSON: {0}")]
     Parse(String),
+    /// `dumps` was given a value nested deeper than the limit it holds (`MAX_DEPTH`).
     #[error("JSON nested deeper than {0} levels")]
     TooDeep(usize),
 }

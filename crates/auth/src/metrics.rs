@@ -39,6 +39,7 @@ pub enum DecodeFailure {
 }
 
 impl DecodeFailure {
+    /// Every reason, in declaration order: index `reason as usize` is that reason's counter.
     pub const ALL: [DecodeFailure; 11] = [
         DecodeFailure::MalformedKey,
         DecodeFailure::Truncated,

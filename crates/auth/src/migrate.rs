@@ -20,7 +20,9 @@ use crate::connections::{Database, StoreError, diesel_error};
 /// One migration of Django's plan.
 #[derive(Clone, Copy, Debug)]
 pub struct Migration {
+    /// The app label, as recorded in `django_migrations.app` (`contenttypes`, `auth`, `sessions`).
     pub app: &'static str,
+    /// The migration's name, as recorded in `django_migrations.name` (e.g. `0001_initial`).
     pub name: &'static str,
     sql: &'static str,
     /// Django's SQL for this migration when `AUTH_USER_MODEL` swaps `auth.User` out (`swapped/`): no
@@ -155,6 +157,8 @@ pub enum DefaultAutoField {
 }
 
 impl DefaultAutoField {
+    /// Parses a `DEFAULT_AUTO_FIELD` value (the dotted path of `AutoField` or `BigAutoField`); `None` for
+    /// any other string.
     pub fn from_setting(value: &str) -> Option<DefaultAutoField> {
         match value {
             "django.db.models.AutoField" => Some(DefaultAutoField::Auto),
@@ -169,7 +173,9 @@ impl DefaultAutoField {
 pub struct MigrateReport {
     /// `(app, name)` of each migration applied, in order.
     pub applied: Vec<(String, String)>,
+    /// How many `django_content_type` rows `create_contenttypes` would have added were inserted.
     pub content_types_created: usize,
+    /// How many `auth_permission` rows `create_permissions` would have added were inserted.
     pub permissions_created: usize,
 }
 

@@ -32,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::LazyLock;
 
+#[cfg(feature = "stores")]
 use crate::users::{NewUser, User};
 
 /// Django's `common-passwords.txt.gz` from Django 5.2.19, unchanged (see `crates/auth/data/README.md`).
@@ -100,7 +101,9 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ValidationError {
+    /// `ValidationError.code`: which validator refused the password.
     pub code: ErrorCode,
+    /// The English message with its parameters filled in, e.g. `This password is too common.`.
     pub message: String,
 }
 
@@ -117,9 +120,13 @@ pub enum ValidatorConfigError {
 /// `user_attributes` option names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UserAttribute {
+    /// `username` (verbose name "username").
     Username,
+    /// `first_name` (verbose name "first name").
     FirstName,
+    /// `last_name` (verbose name "last name").
     LastName,
+    /// `email` (verbose name "email address").
     Email,
 }
 
@@ -151,9 +158,13 @@ impl UserAttribute {
 /// skips a falsy one; all four empty is the same as Django's `user=None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserAttributes<'a> {
+    /// `user.username`, or empty to skip it.
     pub username: &'a str,
+    /// `user.first_name`, or empty to skip it.
     pub first_name: &'a str,
+    /// `user.last_name`, or empty to skip it.
     pub last_name: &'a str,
+    /// `user.email`, or empty to skip it.
     pub email: &'a str,
 }
 
@@ -171,6 +182,7 @@ impl<'a> UserAttributes<'a> {
 
 /// A field the model lacks is empty, which the similarity check skips as Django skips a missing
 /// attribute (`username` included: a model that logs in by email usually has none).
+#[cfg(feature = "stores")]
 impl<'a> From<&'a User> for UserAttributes<'a> {
     fn from(user: &'a User) -> Self {
         UserAttributes {
@@ -182,6 +194,7 @@ impl<'a> From<&'a User> for UserAttributes<'a> {
     }
 }
 
+#[cfg(feature = "stores")]
 impl<'a> From<&'a NewUser> for UserAttributes<'a> {
     fn from(user: &'a NewUser) -> Self {
         UserAttributes {
@@ -432,9 +445,13 @@ impl NumericPasswordValidator {
 /// One entry of Django's `AUTH_PASSWORD_VALIDATORS`: a validator class with its `OPTIONS`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PasswordValidator {
+    /// `django.contrib.auth.password_validation.UserAttributeSimilarityValidator`.
     UserAttributeSimilarity(UserAttributeSimilarityValidator),
+    /// `django.contrib.auth.password_validation.MinimumLengthValidator`.
     MinimumLength(MinimumLengthValidator),
+    /// `django.contrib.auth.password_validation.CommonPasswordValidator`.
     CommonPassword(CommonPasswordValidator),
+    /// `django.contrib.auth.password_validation.NumericPasswordValidator`.
     NumericPassword(NumericPasswordValidator),
 }
 

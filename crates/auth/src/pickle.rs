@@ -82,49 +82,90 @@ pub const DUMPS_MAX_DEPTH: usize = 1000;
 pub enum PickleError {
     /// The input is longer than `Limits::max_input_bytes`.
     #[error("pickle of {len} bytes exceeds the {limit}-byte limit")]
-    InputTooLarge { len: usize, limit: usize },
+    InputTooLarge {
+        /// The input's length in bytes.
+        len: usize,
+        /// `Limits::max_input_bytes`.
+        limit: usize,
+    },
     /// The input ended inside an opcode, or before `STOP` (Python: "pickle data was truncated").
     #[error("pickle data was truncated at byte {offset}")]
-    Truncated { offset: usize },
+    Truncated {
+        /// Position where the missing bytes should have started.
+        offset: usize,
+    },
     /// A byte that is not an opcode of protocols 0–5.
     #[error("unknown pickle opcode {opcode:#04x} at byte {offset}")]
-    UnknownOpcode { opcode: u8, offset: usize },
+    UnknownOpcode {
+        /// The unknown byte.
+        opcode: u8,
+        /// Its position in the input.
+        offset: usize,
+    },
     /// A length prefix (strings, bytes, `LONG4`, `FRAME`) larger than the input that is left. Checked
     /// before anything is allocated from it.
     #[error("length {len} at byte {offset} exceeds the {remaining} bytes left")]
     LengthTooLarge {
+        /// The length the input declared, in bytes.
         len: u64,
+        /// How many bytes of input were left after the prefix.
         remaining: usize,
+        /// Position of the opcode that carried the length.
         offset: usize,
     },
     /// Containers or open `MARK`s nest deeper than `Limits::max_depth` (or `DUMPS_MAX_DEPTH` in `dumps`).
     #[error("pickle nests deeper than {limit}")]
-    TooDeep { limit: usize },
+    TooDeep {
+        /// The depth that was exceeded: `Limits::max_depth`, or `DUMPS_MAX_DEPTH` in `dumps`.
+        limit: usize,
+    },
     /// The arena, or the tree with shared references expanded, would exceed `Limits::max_nodes`.
     #[error("pickle expands to more than {limit} nodes")]
-    TooManyNodes { limit: usize },
+    TooManyNodes {
+        /// `Limits::max_nodes`.
+        limit: usize,
+    },
     /// The tree with shared references expanded would hold more than this many bytes of str/bytes.
     #[error("pickle expands to more than {limit} bytes of data")]
-    TooManyBytes { limit: usize },
+    TooManyBytes {
+        /// `EXPANSION_FACTOR` times `Limits::max_input_bytes`.
+        limit: usize,
+    },
     /// More memo entries than `Limits::max_memo`.
     #[error("pickle memo exceeds {limit} entries")]
-    MemoTooLarge { limit: usize },
+    MemoTooLarge {
+        /// `Limits::max_memo`.
+        limit: usize,
+    },
     /// `GET`/`BINGET`/`LONG_BINGET` of an index never `PUT` (Python: "Memo value not found at index").
     #[error("memo value not found at index {index} (byte {offset})")]
-    MemoMissing { index: u64, offset: usize },
+    MemoMissing {
+        /// The memo index asked for.
+        index: u64,
+        /// Position of the opcode that asked for it.
+        offset: usize,
+    },
     /// An opcode needed more objects than the stack holds above the last `MARK` (Python's
     /// `Pdata_stack_underflow`: "unpickling stack underflow").
     #[error("unpickling stack underflow at byte {offset}")]
-    StackUnderflow { offset: usize },
+    StackUnderflow {
+        /// Position of the opcode that found the stack too short.
+        offset: usize,
+    },
     /// An opcode that ends a `MARK` group found no `MARK` (Python: "could not find MARK").
     #[error("could not find MARK at byte {offset}")]
-    MarkMissing { offset: usize },
+    MarkMissing {
+        /// Position of the opcode that looked for the `MARK`.
+        offset: usize,
+    },
     /// A pickle feature that needs the Python side's cooperation and never appears in Django's cache
     /// values: persistent ids, the `copyreg` extension registry, out-of-band buffers; or an operation on
     /// an object we keep no op for.
     #[error("unsupported pickle feature at byte {offset}: {feature}")]
     Unsupported {
+        /// The feature and its opcodes, e.g. `persistent id (PERSID/BINPERSID)`.
         feature: &'static str,
+        /// Position of the opcode that used it.
         offset: usize,
     },
     /// `PROTO` above 5, the highest protocol Python knows.
@@ -139,7 +180,10 @@ pub enum PickleError {
     /// A `str` that is not valid UTF-8 (or holds a lone surrogate, which Python allows and Rust cannot
     /// represent), or a Python 2 `str` that is not ASCII (Python 3 decodes those as ASCII by default).
     #[error("undecodable string at byte {offset}")]
-    InvalidString { offset: usize },
+    InvalidString {
+        /// Position of the opcode that carried the string.
+        offset: usize,
+    },
     /// A list, dict, set or bytearray used as a dict key or set element: Python raises `TypeError:
     /// unhashable type` for these, so the pickle cannot load.
     #[error("unhashable {0} used as a dict key or set element")]
@@ -147,7 +191,12 @@ pub enum PickleError {
     /// Anything else Python itself rejects (odd `SETITEMS`, `APPEND` to a dict, `REDUCE` args not a tuple,
     /// a malformed text number...).
     #[error("invalid pickle at byte {offset}: {reason}")]
-    Invalid { offset: usize, reason: &'static str },
+    Invalid {
+        /// Position of the opcode Python would reject.
+        offset: usize,
+        /// What is wrong, in the words of Python's error where it has one.
+        reason: &'static str,
+    },
 }
 
 /// The protocol a pickle declares in its leading `PROTO` opcode (`\x80 N`), as Python's `pickletools`

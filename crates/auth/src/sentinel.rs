@@ -44,7 +44,9 @@ pub struct SentinelConfig {
     pub sentinel_password: Option<String>,
     /// The primary's ACL user and password, and database, from `REDIS_URL`.
     pub username: Option<String>,
+    /// The primary's password from `REDIS_URL`; `None` when the URL has none.
     pub password: Option<String>,
+    /// The database number from `REDIS_URL`'s path (`/0` when absent), selected on the primary.
     pub db: i64,
 }
 
@@ -292,7 +294,7 @@ impl SentinelPrimary {
                 // Whatever the Sentinels said (no primary known, a primary that is not one, no Sentinel
                 // reachable), it is an outage until they name a primary that answers.
                 tracing::warn!(
-                    target: "auth::sentinel",
+                    target: "django_auth_core::sentinel",
                     "no primary from the Sentinels: {:?}{}",
                     e.kind(),
                     e.detail().map(|d| format!(" ({d})")).unwrap_or_default()
@@ -335,7 +337,7 @@ impl SentinelPrimary {
             .get_multiplexed_async_connection_with_config(&self.inner.connection_config)
             .await?;
         tracing::info!(
-            target: "auth::sentinel",
+            target: "django_auth_core::sentinel",
             "connected to the primary the Sentinels name, port {}",
             address.1
         );
@@ -368,7 +370,7 @@ impl SentinelPrimary {
             let excess = state.redo.len() + 1 - MAX_REDO;
             state.redo.drain(..excess);
             tracing::warn!(
-                target: "auth::sentinel",
+                target: "django_auth_core::sentinel",
                 "more than {MAX_REDO} deletions without a replica in a minute: the oldest will not be redone after a failover"
             );
         }
@@ -401,7 +403,7 @@ impl SentinelPrimary {
             state.current = None;
             state.address = None;
             tracing::warn!(
-                target: "auth::sentinel",
+                target: "django_auth_core::sentinel",
                 "the primary's connection failed ({:?}{}); asking the Sentinels again",
                 error.kind(),
                 error.code().map(|c| format!(" {c}")).unwrap_or_default()
@@ -454,7 +456,7 @@ async fn watch(inner: std::sync::Weak<Inner>) {
                 Ok(Some(named)) => {
                     if named != current {
                         tracing::warn!(
-                            target: "auth::sentinel",
+                            target: "django_auth_core::sentinel",
                             "the Sentinels now name the primary on port {}; leaving port {}",
                             named.1,
                             current.1
@@ -530,7 +532,7 @@ async fn redo_on_new_primary(inner: &Arc<Inner>) {
         redo.done_on.push(address.clone());
     }
     tracing::info!(
-        target: "auth::sentinel",
+        target: "django_auth_core::sentinel",
         "did again on the primary on port {} {} deletions no replica acknowledged",
         address.1,
         ids.len()

@@ -17,10 +17,14 @@ use crate::value::{Constructor, Value};
 /// counting each reason.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// The cache engine's pickle could not be read (`pickle.loads`) or written (`pickle.dumps`).
     #[error("session pickle: {0}")]
     Pickle(#[from] PickleError),
+    /// `signing.loads` refused the signed data (bad signature, expired, oversized or undecodable payload),
+    /// or `signing.dumps` could not sign it.
     #[error("session signature: {0}")]
     Signing(#[from] SigningError),
+    /// The JSON payload does not parse, or the session holds a value JSON cannot write (`JSONSerializer`).
     #[error("session JSON: {0}")]
     Json(#[from] json::JsonError),
     /// The payload decoded, but to something other than a dict with string keys.
@@ -29,11 +33,14 @@ pub enum SessionError {
     /// The legacy (< 3.1) format's own hash did not match.
     #[error("legacy session data hash mismatch")]
     LegacyHashMismatch,
+    /// The data is neither signed (Django ≥ 3.1), nor the legacy `base64(hash:payload)`, nor valid UTF-8
+    /// JSON where that is expected.
     #[error("session data is not in any known format")]
     Unrecognised,
     /// `_session_expiry` holds something Django could not compute an expiry from.
     #[error("_session_expiry is not a number, an aware ISO date or a datetime")]
     BadExpiry,
+    /// The OS random source failed while making a new session key.
     #[error(transparent)]
     Random(#[from] RandomError),
 }
@@ -54,10 +61,12 @@ impl std::fmt::Debug for SessionData {
 }
 
 impl SessionData {
+    /// An empty session (`{}`).
     pub fn new() -> SessionData {
         SessionData::default()
     }
 
+    /// `session.get(key)`: the value stored under `key`, or `None` when the key is absent.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.items.get(key)
     }
@@ -72,22 +81,27 @@ impl SessionData {
         self.items.shift_remove(key)
     }
 
+    /// `key in session`.
     pub fn contains_key(&self, key: &str) -> bool {
         self.items.contains_key(key)
     }
 
+    /// Whether the dict holds no key at all (`not session.keys()`).
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// `len(session)`: the number of keys.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// `session.clear()`: removes every key.
     pub fn clear(&mut self) {
         self.items.clear()
     }
 
+    /// `session.items()`: each key and value, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.items.iter().map(|(k, v)| (k.as_str(), v))
     }
@@ -152,7 +166,10 @@ pub fn is_well_formed_session_key(key: &str) -> bool {
 /// `SESSION_COOKIE_AGE` (default two weeks) and `SESSION_EXPIRE_AT_BROWSER_CLOSE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpirySettings {
+    /// `SESSION_COOKIE_AGE`, in seconds (default 1,209,600: two weeks).
     pub cookie_age: i64,
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE` (default `false`): a session without its own expiry gets a
+    /// browser-session cookie.
     pub expire_at_browser_close: bool,
 }
 

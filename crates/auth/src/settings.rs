@@ -19,20 +19,33 @@ use crate::store::{
 use crate::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT;
 use crate::users::UserStore;
 
+/// A setting that stops a service at start-up: required but unset, or set to a value that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The named variable is unset and the configuration needs it, e.g. `SECRET_KEY`, or
+    /// `REDIS_URL` for the `cache` engine.
     #[error("{0} is required")]
     Missing(&'static str),
+    /// A variable's value does not parse or is out of range.
     #[error("{name}: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The environment variable at fault.
+        name: &'static str,
+        /// What is wrong with its value, e.g. `expected 0 to 16`.
+        reason: String,
+    },
 }
 
 /// `SESSION_ENGINE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineKind {
+    /// `django.contrib.sessions.backends.cache`: sessions only in Redis.
     Cache,
+    /// `django.contrib.sessions.backends.cached_db`: PostgreSQL, with Redis as a write-through cache.
     CachedDb,
+    /// `django.contrib.sessions.backends.db`: sessions only in PostgreSQL (`django_session`).
     Db,
+    /// `django.contrib.sessions.backends.signed_cookies`: the session is the signed cookie itself.
     SignedCookies,
 }
 
@@ -60,6 +73,7 @@ pub struct Settings {
     pub keys: Keys,
     /// `SESSION_ENGINE` (default `cache`, this project's heart; Django's own default is `db`).
     pub session_engine: EngineKind,
+    /// `SESSION_COOKIE_AGE`, `SESSION_EXPIRE_AT_BROWSER_CLOSE` and `SESSION_SAVE_EVERY_REQUEST`.
     pub session: SessionSettings,
     /// `REDIS_URL` with its timeouts; required by `cache` and `cached_db`.
     pub redis: Option<RedisConfig>,
@@ -919,7 +933,9 @@ impl Settings {
 /// The shared connections of a service.
 #[derive(Clone, Debug)]
 pub struct Connections {
+    /// The Redis connection, when `REDIS_URL` is set.
     pub redis: Option<Redis>,
+    /// The PostgreSQL pool, when `DATABASE_URL` is set.
     pub database: Option<Database>,
 }
 

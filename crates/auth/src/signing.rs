@@ -21,7 +21,12 @@ pub enum SigningError {
     BadSignature,
     /// `SignatureExpired("Signature age X > Y seconds")`.
     #[error("Signature age {} > {} seconds", json::float_repr(*.age), json::float_repr(*.max_age))]
-    Expired { age: f64, max_age: f64 },
+    Expired {
+        /// Seconds between the signed timestamp and now.
+        age: f64,
+        /// The `max_age` the value was checked against, in seconds.
+        max_age: f64,
+    },
     /// The timestamp part is not base62.
     #[error("Bad timestamp")]
     BadTimestamp,
@@ -44,7 +49,9 @@ pub const MAX_SIGNED_LEN: usize = 16 * 1024 * 1024;
 /// `SECRET_KEY` and `SECRET_KEY_FALLBACKS`: sign with the first, verify with any, in order.
 #[derive(Clone)]
 pub struct Keys {
+    /// `SECRET_KEY`: signs everything, and is tried first when verifying.
     pub secret_key: String,
+    /// `SECRET_KEY_FALLBACKS`: only verify, tried in order after `secret_key`.
     pub fallbacks: Vec<String>,
 }
 
@@ -60,6 +67,7 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
+    /// `SECRET_KEY` and `SECRET_KEY_FALLBACKS` (possibly empty) as the settings give them.
     pub fn new(secret_key: impl Into<String>, fallbacks: Vec<String>) -> Keys {
         Keys {
             secret_key: secret_key.into(),
@@ -76,6 +84,7 @@ impl Keys {
 /// Which key verified a value: Django treats a fallback match as valid but re-signs with the current key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyMatch {
+    /// `SECRET_KEY` verified the value.
     Current,
     /// Index into `SECRET_KEY_FALLBACKS`.
     Fallback(usize),
@@ -182,6 +191,7 @@ impl Signer {
         Some(self)
     }
 
+    /// The keys this signer signs and verifies with.
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
@@ -252,6 +262,8 @@ impl TimestampSigner {
         }
     }
 
+    /// A `TimestampSigner` over an already configured `Signer`, keeping its keys, salt, separator and
+    /// algorithm.
     pub fn from_signer(signer: Signer) -> TimestampSigner {
         TimestampSigner { signer }
     }

@@ -78,6 +78,7 @@ pub struct LoginThrottle {
 /// A refusal: try again after this long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Throttled {
+    /// Time left until the longest exhausted window ends (in Redis, at least one second).
     pub retry_after: Duration,
 }
 

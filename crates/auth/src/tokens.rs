@@ -21,6 +21,8 @@ pub struct TokenUser<'a> {
     pub pk: &'a str,
     /// The encoded password (`auth_user.password`).
     pub password: &'a str,
+    /// `user.last_login`, hashed to the second as a UTC wall-clock time; `None` (never logged in) hashes as
+    /// empty.
     pub last_login: Option<DateTime<Utc>>,
     /// The field `EMAIL_FIELD` names (`email` by default); empty when unset.
     pub email: &'a str,
@@ -30,7 +32,9 @@ pub struct TokenUser<'a> {
 /// `PASSWORD_RESET_TIMEOUT` and, through `datetime.now()`, `TIME_ZONE`.
 #[derive(Clone, Debug)]
 pub struct PasswordResetTokenGenerator {
+    /// `SECRET_KEY` makes tokens; it and `SECRET_KEY_FALLBACKS` check them.
     pub keys: Keys,
+    /// `PASSWORD_RESET_TIMEOUT`, in seconds: how old a token may be and still pass.
     pub timeout: i64,
     /// Django's `_now()` is `datetime.now()`: the naive wall clock of `TIME_ZONE` (Django sets the process's
     /// `TZ` to it). Computing the timestamp in UTC instead would shift it by the zone's offset, so tokens

@@ -180,12 +180,20 @@ impl PkKind {
 /// `AbstractBaseUser` only `password` and `last_login`, `PermissionsMixin` adds `is_superuser`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// The `is_active` column (`AbstractUser.is_active`; without it every user is active, as
+    /// `AbstractBaseUser.is_active = True`).
     IsActive,
+    /// The `is_staff` column (`AbstractUser.is_staff`).
     IsStaff,
+    /// The `is_superuser` column (`PermissionsMixin.is_superuser`).
     IsSuperuser,
+    /// The `first_name` column (`AbstractUser.first_name`).
     FirstName,
+    /// The `last_name` column (`AbstractUser.last_name`).
     LastName,
+    /// The column `EMAIL_FIELD` names (`email` by default, `AbstractBaseUser.get_email_field_name()`).
     Email,
+    /// The `date_joined` column (`AbstractUser.date_joined`).
     DateJoined,
 }
 
@@ -223,9 +231,12 @@ pub enum UserModelError {
     /// The catalog could not be read (PostgreSQL down, a wrong `DATABASE_URL`).
     #[error("cannot read the user table's columns: {0}")]
     Store(#[from] StoreError),
+    /// A setting names a table or column the database does not have, or one Django's user model cannot be.
     #[error("{setting}: {reason}")]
     Invalid {
+        /// The setting to fix, e.g. `AUTH_USER_MODEL` or `AUTH_USER_TABLE`.
         setting: &'static str,
+        /// What is wrong, in a sentence that says how to fix it.
         reason: String,
     },
 }

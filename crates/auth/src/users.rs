@@ -30,6 +30,7 @@ pub struct User {
     /// The encoded password.
     #[diesel(sql_type = Text)]
     pub password: String,
+    /// `user.last_login`: the last successful login, `None` if the user never logged in.
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_login: Option<DateTime<Utc>>,
     /// `user.get_username()`: the `USERNAME_FIELD`'s value.
@@ -38,17 +39,22 @@ pub struct User {
     /// The `EMAIL_FIELD`'s value.
     #[diesel(sql_type = Nullable<Text>)]
     pub email: Option<String>,
+    /// `user.first_name`; `None` for a model without the field.
     #[diesel(sql_type = Nullable<Text>)]
     pub first_name: Option<String>,
+    /// `user.last_name`; `None` for a model without the field.
     #[diesel(sql_type = Nullable<Text>)]
     pub last_name: Option<String>,
     /// `None` for a model without the field, which Django counts as active.
     #[diesel(sql_type = Nullable<Bool>)]
     pub is_active: Option<bool>,
+    /// `user.is_staff` (may use the admin site); `None` for a model without the field.
     #[diesel(sql_type = Nullable<Bool>)]
     pub is_staff: Option<bool>,
+    /// `user.is_superuser` (`PermissionsMixin`); `None` for a model without the field.
     #[diesel(sql_type = Nullable<Bool>)]
     pub is_superuser: Option<bool>,
+    /// `user.date_joined`: when the account was created; `None` for a model without the field.
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub date_joined: Option<DateTime<Utc>>,
     /// `getattr(user, "username", None)`: a `username` column's value, whatever the `USERNAME_FIELD`
@@ -99,8 +105,11 @@ impl User {
 /// does not have is left out.
 #[derive(Clone, Debug, Default)]
 pub struct ProfileChange {
+    /// The new `first_name`, written as given.
     pub first_name: Option<String>,
+    /// The new `last_name`, written as given.
     pub last_name: Option<String>,
+    /// The new value of the `EMAIL_FIELD`, written as given (not normalised).
     pub email: Option<String>,
 }
 
@@ -109,13 +118,20 @@ pub struct ProfileChange {
 /// ignored.
 #[derive(Clone, Default)]
 pub struct NewUser {
+    /// The `USERNAME_FIELD`'s value, normalised as `create_user` does (`normalize_email` when that field
+    /// is the email, NFKC otherwise); must not be empty.
     pub username: String,
+    /// The `EMAIL_FIELD`'s value, stored through `normalize_email` (domain lowercased).
     pub email: String,
     /// `None` gives an unusable password (`set_unusable_password`), as `create_user(password=None)` does.
     pub password: Option<String>,
+    /// `first_name`, stored as given.
     pub first_name: String,
+    /// `last_name`, stored as given.
     pub last_name: String,
+    /// `is_staff` (`create_user` defaults it to `False`).
     pub is_staff: bool,
+    /// `is_superuser` (`create_user` defaults it to `False`).
     pub is_superuser: bool,
 }
 
@@ -127,10 +143,13 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
+/// Why a user could not be read, created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
+    /// PostgreSQL was unavailable or refused the query.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The password could not be hashed (e.g. a `PASSWORD_HASHERS` entry that cannot hash it).
     #[error(transparent)]
     Hasher(#[from] HasherError),
     /// A unique constraint (the `USERNAME_FIELD`'s): a user with that username exists.
@@ -139,6 +158,7 @@ pub enum UserError {
     /// `create_user` with an empty username ("The given username must be set").
     #[error("the given username must be set")]
     EmptyUsername,
+    /// No row has that primary key (or the key is not of the model's key type).
     #[error("no user with that id")]
     NotFound,
     /// The user table has `NOT NULL` columns without a database default that only the Django project
@@ -383,6 +403,7 @@ impl UserStore {
         UserStore::new(self.db.clone(), hashers, self.model.clone())
     }
 
+    /// The `PASSWORD_HASHERS` passwords are checked and made with.
     pub fn hashers(&self) -> &Arc<PasswordHashers> {
         &self.hashers
     }

@@ -19,8 +19,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// `auth_user`'s column limits (`AbstractUser`'s `max_length`s).
 pub const USERNAME_MAX_LENGTH: usize = 150;
+/// `AbstractUser.first_name`'s `max_length` (`varchar(150)`).
 pub const FIRST_NAME_MAX_LENGTH: usize = 150;
+/// `AbstractUser.last_name`'s `max_length` (`varchar(150)`).
 pub const LAST_NAME_MAX_LENGTH: usize = 150;
+/// `AbstractUser.email`'s `max_length` (`EmailField`'s default, `varchar(254)`).
 pub const EMAIL_MAX_LENGTH: usize = 254;
 
 /// Django's `EmailValidator` message.

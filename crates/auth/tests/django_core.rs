@@ -4,13 +4,13 @@
 
 mod support;
 
-use auth::Value;
-use auth::crypto::{Algorithm, salted_hmac_hex};
-use auth::csrf::{self, TokenSource};
-use auth::session::{self, ExpirySettings, SessionData, SetExpiry};
-use auth::signing::{self, KeyMatch, Keys, Signer, TimestampSigner};
-use auth::tokens::{PasswordResetTokenGenerator, TokenUser};
 use chrono::{DateTime, TimeZone, Utc};
+use django_auth_core::Value;
+use django_auth_core::crypto::{Algorithm, salted_hmac_hex};
+use django_auth_core::csrf::{self, TokenSource};
+use django_auth_core::session::{self, ExpirySettings, SessionData, SetExpiry};
+use django_auth_core::signing::{self, KeyMatch, Keys, Signer, TimestampSigner};
+use django_auth_core::tokens::{PasswordResetTokenGenerator, TokenUser};
 use serde_json::json;
 use support::*;
 
@@ -42,7 +42,7 @@ impl Rng {
 fn sample_session() -> SessionData {
     let mut s = SessionData::new();
     s.insert("_auth_user_id", "42");
-    s.insert("_auth_user_backend", auth::auth::MODEL_BACKEND);
+    s.insert("_auth_user_backend", django_auth_core::auth::MODEL_BACKEND);
     s.insert(
         "_auth_user_hash",
         "0d00fe7cc42a4b051a24843251944d3fab8fb64fd364c54bcce7e775ae9b4b3e",
@@ -252,10 +252,12 @@ fn json_escaping_matches_python_for_random_unicode() {
     );
     for (cps, expected) in strings.iter().zip(django.as_array().unwrap()) {
         let s: String = cps.iter().map(|&c| char::from_u32(c).unwrap()).collect();
-        let ours = auth::json::dumps(&Value::Str(s.clone()), auth::json::COMPACT).unwrap();
+        let ours =
+            django_auth_core::json::dumps(&Value::Str(s.clone()), django_auth_core::json::COMPACT)
+                .unwrap();
         assert_eq!(ours, expected.as_str().unwrap(), "{s:?}");
         assert_eq!(
-            auth::json::loads_latin1(ours.as_bytes()).unwrap(),
+            django_auth_core::json::loads_latin1(ours.as_bytes()).unwrap(),
             Value::Str(s)
         );
     }
@@ -289,7 +291,7 @@ fn float_repr_matches_python_for_random_doubles() {
     let django = o.call("float.repr", json!({}), json!({"bits": bits}));
     for (f, expected) in floats.iter().zip(django.as_array().unwrap()) {
         assert_eq!(
-            auth::json::float_repr(*f),
+            django_auth_core::json::float_repr(*f),
             expected.as_str().unwrap(),
             "{f:e}"
         );
@@ -496,7 +498,7 @@ fn session_auth_hash_and_fallbacks() {
             json!({"password": password}),
         );
         assert_eq!(
-            auth::auth::get_session_auth_hash(password, SECRET),
+            django_auth_core::auth::get_session_auth_hash(password, SECRET),
             django.as_str().unwrap()
         );
         let fallbacks = o.call(
@@ -507,7 +509,7 @@ fn session_auth_hash_and_fallbacks() {
         let keys = Keys::new(SECRET, vec!["one".into(), FALLBACK.into()]);
         for (i, hash) in fallbacks.as_array().unwrap().iter().enumerate() {
             assert_eq!(
-                auth::auth::verify_session_auth_hash(hash.as_str(), password, &keys),
+                django_auth_core::auth::verify_session_auth_hash(hash.as_str(), password, &keys),
                 Some(KeyMatch::Fallback(i))
             );
         }
@@ -605,7 +607,7 @@ fn password_reset_tokens_in_any_time_zone() {
     for tz in ["UTC", "America/Chicago", "Asia/Kolkata", "Pacific/Chatham"] {
         let generator = PasswordResetTokenGenerator {
             keys: keys(),
-            timeout: auth::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT,
+            timeout: django_auth_core::tokens::DEFAULT_PASSWORD_RESET_TIMEOUT,
             time_zone: tz.parse().unwrap(),
         };
         for (login, email) in [
@@ -675,18 +677,26 @@ fn password_reset_tokens_in_any_time_zone() {
     for pk in [1_i64, 42, 12345, 9_007_199_254_740_993] {
         let django = o.call("tokens.uidb64", json!({}), json!({"pk": pk}));
         let pk = pk.to_string();
-        assert_eq!(auth::tokens::uid_encode(&pk), django.as_str().unwrap());
-        assert_eq!(auth::tokens::uid_decode(django.as_str().unwrap()), Some(pk));
+        assert_eq!(
+            django_auth_core::tokens::uid_encode(&pk),
+            django.as_str().unwrap()
+        );
+        assert_eq!(
+            django_auth_core::tokens::uid_decode(django.as_str().unwrap()),
+            Some(pk)
+        );
     }
 }
 
 #[test]
 fn get_user_decides_as_django() {
-    use auth::auth::{GetUser, SessionAuthHasher, UserForSession, get_user, session_auth};
+    use django_auth_core::auth::{
+        GetUser, SessionAuthHasher, UserForSession, get_user, session_auth,
+    };
     let mut o = oracle();
-    let current = auth::auth::get_session_auth_hash(ENCODED, SECRET);
-    let old = auth::auth::get_session_auth_hash(ENCODED, FALLBACK);
-    let backend = auth::auth::MODEL_BACKEND;
+    let current = django_auth_core::auth::get_session_auth_hash(ENCODED, SECRET);
+    let old = django_auth_core::auth::get_session_auth_hash(ENCODED, FALLBACK);
+    let backend = django_auth_core::auth::MODEL_BACKEND;
     let active = json!({"pk": 1, "password": ENCODED, "is_active": true});
     let inactive = json!({"pk": 1, "password": ENCODED, "is_active": false});
     let cases = [
@@ -750,7 +760,7 @@ fn get_user_decides_as_django() {
         let (user_pk, key_changed) = match &outcome {
             GetUser::Authenticated { user_pk } => (Some(user_pk.clone()), false),
             GetUser::AuthenticatedUpgrade { user_pk, new_hash } => {
-                data.insert(auth::auth::HASH_SESSION_KEY, new_hash.as_str());
+                data.insert(django_auth_core::auth::HASH_SESSION_KEY, new_hash.as_str());
                 (Some(user_pk.clone()), true)
             }
             GetUser::Anonymous => (None, false),
@@ -779,7 +789,7 @@ fn get_user_decides_as_django() {
 
 #[test]
 fn csrf_origin_and_referer_matrix() {
-    use auth::csrf::{RequestOrigin, TrustedOrigins, check_origin_and_referer};
+    use django_auth_core::csrf::{RequestOrigin, TrustedOrigins, check_origin_and_referer};
     let mut o = oracle();
     let trusted_list = vec![
         "https://*.trusted.com".to_string(),
@@ -927,7 +937,7 @@ fn session_keys_follow_djangos_rules() {
 
 #[test]
 fn session_cookie_headers_as_session_middleware_sends_them() {
-    use auth::cookie::{CookieSettings, SameSite};
+    use django_auth_core::cookie::{CookieSettings, SameSite};
     let time = 1_700_000_000i64;
     let now = chrono::DateTime::from_timestamp(time, 0).unwrap();
     let custom = CookieSettings {
@@ -1003,7 +1013,7 @@ fn session_cookie_headers_as_session_middleware_sends_them() {
 
 #[test]
 fn allowed_hosts_as_django_checks_them() {
-    use auth::hosts::{split_domain_port, validate_host};
+    use django_auth_core::hosts::{split_domain_port, validate_host};
     let hosts = [
         "example.com",
         "Example.COM:8000",
@@ -1080,7 +1090,7 @@ fn allowed_hosts_as_django_checks_them() {
 /// answer for every printable-ASCII URL (ours refuses anything else outright).
 #[test]
 fn safe_redirects_as_django_decides() {
-    use auth::hosts::url_has_allowed_host_and_scheme;
+    use django_auth_core::hosts::url_has_allowed_host_and_scheme;
     let mut urls: Vec<String> = [
         "/",
         "/accounts/",

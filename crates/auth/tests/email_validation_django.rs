@@ -19,7 +19,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use auth::validators::is_valid_email;
+use django_auth_core::validators::is_valid_email;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;

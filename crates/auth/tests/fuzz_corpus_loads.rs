@@ -7,8 +7,8 @@ mod checks;
 
 use std::path::PathBuf;
 
-use auth::session;
-use auth::signing::{SigningError, decode_payload};
+use django_auth_core::session;
+use django_auth_core::signing::{SigningError, decode_payload};
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/signing_loads")
@@ -38,7 +38,7 @@ fn seeds_decode_as_django_made_them() {
         Some("1")
     );
     let (_, which) = session::decode_db(&seed("db_old_key"), &keys).expect("fallback key");
-    assert_eq!(which, auth::signing::KeyMatch::Fallback(0));
+    assert_eq!(which, django_auth_core::signing::KeyMatch::Fallback(0));
     let (cookie, _) =
         session::decode_signed_cookie_at(&seed("signed_cookie"), &keys, 1_209_600, checks::NOW)
             .unwrap();
@@ -61,6 +61,7 @@ fn seeds_decode_as_django_made_them() {
         SigningError::TooLarge
     );
     assert!(
-        auth::json::loads_latin1(&decode_payload(&seed("payload_deep_json")).unwrap()).is_err()
+        django_auth_core::json::loads_latin1(&decode_payload(&seed("payload_deep_json")).unwrap())
+            .is_err()
     );
 }

@@ -8,9 +8,9 @@ mod checks;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use auth::Value;
-use auth::pickle::{Limits, loads, protocol};
-use auth::value::Constructor;
+use django_auth_core::Value;
+use django_auth_core::pickle::{Limits, loads, protocol};
+use django_auth_core::value::Constructor;
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pickle_loads")

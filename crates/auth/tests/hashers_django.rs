@@ -7,7 +7,7 @@
 
 mod support;
 
-use auth::hashers::{
+use django_auth_core::hashers::{
     Hasher, HasherError, PasswordHashers, Verification, WorkFactors, is_password_usable,
     make_unusable_password,
 };

@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use auth::password_validation::{
+use django_auth_core::password_validation::{
     self as pv, CommonPasswordValidator, MinimumLengthValidator, NumericPasswordValidator,
     PasswordValidator, UserAttribute, UserAttributeSimilarityValidator, UserAttributes,
     ValidationError, pystr,

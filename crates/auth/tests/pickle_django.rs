@@ -5,9 +5,9 @@
 
 mod support;
 
-use auth::Value;
-use auth::pickle::{Limits, dumps, loads, protocol};
-use auth::value::Constructor;
+use django_auth_core::Value;
+use django_auth_core::pickle::{Limits, dumps, loads, protocol};
+use django_auth_core::value::Constructor;
 use serde_json::{Map, json};
 use support::*;
 

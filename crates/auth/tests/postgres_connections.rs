@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth::Value;
-use auth::connections::{Database, DatabaseConfig, StoreError};
-use auth::libpq::ConnectOptions;
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::Settings;
-use auth::store::SaveOutcome;
-use auth::users::NewUser;
+use django_auth_core::Value;
+use django_auth_core::connections::{Database, DatabaseConfig, StoreError};
+use django_auth_core::libpq::ConnectOptions;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::Settings;
+use django_auth_core::store::SaveOutcome;
+use django_auth_core::users::NewUser;
 use testkit::{PgBouncer, PostgresServer, PostgresTls, RedisServer};
 
 const SSL_IN_USE: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";

@@ -1,9 +1,9 @@
 //! Property tests: the round trips that must hold for every input, not only for the golden vectors.
 
-use auth::Value;
-use auth::csrf;
-use auth::json;
-use auth::signing::{self, Keys, Signer, TimestampSigner};
+use django_auth_core::Value;
+use django_auth_core::csrf;
+use django_auth_core::json;
+use django_auth_core::signing::{self, Keys, Signer, TimestampSigner};
 use proptest::prelude::*;
 
 /// JSON-representable values (what Django's JSON serializer can carry), floats finite.

@@ -8,14 +8,14 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth::cluster::ClusterConfig;
-use auth::connections::{Redis, RedisConfig, StoreError};
-use auth::session::{self, SessionData, SetExpiry};
-use auth::store::{
+use django_auth_core::cluster::ClusterConfig;
+use django_auth_core::connections::{Redis, RedisConfig, StoreError};
+use django_auth_core::session::{self, SessionData, SetExpiry};
+use django_auth_core::store::{
     CacheFlavor, CacheSessions, Engine, SaveOutcome, SessionBackend, SessionSettings, SessionStore,
     UserIndex,
 };
-use auth::{Value, auth as dj_auth};
+use django_auth_core::{Value, auth as dj_auth};
 use support::log_in;
 use testkit::{RedisCluster, RedisServer};
 

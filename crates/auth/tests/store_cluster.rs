@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use auth::Value;
-use auth::cluster::ClusterConfig;
-use auth::connections::{Redis, RedisConfig, StoreError};
-use auth::store::{
+use django_auth_core::Value;
+use django_auth_core::cluster::ClusterConfig;
+use django_auth_core::connections::{Redis, RedisConfig, StoreError};
+use django_auth_core::store::{
     CacheFlavor, CacheSessions, Engine, SaveOutcome, SessionSettings, SessionStore, UserIndex,
 };
-use auth::throttle::{LoginThrottle, ThrottleSettings};
+use django_auth_core::throttle::{LoginThrottle, ThrottleSettings};
 use testkit::{CLUSTER_NODE_TIMEOUT, RedisCluster};
 
 const TIMEOUT: Duration = Duration::from_millis(500);

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth::Value;
-use auth::connections::StoreError;
-use auth::migrate::{self, DefaultAutoField};
-use auth::session::SetExpiry;
-use auth::settings::{Connections, Settings};
-use auth::store::{SaveOutcome, SessionStore};
-use auth::users::NewUser;
+use django_auth_core::Value;
+use django_auth_core::connections::StoreError;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::session::SetExpiry;
+use django_auth_core::settings::{Connections, Settings};
+use django_auth_core::store::{SaveOutcome, SessionStore};
+use django_auth_core::users::NewUser;
 use support::log_in;
 use testkit::{PostgresServer, RedisServer};
 
@@ -79,8 +79,8 @@ async fn db_engines_behave_as_django() {
             .unwrap();
         let (data, age) = row.split_once('|').unwrap();
         // Signed, compressed JSON of {"counter": 1}, signed with our SECRET_KEY.
-        let keys = auth::signing::Keys::new("db-store-test-secret", vec![]);
-        let (decoded, _) = auth::session::decode_db(data, &keys).unwrap();
+        let keys = django_auth_core::signing::Keys::new("db-store-test-secret", vec![]);
+        let (decoded, _) = django_auth_core::session::decode_db(data, &keys).unwrap();
         assert_eq!(decoded.get("counter"), Some(&Value::Int(1)));
         let age: i64 = age.parse().unwrap();
         assert!((1_209_590..=1_209_600).contains(&age), "{age}");
@@ -239,7 +239,7 @@ async fn postgres_outage_is_a_typed_error_within_the_timeout_then_recovers() {
     }
     assert!(matches!(
         users.authenticate("carol", "pw").await,
-        Err(auth::users::UserError::Store(
+        Err(django_auth_core::users::UserError::Store(
             StoreError::Unavailable { .. }
         ))
     ));
@@ -444,7 +444,7 @@ async fn cached_db_keeps_its_cache_in_step_with_the_row() {
     let (value, ttl) = get(cached(&key)).await;
     assert_eq!(
         value.unwrap(),
-        auth::session::encode_cache(session.data(), 5).unwrap()
+        django_auth_core::session::encode_cache(session.data(), 5).unwrap()
     );
     assert!((1_209_590_000..=1_209_600_000).contains(&ttl), "{ttl}");
 
@@ -455,7 +455,7 @@ async fn cached_db_keeps_its_cache_in_step_with_the_row() {
     let (value, _) = get(cached(&key)).await;
     assert_eq!(
         value.unwrap(),
-        auth::session::encode_cache(loaded.data(), 5).unwrap()
+        django_auth_core::session::encode_cache(loaded.data(), 5).unwrap()
     );
 
     // A miss refills from the row with the row's remaining age; unreadable bytes are replaced.
@@ -467,7 +467,7 @@ async fn cached_db_keeps_its_cache_in_step_with_the_row() {
     let (value, ttl) = get(cached(&key)).await;
     assert_eq!(
         value.unwrap(),
-        auth::session::encode_cache(refilled.data(), 5).unwrap()
+        django_auth_core::session::encode_cache(refilled.data(), 5).unwrap()
     );
     assert!(ttl > 1_209_000_000, "{ttl}");
 
@@ -520,12 +520,12 @@ async fn authenticate_as_model_backend() {
     );
 
     // With PBKDF2 preferred, a correct login re-hashes the MD5 password and saves it.
-    let hashers = auth::hashers::PasswordHashers::new(
+    let hashers = django_auth_core::hashers::PasswordHashers::new(
         [
             "django.contrib.auth.hashers.PBKDF2PasswordHasher",
             "django.contrib.auth.hashers.MD5PasswordHasher",
         ],
-        auth::hashers::WorkFactors::django_5_2(),
+        django_auth_core::hashers::WorkFactors::django_5_2(),
     )
     .unwrap();
     let pbkdf2_users = md5_users.with_hashers(Arc::new(hashers));

@@ -7,12 +7,12 @@ mod support;
 
 use std::collections::HashMap;
 
-use auth::auth::{self as dj_auth, GetUser};
-use auth::migrate::{self, DefaultAutoField};
-use auth::session::SetExpiry;
-use auth::settings::Settings;
-use auth::store::{SaveOutcome, SessionStore};
-use auth::users::{NewUser, UserStore};
+use django_auth_core::auth::{self as dj_auth, GetUser};
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::session::SetExpiry;
+use django_auth_core::settings::Settings;
+use django_auth_core::store::{SaveOutcome, SessionStore};
+use django_auth_core::users::{NewUser, UserStore};
 use serde_json::{Value, json};
 use support::{Oracle, from_json, to_json};
 use testkit::{PostgresServer, RedisServer};
@@ -61,7 +61,7 @@ fn call(peer: &mut Oracle, op: &str, args: Value) -> Value {
     peer.call(op, json!({}), args)
 }
 
-fn data_json(session: &auth::store::Session) -> Value {
+fn data_json(session: &django_auth_core::store::Session) -> Value {
     let mut map = serde_json::Map::new();
     for (k, v) in session.data().iter() {
         map.insert(k.to_string(), to_json(v));
@@ -180,7 +180,10 @@ async fn migrate_in_both_orders_agrees_with_django() {
 /// Sessions written by one side and read, changed, cycled and flushed by the other, for one engine.
 async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_engine: bool) {
     let engine = env.settings().session_engine;
-    let signed = matches!(engine, auth::settings::EngineKind::SignedCookies);
+    let signed = matches!(
+        engine,
+        django_auth_core::settings::EngineKind::SignedCookies
+    );
 
     // Ours → Django.
     let mut ours = store.load(None).await.unwrap();
@@ -198,7 +201,7 @@ async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_en
     if cache_engine {
         let full_key = call(peer, "cache_key", json!({"session_key": key}));
         let prefix = match engine {
-            auth::settings::EngineKind::Cache => "site:3:django.contrib.sessions.cache",
+            django_auth_core::settings::EngineKind::Cache => "site:3:django.contrib.sessions.cache",
             _ => "site:3:django.contrib.sessions.cached_db",
         };
         assert_eq!(full_key, json!(format!("{prefix}{key}")));
@@ -236,7 +239,10 @@ async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_en
     assert_eq!(updated["ok"], json!(true), "{updated}");
     let mut ours = store.load(Some(&key)).await.unwrap();
     assert_eq!(ours.get("counter"), None);
-    assert_eq!(ours.get("by_django"), Some(&auth::Value::Str("yes".into())));
+    assert_eq!(
+        ours.get("by_django"),
+        Some(&django_auth_core::Value::Str("yes".into()))
+    );
     ours.insert("by_rust", "yes");
     ours.set_expiry(SetExpiry::Seconds(300));
     assert_eq!(store.save(&mut ours).await.unwrap(), SaveOutcome::Saved);
@@ -291,7 +297,7 @@ async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_en
     assert_eq!(store.load(Some(&k1)).await.unwrap().session_key(), None);
     assert_eq!(
         store.load(Some(&k2)).await.unwrap().get("a"),
-        Some(&auth::Value::Int(1))
+        Some(&django_auth_core::Value::Int(1))
     );
     call(peer, "session_flush", json!({"session_key": k2}));
     assert_eq!(store.load(Some(&k2)).await.unwrap().session_key(), None);
@@ -299,12 +305,11 @@ async fn round_trip(env: &Env, store: &SessionStore, peer: &mut Oracle, cache_en
 
 /// Users made on either side log in on the other; a Django login is a session our `get_user` accepts.
 async fn users_and_login(users: &UserStore, store: &SessionStore, peer: &mut Oracle) {
-    let hasher = auth::auth::SessionAuthHasher::new(&auth::signing::Keys::new(
-        SECRET_KEY,
-        vec!["old-key-1".into()],
-    ));
+    let hasher = django_auth_core::auth::SessionAuthHasher::new(
+        &django_auth_core::signing::Keys::new(SECRET_KEY, vec!["old-key-1".into()]),
+    );
     let backends = vec![dj_auth::MODEL_BACKEND.to_string()];
-    let suffix = auth::crypto::get_random_string(6, "abcdefghij").unwrap();
+    let suffix = django_auth_core::crypto::get_random_string(6, "abcdefghij").unwrap();
 
     let django_user = format!("alice{suffix}");
     let pk = call(
@@ -358,7 +363,7 @@ async fn users_and_login(users: &UserStore, store: &SessionStore, peer: &mut Ora
                 ..NewUser::default()
             })
             .await,
-        Err(auth::users::UserError::UsernameTaken)
+        Err(django_auth_core::users::UserError::UsernameTaken)
     ));
     let when = users.update_last_login(bob.pk()).await.unwrap();
     let row = call(peer, "get_user_row", json!({"pk": bob.pk()}));

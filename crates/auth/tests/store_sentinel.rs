@@ -7,10 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth::connections::{Redis, RedisConfig, StoreError};
-use auth::sentinel::SentinelConfig;
-use auth::store::{CacheFlavor, CacheSessions, Engine, SessionSettings, SessionStore, UserIndex};
-use auth::{Value, metrics};
+use django_auth_core::connections::{Redis, RedisConfig, StoreError};
+use django_auth_core::sentinel::SentinelConfig;
+use django_auth_core::store::{
+    CacheFlavor, CacheSessions, Engine, SessionSettings, SessionStore, UserIndex,
+};
+use django_auth_core::{Value, metrics};
 use testkit::{RedisSentinel, redis_cli};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -49,7 +51,7 @@ async fn new_session(store: &SessionStore, value: &str) -> String {
     session.insert("who", value);
     assert_eq!(
         store.save(&mut session).await.unwrap(),
-        auth::store::SaveOutcome::Saved
+        django_auth_core::store::SaveOutcome::Saved
     );
     session.session_key().unwrap().to_string()
 }
@@ -365,8 +367,10 @@ async fn django_redis_sentinel_client_shares_sessions_both_ways() {
         ("REDIS_SOCKET_CONNECT_TIMEOUT", "0.5".into()),
     ];
     let map: HashMap<&str, &str> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let settings =
-        auth::settings::Settings::from_lookup(|name| map.get(name).map(|v| v.to_string())).unwrap();
+    let settings = django_auth_core::settings::Settings::from_lookup(|name| {
+        map.get(name).map(|v| v.to_string())
+    })
+    .unwrap();
     let connections = settings.connect().unwrap();
     let store = settings.session_store(&connections).unwrap();
     let peer_vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -470,9 +474,10 @@ async fn several_locations_use_the_first_and_wait_for_a_replica() {
     ]
     .into_iter()
     .collect();
-    let settings =
-        auth::settings::Settings::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
-            .unwrap();
+    let settings = django_auth_core::settings::Settings::from_lookup(|name| {
+        vars.get(name).map(|v| v.to_string())
+    })
+    .unwrap();
     assert_eq!(settings.redis.as_ref().unwrap().wait_replicas, Some(1));
     let connections = settings.connect().unwrap();
     let store = settings.session_store(&connections).unwrap();

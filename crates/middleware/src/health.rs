@@ -7,12 +7,15 @@ use serde_json::json;
 
 use crate::Services;
 
+/// `/healthz`: 200 `ok` while the process answers.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("ok\n")
 }
 
+/// `/readyz`: 200 with each store's state when Redis and PostgreSQL (those configured) answer; 503
+/// naming the one that does not.
 pub async fn readyz(state: web::Data<Services>) -> HttpResponse {
     // Both at once: an outage answers within one timeout, not the sum.
     let (redis, database) = tokio::join!(
@@ -29,7 +32,8 @@ pub async fn readyz(state: web::Data<Services>) -> HttpResponse {
             }
         }
     );
-    let status = |check: &Option<Result<(), auth::connections::StoreError>>| match check {
+    let status = |check: &Option<Result<(), django_auth_core::connections::StoreError>>| match check
+    {
         None => "not configured".to_string(),
         Some(Ok(())) => "ok".to_string(),
         Some(Err(e)) => e.to_string(),

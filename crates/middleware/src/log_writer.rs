@@ -27,6 +27,8 @@ struct Buffer {
     out: fn(&[u8]),
 }
 
+/// Log lines for stderr, written by a flushing thread in batches so a request never waits on the
+/// terminal or the pipe; [`flush`] empties it (at exit, before a panic's message).
 pub struct BufferedStderr {
     buffer: Mutex<Buffer>,
     /// Tells the flushing thread that the buffer is no longer empty.

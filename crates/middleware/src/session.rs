@@ -1,10 +1,13 @@
-//! Django's `SessionMiddleware` on actix-web: the session the cookie names is loaded before the handler
-//! and, after it, saved and its cookie set (or deleted) exactly as Django decides; the rules are the
-//! shared crate's (`SessionStore::load`, `SessionStore::process_response`). A store outage is a 503 page,
-//! a session deleted meanwhile (a logout elsewhere) just logs the user out.
+//! Django's `SessionMiddleware` and `CsrfViewMiddleware` on actix-web: the session the cookie names and
+//! the CSRF cookie are read before the handler and, after it, the session saved and the cookies set (or
+//! deleted) exactly as Django decides. The rules are the framework-neutral request path's
+//! ([`crate::request`]); this module only moves them in and out of actix-web. A store outage is the
+//! service's 503, a session deleted meanwhile (a logout elsewhere) just logs the user out.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -12,9 +15,61 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use auth::store::Session;
+use django_auth_core::store::Session;
 
 use crate::Services;
+use crate::csrf::CsrfHandle;
+use crate::request::{Rejection, RequestHead, RequestState};
+
+pub use crate::request::{MAX_COOKIE_BYTES, NOTICE_COOKIE, clear_notice_cookie, notice_cookie};
+
+/// An actix-web request as the framework-neutral request path reads it.
+pub struct ActixHead<'a>(pub &'a HttpRequest);
+
+impl RequestHead for ActixHead<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap_or(""))
+    }
+
+    fn cookie_header(&self) -> Option<Cow<'_, str>> {
+        let mut values = self
+            .0
+            .headers()
+            .get_all(header::COOKIE)
+            .filter_map(|value| value.to_str().ok());
+        let first = values.next()?;
+        match values.next() {
+            None => Some(Cow::Borrowed(first)),
+            Some(second) => {
+                let mut joined = format!("{first}; {second}");
+                for value in values {
+                    joined.push_str("; ");
+                    joined.push_str(value);
+                }
+                Some(Cow::Owned(joined))
+            }
+        }
+    }
+
+    fn authority(&self) -> Option<&str> {
+        self.0.uri().authority().map(|a| a.as_str())
+    }
+
+    fn method(&self) -> &str {
+        self.0.method().as_str()
+    }
+
+    fn peer_ip(&self) -> Option<IpAddr> {
+        self.0.peer_addr().map(|a| a.ip())
+    }
+
+    fn server_port(&self) -> Option<u16> {
+        Some(self.0.app_config().local_addr().port())
+    }
+}
 
 /// The request's session, for handlers (`session: SessionHandle`). Handlers take it out, work on it
 /// across awaits, and put it back; the middleware saves what is put back.
@@ -30,10 +85,12 @@ struct Inner {
 }
 
 impl SessionHandle {
+    /// The session, taken out (an empty one is left until [`SessionHandle::put`]).
     pub fn take(&self) -> Session {
         self.0.session.take()
     }
 
+    /// Puts the session back, for the middleware to save.
     pub fn put(&self, session: Session) {
         self.0.session.replace(session);
     }
@@ -43,22 +100,16 @@ impl SessionHandle {
         self.0.session.borrow().session_key().map(str::to_string)
     }
 
-    /// `request.user`: Django's `get_user` through the shared crate (which may cycle the key after a
-    /// fallback-key match, or flush a session whose hash matches nothing). A user it accepts marks the
-    /// request verified.
+    /// `request.user`: Django's `get_user` ([`crate::request::DjangoAuth::get_session_user`], which may
+    /// cycle the key after a fallback-key match, or flush a session whose hash matches nothing). A user
+    /// it accepts marks the request verified.
     pub async fn get_user(
         &self,
         services: &Services,
-    ) -> Result<Option<auth::users::User>, auth::connections::StoreError> {
+    ) -> Result<Option<django_auth_core::users::User>, django_auth_core::connections::StoreError>
+    {
         let mut session = self.take();
-        let user = auth::users::get_user(
-            &services.sessions,
-            &services.users,
-            &mut session,
-            &services.settings.authentication_backends,
-            &services.hasher,
-        )
-        .await;
+        let user = services.get_session_user(&mut session).await;
         self.put(session);
         let user = user?;
         if user.is_some() {
@@ -94,161 +145,92 @@ pub fn from_extensions<T: Clone + 'static>(
         .ok_or_else(|| actix_web::error::ErrorInternalServerError(missing))
 }
 
-/// The longest cookie value a browser stores (RFC 6265's minimum that every browser implements as its
-/// maximum).
-const MAX_COOKIE_BYTES: usize = 4096;
-
-/// `request.get_host()`'s raw value: the `Host` header (or the HTTP/2 authority), or `X-Forwarded-Host`
-/// with `USE_X_FORWARDED_HOST`. Non-ASCII bytes make it empty, which `ALLOWED_HOSTS` refuses.
-pub fn request_host(req: &HttpRequest, settings: &auth::settings::Settings) -> String {
-    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or(""));
-    let authority = req.uri().authority().map(|a| a.as_str());
-    auth::hosts::raw_host(
-        header("host").or(authority),
-        header("x-forwarded-host"),
-        settings.use_x_forwarded_host,
-    )
-    .to_string()
+/// `request.get_host()`'s raw value ([`crate::request::request_host`]).
+pub fn request_host(req: &HttpRequest, settings: &django_auth_core::settings::Settings) -> String {
+    crate::request::request_host(&ActixHead(req), settings)
 }
 
-/// `request.is_secure()`: only through `SECURE_PROXY_SSL_HEADER` (the portal itself speaks plain HTTP).
-pub fn is_secure(req: &HttpRequest, settings: &auth::settings::Settings) -> bool {
-    auth::hosts::is_secure(
-        settings.secure_proxy_ssl_header.as_ref(),
-        |name| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        },
-        false,
-    )
+/// `request.is_secure()` ([`crate::request::is_secure`]).
+pub fn is_secure(req: &HttpRequest, settings: &django_auth_core::settings::Settings) -> bool {
+    crate::request::is_secure(&ActixHead(req), settings)
 }
 
-/// The client's address (`NUM_PROXIES`) and browser, for the throttle and the sessions page.
-pub fn client(req: &HttpRequest, settings: &auth::settings::Settings) -> auth::idle::Client {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    auth::idle::Client {
-        ip: auth::hosts::client_address(&peer, header("x-forwarded-for"), settings.num_proxies),
-        user_agent: header("user-agent").unwrap_or("").to_string(),
+/// The client's address (`NUM_PROXIES`) and browser ([`crate::request::client`]).
+pub fn client(
+    req: &HttpRequest,
+    settings: &django_auth_core::settings::Settings,
+) -> django_auth_core::idle::Client {
+    crate::request::client(&ActixHead(req), settings)
+}
+
+/// A refusal of the request path as the service's response.
+fn rejection(state: &Services, rejection: Rejection) -> actix_web::HttpResponse {
+    match rejection {
+        Rejection::BadRequest(message) => state.responses.bad_request(message),
+        Rejection::Unavailable(e) => state.unavailable(&e),
+        Rejection::Random(e) => actix_web::error::ErrorInternalServerError(e).error_response(),
     }
 }
 
-/// A one-time notice for the next page (Horizon's `logout_reason` cookie): a fixed code, never text from
-/// the request, shown once and then deleted.
-pub const NOTICE_COOKIE: &str = "portal_notice";
-
-/// The `Set-Cookie` value that carries `code` to the next page.
-pub fn notice_cookie(code: &str) -> String {
-    format!("{NOTICE_COOKIE}={code}; HttpOnly; Max-Age=60; Path=/; SameSite=Lax")
-}
-
-/// The `Set-Cookie` value that drops the notice once shown.
-pub fn clear_notice_cookie() -> String {
-    format!("{NOTICE_COOKIE}=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/")
-}
-
 /// `HttpRequest.get_host()`'s check, before anything else: a Host header not in `ALLOWED_HOSTS` is a 400
-/// ("Bad Request (400)", as Django answers `DisallowedHost`), logged with Django's message. The host is
-/// [`request_host`]'s.
+/// ("Bad Request (400)", as Django answers `DisallowedHost`), logged with Django's message.
 pub async fn allowed_hosts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = crate::services(&req)?;
-    let host = request_host(req.request(), &state.settings);
-    if let Err(message) =
-        auth::hosts::check_host(&host, &state.settings.allowed_hosts, state.settings.debug)
-    {
-        tracing::warn!(%message, "DisallowedHost");
-        return Ok(req.into_response(state.responses.bad_request(
-            "This address is not served here (the Host header is not in ALLOWED_HOSTS).".into(),
-        )));
+    if let Err(refused) = state.check_host(&ActixHead(req.request())) {
+        return Ok(req.into_response(rejection(&state, refused)));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// `SessionMiddleware` and `CsrfViewMiddleware` (`process_request`, then `process_response`): the
+/// handlers find a [`SessionHandle`] and a [`CsrfHandle`] in the request.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = crate::services(&req)?;
-    let cookie_settings = &state.settings.session_cookie;
-    let cookie = req
-        .cookie(&cookie_settings.name)
-        .map(|c| c.value().to_string());
-    // Browsers keep at most 4096 bytes per cookie; anything longer was not set by Django or by us.
-    if let Some(length) = cookie
-        .as_ref()
-        .map(String::len)
-        .filter(|n| *n > MAX_COOKIE_BYTES)
-    {
-        tracing::warn!(length, "oversized session cookie");
-        return Ok(req.into_response(state.responses.bad_request(format!(
-            "Your browser sent a session cookie of {length} bytes, more than any browser keeps \
-             ({MAX_COOKIE_BYTES}). Please delete this site's cookies and try again."
-        ))));
-    }
-    let mut session = match state.sessions.load(cookie.as_deref()).await {
-        Ok(session) => session,
-        Err(e) => return Ok(req.into_response(state.unavailable(&e))),
-    };
-    let activity = match state
-        .sessions
-        .check_idle(
-            &mut session,
-            state.settings.idle_timeout,
-            chrono::Utc::now(),
-        )
-        .await
-    {
-        Ok(activity) => activity,
-        Err(e) => return Ok(req.into_response(state.unavailable(&e))),
+    let RequestState {
+        session,
+        csrf,
+        had_cookie,
+        activity,
+        verified,
+    } = match state.begin(&ActixHead(req.request())).await {
+        Ok(begun) => begun,
+        Err(refused) => return Ok(req.into_response(rejection(&state, refused))),
     };
     let handle = SessionHandle::default();
     handle.put(session);
+    handle.0.verified.set(verified);
+    let csrf = CsrfHandle::new(csrf);
     req.extensions_mut().insert(handle.clone());
-    let mut response = next.call(req).await?.map_into_boxed_body();
-    if activity == auth::idle::Activity::Expired {
-        // The login page says why (the session itself is gone).
-        if let Ok(value) = HeaderValue::from_str(&notice_cookie("idle")) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    let mut session = handle.take();
-    if handle.0.verified.get() {
-        let request = response.request();
-        state.sessions.record_activity(
-            &mut session,
-            state.settings.idle_timeout,
-            || client(request, &state.settings),
-            chrono::Utc::now(),
-        );
-    }
+    req.extensions_mut().insert(csrf.clone());
+    let response = next.call(req).await?.map_into_boxed_body();
+    let finished = RequestState {
+        session: handle.take(),
+        csrf: csrf.into_inner(),
+        had_cookie,
+        activity,
+        verified: handle.0.verified.get(),
+    };
     let status = response.status().as_u16();
     let outcome = state
-        .sessions
-        .process_response(
-            &mut session,
-            cookie.is_some(),
-            status,
-            cookie_settings,
-            chrono::Utc::now(),
-        )
+        .finish(finished, status, || {
+            client(response.request(), &state.settings)
+        })
         .await;
     let (request, mut response) = response.into_parts();
     match outcome {
-        Ok(cookie) => {
-            if let Some(value) = cookie.set_cookie {
+        Ok(headers) => {
+            for value in headers.set_cookie {
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     response.headers_mut().append(header::SET_COOKIE, value);
                 }
             }
-            if cookie.vary_cookie {
+            if headers.vary_cookie {
                 crate::patch_vary_headers(response.headers_mut(), &["Cookie"]);
             }
             Ok(ServiceResponse::new(request, response))

@@ -36,15 +36,21 @@ pub fn init() {
 /// The header a request id comes in (from a proxy) and goes out in.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The labels of `http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// The matched route's pattern (`/api/v1/sessions/{id}`), never the raw path.
     pub route: String,
+    /// The request method.
     pub method: String,
+    /// The response status.
     pub status: u16,
 }
 
+/// The labels of the latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
+    /// The matched route's pattern.
     pub route: String,
 }
 
@@ -58,7 +64,7 @@ struct StoreLabels {
     store: &'static str,
 }
 
-/// The shared crate's process-wide counters (`auth::metrics`), read at each scrape: sessions that could
+/// The shared crate's process-wide counters (`django_auth_core::metrics`), read at each scrape: sessions that could
 /// not be used, by reason, and failed store calls, by store.
 #[derive(Debug)]
 struct StoreCounters;
@@ -80,7 +86,7 @@ impl prometheus_client::collector::Collector for StoreCounters {
                 None,
                 MetricType::Counter,
             )?;
-            for (reason, count) in auth::metrics::decode_failures() {
+            for (reason, count) in django_auth_core::metrics::decode_failures() {
                 ConstCounter::new(count).encode(family.encode_family(&ReasonLabels { reason })?)?;
             }
         }
@@ -91,7 +97,7 @@ impl prometheus_client::collector::Collector for StoreCounters {
                 None,
                 MetricType::Counter,
             )?;
-            for (store, count) in auth::metrics::store_errors() {
+            for (store, count) in django_auth_core::metrics::store_errors() {
                 ConstCounter::new(count).encode(family.encode_family(&StoreLabels { store })?)?;
             }
         }
@@ -102,7 +108,7 @@ impl prometheus_client::collector::Collector for StoreCounters {
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(auth::metrics::redis_wait_timeouts()).encode(counter)?;
+        ConstCounter::new(django_auth_core::metrics::redis_wait_timeouts()).encode(counter)?;
         Ok(())
     }
 }
@@ -111,7 +117,9 @@ impl prometheus_client::collector::Collector for StoreCounters {
 /// (`web::Data<Metrics>`) for [`observe`].
 pub struct Metrics {
     registry: Registry,
+    /// Requests by route, method and status.
     pub requests: Family<RequestLabels, Counter>,
+    /// Request durations by route, in seconds.
     pub latency: Family<RouteLabels, Histogram>,
     /// Responses that were a 503 because Redis or PostgreSQL did not answer.
     pub store_unavailable: Counter,

@@ -56,7 +56,7 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    middleware::run(async {
+    django_auth_web::run(async {
         match cli.command.unwrap_or(Command::Serve {
             bind: std::env::var("PORTAL_BIND").unwrap_or_else(|_| "127.0.0.1:8000".into()),
         }) {

@@ -1,13 +1,13 @@
 //! What each command does, given the environment.
 
 use anyhow::{Context, bail};
-use auth::connections::Database;
-use auth::migrate::{self, DefaultAutoField};
-use auth::settings::{
+use django_auth_core::connections::Database;
+use django_auth_core::migrate::{self, DefaultAutoField};
+use django_auth_core::settings::{
     Settings, database_config, django_version, password_hashers, user_model_settings,
 };
-use auth::user_model::UserModel;
-use auth::users::{NewUser, UserError, UserStore};
+use django_auth_core::user_model::UserModel;
+use django_auth_core::users::{NewUser, UserError, UserStore};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -123,7 +123,7 @@ async fn user_store() -> anyhow::Result<UserStore> {
 }
 
 /// Django's messages for failed password validation, one per line.
-fn print_validation_errors(errors: &[auth::password_validation::ValidationError]) {
+fn print_validation_errors(errors: &[django_auth_core::password_validation::ValidationError]) {
     for e in errors {
         eprintln!("{}", e.message);
     }
@@ -176,9 +176,9 @@ pub async fn createsuperuser(
                 _ => prompt.line(&format!("{label}: "))?,
             };
             let answer = if by_email {
-                auth::users::normalize_email(answer.trim())
+                django_auth_core::users::normalize_email(answer.trim())
             } else {
-                auth::users::normalize_username(answer.trim())
+                django_auth_core::users::normalize_username(answer.trim())
             };
             if answer.is_empty() {
                 eprintln!("Error: This field cannot be blank.");
@@ -214,13 +214,13 @@ pub async fn createsuperuser(
                 eprintln!("Error: Blank passwords aren't allowed.");
                 continue;
             }
-            let attributes = auth::password_validation::UserAttributes {
+            let attributes = django_auth_core::password_validation::UserAttributes {
                 username: model.username_attribute(&username),
                 email: &email,
                 ..Default::default()
             };
             if let Err(errors) =
-                auth::password_validation::validate_password(&password, &attributes)
+                django_auth_core::password_validation::validate_password(&password, &attributes)
             {
                 print_validation_errors(&errors);
                 let bypass =
@@ -257,11 +257,11 @@ pub async fn createsuperuser(
 /// `AbstractUser`'s `username`, `EmailValidator` for an email field; `None` when it passes.
 fn username_error(model: &UserModel, value: &str) -> Option<String> {
     if model.username_is_email() {
-        return (!auth::validators::is_valid_email(value))
-            .then(|| auth::validators::INVALID_EMAIL.to_string());
+        return (!django_auth_core::validators::is_valid_email(value))
+            .then(|| django_auth_core::validators::INVALID_EMAIL.to_string());
     }
-    (model.username_field() == "username" && !auth::users::is_valid_username(value))
-        .then(|| auth::users::INVALID_USERNAME.to_string())
+    (model.username_field() == "username" && !django_auth_core::users::is_valid_username(value))
+        .then(|| django_auth_core::users::INVALID_USERNAME.to_string())
 }
 
 /// `changepassword [username]`: three attempts, then Django's abort message. The new hash ends every
@@ -286,8 +286,10 @@ pub async fn changepassword(username: Option<String>) -> anyhow::Result<()> {
             eprintln!("Passwords do not match. Please try again.");
             continue;
         }
-        let attributes = auth::password_validation::UserAttributes::from(&user);
-        if let Err(errors) = auth::password_validation::validate_password(&password, &attributes) {
+        let attributes = django_auth_core::password_validation::UserAttributes::from(&user);
+        if let Err(errors) =
+            django_auth_core::password_validation::validate_password(&password, &attributes)
+        {
             print_validation_errors(&errors);
             continue;
         }

@@ -1,7 +1,7 @@
-//! The portal's settings: the shared crate's (`auth::settings::Settings`) plus the few that only pages
+//! The portal's settings: the shared crate's (`django_auth_core::settings::Settings`) plus the few that only pages
 //! need, each named after the Django setting it mirrors, read once at start-up.
 
-use auth::settings::{Settings, SettingsError};
+use django_auth_core::settings::{Settings, SettingsError};
 
 /// `LOGIN_URL`, `LOGIN_REDIRECT_URL`, `LOGOUT_REDIRECT_URL`, and where the api lives.
 #[derive(Clone, Debug)]

@@ -14,4 +14,4 @@ pub mod startup;
 pub mod telemetry;
 
 /// Django's `SessionMiddleware` and `CsrfViewMiddleware`, shared with the api.
-pub use middleware::{csrf, session};
+pub use django_auth_web::{csrf, session};

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use auth::settings::SettingsError;
+use django_auth_core::settings::SettingsError;
 use lettre::message::header::{self, ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::AsyncSmtpTransport;
@@ -175,8 +175,8 @@ impl MailSettings {
                 },
             )?,
         };
-        let use_tls = auth::settings::boolean_or(&get, "EMAIL_USE_TLS", false)?;
-        let use_ssl = auth::settings::boolean_or(&get, "EMAIL_USE_SSL", false)?;
+        let use_tls = django_auth_core::settings::boolean_or(&get, "EMAIL_USE_TLS", false)?;
+        let use_ssl = django_auth_core::settings::boolean_or(&get, "EMAIL_USE_SSL", false)?;
         if use_tls && use_ssl {
             return Err(MailSettingsError::TlsAndSsl);
         }
@@ -214,7 +214,7 @@ impl MailSettings {
             host_password: get("EMAIL_HOST_PASSWORD").unwrap_or_default(),
             use_tls,
             use_ssl,
-            timeout: auth::settings::duration(
+            timeout: django_auth_core::settings::duration(
                 &get,
                 "EMAIL_TIMEOUT",
                 DEFAULT_EMAIL_TIMEOUT.as_secs_f64(),

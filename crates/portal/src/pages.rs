@@ -7,8 +7,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
-use auth::connections::StoreError;
-use auth::csrf::CsrfRejection;
+use django_auth_core::connections::StoreError;
+use django_auth_core::csrf::CsrfRejection;
 
 /// What the header of every page shows.
 #[derive(Clone, Debug, Default)]
@@ -153,17 +153,17 @@ pub enum PageError {
     Internal(String),
 }
 
-impl From<middleware::csrf::CsrfError> for PageError {
-    fn from(e: middleware::csrf::CsrfError) -> PageError {
+impl From<django_auth_web::csrf::CsrfError> for PageError {
+    fn from(e: django_auth_web::csrf::CsrfError) -> PageError {
         match e {
-            middleware::csrf::CsrfError::Rejected(reason) => PageError::Csrf(reason),
-            middleware::csrf::CsrfError::Wiring(what) => PageError::Internal(what.to_string()),
+            django_auth_web::csrf::CsrfError::Rejected(reason) => PageError::Csrf(reason),
+            django_auth_web::csrf::CsrfError::Wiring(what) => PageError::Internal(what.to_string()),
         }
     }
 }
 
-impl From<auth::crypto::RandomError> for PageError {
-    fn from(e: auth::crypto::RandomError) -> PageError {
+impl From<django_auth_core::crypto::RandomError> for PageError {
+    fn from(e: django_auth_core::crypto::RandomError) -> PageError {
         PageError::Internal(e.to_string())
     }
 }
@@ -171,7 +171,7 @@ impl From<auth::crypto::RandomError> for PageError {
 /// The shared middleware's refusals, as the portal's pages.
 pub struct HtmlResponses;
 
-impl middleware::Responses for HtmlResponses {
+impl django_auth_web::Responses for HtmlResponses {
     fn unavailable(&self) -> HttpResponse {
         unavailable_page()
     }
@@ -181,10 +181,10 @@ impl middleware::Responses for HtmlResponses {
     }
 }
 
-impl From<auth::users::UserError> for PageError {
-    fn from(e: auth::users::UserError) -> PageError {
+impl From<django_auth_core::users::UserError> for PageError {
+    fn from(e: django_auth_core::users::UserError) -> PageError {
         match e {
-            auth::users::UserError::Store(e) => PageError::Unavailable(e),
+            django_auth_core::users::UserError::Store(e) => PageError::Unavailable(e),
             other => PageError::Internal(other.to_string()),
         }
     }

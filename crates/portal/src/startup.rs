@@ -6,17 +6,17 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
-use auth::throttle::LoginThrottle;
-use auth::tokens::PasswordResetTokenGenerator;
-use middleware::Services;
-use middleware::telemetry::Metrics;
+use django_auth_core::throttle::LoginThrottle;
+use django_auth_core::tokens::PasswordResetTokenGenerator;
+use django_auth_web::Services;
+use django_auth_web::telemetry::Metrics;
 
 use crate::config::{Config, PortalSettings};
 use crate::mail::Mailer;
 use crate::pages::{HtmlResponses, PageError};
 use crate::routes::{self, login, password_change, password_reset, register, sessions};
+use crate::session;
 use crate::telemetry::PortalMetrics;
-use crate::{csrf, session};
 
 /// What every request handler can reach: the shared services (settings, stores; `state.sessions` reads
 /// through to them) and the portal's own.
@@ -99,16 +99,15 @@ impl Application {
                         .add(("Referrer-Policy", "same-origin"))
                         .add(("Cross-Origin-Opener-Policy", "same-origin")),
                 )
-                .wrap(from_fn(middleware::telemetry::observe))
-                .route("/healthz", web::get().to(middleware::health::healthz))
+                .wrap(from_fn(django_auth_web::telemetry::observe))
+                .route("/healthz", web::get().to(django_auth_web::health::healthz))
                 .route("/metrics", web::get().to(crate::telemetry::metrics))
-                .route("/readyz", web::get().to(middleware::health::readyz))
+                .route("/readyz", web::get().to(django_auth_web::health::readyz))
                 .service(
                     // Probes (`/healthz`, `/readyz`) and `/metrics` answer on any host (they are for
                     // the orchestrator and the monitoring, on the internal network); pages only on
                     // `ALLOWED_HOSTS`.
                     web::scope("")
-                        .wrap(from_fn(csrf::middleware))
                         .wrap(from_fn(session::middleware))
                         .wrap(from_fn(session::allowed_hosts))
                         .route("/", web::get().to(routes::home::home))

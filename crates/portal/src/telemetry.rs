@@ -1,8 +1,8 @@
-//! The portal's own metrics, registered beside the shared ones (`middleware::telemetry`): logins by
+//! The portal's own metrics, registered beside the shared ones (`django_auth_web::telemetry`): logins by
 //! outcome and undelivered mails.
 
 use actix_web::{HttpResponse, web};
-use middleware::telemetry::Metrics;
+use django_auth_web::telemetry::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

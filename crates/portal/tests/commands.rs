@@ -331,9 +331,9 @@ async fn a_user_table_we_cannot_fill_logs_in_but_registers_nobody() {
             .unwrap(),
         "0"
     );
-    let hashers = auth::hashers::PasswordHashers::new(
+    let hashers = django_auth_core::hashers::PasswordHashers::new(
         ["django.contrib.auth.hashers.MD5PasswordHasher"],
-        auth::hashers::WorkFactors::django_5_2(),
+        django_auth_core::hashers::WorkFactors::django_5_2(),
     )
     .unwrap();
     let encoded = hashers.make_password("member password 1").unwrap();

@@ -26,9 +26,9 @@ fn settings(redis: &RedisServer, pg: &PostgresServer) -> Config {
 /// The portal on a migrated database (it reads the user table at start).
 async fn spawn_app(settings: Config) -> String {
     let connections = settings.auth.connect().unwrap();
-    auth::migrate::migrate(
+    django_auth_core::migrate::migrate(
         connections.database.as_ref().unwrap(),
-        auth::migrate::DefaultAutoField::BigAuto,
+        django_auth_core::migrate::DefaultAutoField::BigAuto,
         false,
     )
     .await

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use app::oracle::Oracle;
-use auth::migrate::{self, DefaultAutoField};
+use django_auth_core::migrate::{self, DefaultAutoField};
 use portal::config::Config;
 use portal::startup::Application;
 use serde_json::json;

@@ -23,7 +23,7 @@ impl Served {
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env_clear()
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info,portal=debug,auth=debug")
+            .env("RUST_LOG", "info,portal=debug,django_auth_core=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -60,9 +60,9 @@ async fn logs_name_requests_and_never_secrets() {
     let map: std::collections::HashMap<&str, String> = vars.iter().cloned().collect();
     let config = portal::config::Config::from_lookup(|n| map.get(n).cloned()).unwrap();
     let connections = config.auth.connect().unwrap();
-    auth::migrate::migrate(
+    django_auth_core::migrate::migrate(
         connections.database.as_ref().unwrap(),
-        auth::migrate::DefaultAutoField::BigAuto,
+        django_auth_core::migrate::DefaultAutoField::BigAuto,
         false,
     )
     .await

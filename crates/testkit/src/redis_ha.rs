@@ -204,7 +204,10 @@ impl RedisSentinel {
     }
 
     /// `SENTINEL FAILOVER`: the replica is promoted and the old primary demoted, both still running.
-    /// Returns the new primary's port once the Sentinels name it and it answers as a primary.
+    /// Returns the new primary's port once the Sentinels name it, it answers as a primary, and the old
+    /// primary answers as a replica: until the Sentinels reconfigure it, the old primary still takes
+    /// writes from a client that has not moved yet, which its demotion then discards (any Sentinel
+    /// client's loss; a test that writes right after the failover must not race it).
     /// A Sentinel refuses a failover of the same primary within twice `failover-timeout` (3 s here) of
     /// the last one, and needs a replica in sync: this waits for one and asks again until it happens.
     pub fn failover(&self) -> Result<u16> {
@@ -218,6 +221,11 @@ impl RedisSentinel {
             )?;
             if out.trim().eq_ignore_ascii_case("ok") {
                 if let Ok(new) = self.wait_for_new_primary(old, Duration::from_secs(8)) {
+                    wait_until(
+                        "the old primary's demotion",
+                        Duration::from_secs(15),
+                        || redis_cli(old, &["ROLE"]).is_ok_and(|role| role.starts_with("slave")),
+                    )?;
                     return Ok(new);
                 }
             }

@@ -6,12 +6,12 @@
 //! not have is ignored, as DRF ignores unknown fields.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::user_model::{Field, UserModel};
-use auth::users::{ProfileChange, User, UserError};
-use auth::validators::{
+use django_auth_core::user_model::{Field, UserModel};
+use django_auth_core::users::{ProfileChange, User, UserError};
+use django_auth_core::validators::{
     EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, INVALID_EMAIL, LAST_NAME_MAX_LENGTH,
 };
-use middleware::Services;
+use django_auth_web::Services;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -234,7 +234,7 @@ fn char_field(value: &Value, max: usize, email: bool, required: bool) -> Result<
             "Ensure this field has no more than {max} characters."
         ));
     }
-    if email && !text.is_empty() && !auth::validators::is_valid_email(&text) {
+    if email && !text.is_empty() && !django_auth_core::validators::is_valid_email(&text) {
         return Err(INVALID_EMAIL.into());
     }
     Ok(text)

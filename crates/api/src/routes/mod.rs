@@ -9,9 +9,10 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use auth::users::User;
-use middleware::Services;
-use middleware::session::SessionHandle;
+use django_auth_core::users::User;
+use django_auth_web::Services;
+use django_auth_web::csrf::CsrfHandle;
+use django_auth_web::session::SessionHandle;
 
 use crate::errors::ApiError;
 
@@ -41,14 +42,13 @@ impl FromRequest for Authenticated {
                 .get::<SessionHandle>()
                 .cloned()
                 .ok_or(ApiError::Internal("no session middleware"))?;
-            let user = session
-                .get_user(&services)
-                .await?
-                .ok_or(ApiError::NotAuthenticated)?;
-            if !req.method().is_safe() {
-                // A JSON api reads no form: the token comes from the header only.
-                middleware::csrf::protect(&req, None)?;
-            }
+            let csrf = req
+                .extensions()
+                .get::<CsrfHandle>()
+                .cloned()
+                .ok_or(ApiError::Internal("no session middleware"))?;
+            let user =
+                django_auth_web::actix::authenticate(&services, &req, &session, &csrf).await?;
             Ok(Authenticated { user, session })
         })
     }

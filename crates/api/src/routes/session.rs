@@ -2,7 +2,7 @@
 //! log out (`flush`), so the portal and Django see the user logged out.
 
 use actix_web::{HttpResponse, web};
-use middleware::Services;
+use django_auth_web::Services;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -52,12 +52,12 @@ pub async fn get(
 }
 
 /// `SESSION_ENGINE`'s short name.
-pub fn engine_name(engine: auth::settings::EngineKind) -> &'static str {
+pub fn engine_name(engine: django_auth_core::settings::EngineKind) -> &'static str {
     match engine {
-        auth::settings::EngineKind::Cache => "cache",
-        auth::settings::EngineKind::CachedDb => "cached_db",
-        auth::settings::EngineKind::Db => "db",
-        auth::settings::EngineKind::SignedCookies => "signed_cookies",
+        django_auth_core::settings::EngineKind::Cache => "cache",
+        django_auth_core::settings::EngineKind::CachedDb => "cached_db",
+        django_auth_core::settings::EngineKind::Db => "db",
+        django_auth_core::settings::EngineKind::SignedCookies => "signed_cookies",
     }
 }
 

@@ -1,12 +1,12 @@
 //! `GET /api/v1/sessions`: the user's live sessions, from the per-user index the portal's sessions page
 //! shows too (Django's included). `DELETE /api/v1/sessions/{id}`: end one of them everywhere. A session is
-//! named by an opaque id (`auth::store::UserSession::id`), never by its key.
+//! named by an opaque id (`django_auth_core::store::UserSession::id`), never by its key.
 
 use actix_web::{HttpResponse, web};
-use auth::connections::StoreError;
-use auth::idle::SessionMeta;
-use auth::store::{UserSession, session_id};
-use middleware::Services;
+use django_auth_core::connections::StoreError;
+use django_auth_core::idle::SessionMeta;
+use django_auth_core::store::{UserSession, session_id};
+use django_auth_web::Services;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -121,7 +121,7 @@ pub async fn delete(
     let current = auth.session.session_key();
     if current
         .as_deref()
-        .is_some_and(|key| auth::crypto::constant_time_compare(session_id(key), &id))
+        .is_some_and(|key| django_auth_core::crypto::constant_time_compare(session_id(key), &id))
     {
         return crate::routes::session::log_out(&services, &auth).await;
     }

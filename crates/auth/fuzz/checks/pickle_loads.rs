@@ -8,9 +8,9 @@
 //
 // The fuzz target runs with `fuzz_limits()`, the replay test with those and with `Limits::default()`.
 
-use auth::Value;
-use auth::pickle::{Limits, PickleError, dumps, loads};
-use auth::value::{Constructor, ObjectOp};
+use django_auth_core::Value;
+use django_auth_core::pickle::{Limits, PickleError, dumps, loads};
+use django_auth_core::value::{Constructor, ObjectOp};
 
 /// The default limits scaled down 50 times, depth kept: the same checks on the same code paths, where a
 /// small input that expands up to the limits (a list holding the previous one twice, again and again)

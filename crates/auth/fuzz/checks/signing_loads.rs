@@ -3,9 +3,9 @@
 //
 // Any input: no panic, bounded work. Whatever decodes re-encodes and decodes to the same data.
 
-use auth::session::{self, SessionData};
-use auth::signing::{self, Keys};
-use auth::{Value, json};
+use django_auth_core::session::{self, SessionData};
+use django_auth_core::signing::{self, Keys};
+use django_auth_core::{Value, json};
 
 pub const NOW: f64 = 1.7e9;
 

@@ -145,10 +145,12 @@ impl CacheSessions {
         }
     }
 
+    /// The Redis connection the sessions are stored on.
     pub fn redis(&self) -> &Redis {
         &self.redis
     }
 
+    /// Which cache backend's format (`RedisCache` or django-redis) this store reads and writes.
     pub fn flavor(&self) -> CacheFlavor {
         self.flavor
     }

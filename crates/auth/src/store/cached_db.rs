@@ -14,6 +14,8 @@ use super::{Raw, SessionBackend, Stored, Update};
 use crate::connections::{Redis, StoreError};
 use crate::session::{self, Expiry, SessionData};
 
+/// Sessions in the `cached_db` engine: the `django_session` row, with a Redis copy under the
+/// `django.contrib.sessions.cached_db` prefix that is filled on read and kept in step on write.
 #[derive(Clone, Debug)]
 pub struct CachedDbSessions {
     cache: CacheSessions,
@@ -21,6 +23,8 @@ pub struct CachedDbSessions {
 }
 
 impl CachedDbSessions {
+    /// The `cached_db` engine: `db` for the rows, and a cache on `redis` with Django's key (`key_prefix`,
+    /// `version`) and `flavor`'s pickle format.
     pub fn new(
         redis: Redis,
         key_prefix: &str,
@@ -40,6 +44,7 @@ impl CachedDbSessions {
         }
     }
 
+    /// The Redis half, keyed `KEY_PREFIX:VERSION:django.contrib.sessions.cached_db<key>`.
     pub fn cache(&self) -> &CacheSessions {
         &self.cache
     }

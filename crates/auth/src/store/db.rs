@@ -29,10 +29,12 @@ pub(crate) struct Row {
 }
 
 impl DbSessions {
+    /// The `db` engine on `db`'s pool, encoding with `keys` (`SECRET_KEY`, then its fallbacks to verify).
     pub fn new(db: Database, keys: Keys) -> DbSessions {
         DbSessions { db, keys }
     }
 
+    /// The PostgreSQL pool the `django_session` rows are read and written through.
     pub fn database(&self) -> &Database {
         &self.db
     }

@@ -33,6 +33,7 @@ return 1
     )
 });
 
+/// The per-user session index in Redis: one sorted set per user of session keys scored by expiry.
 #[derive(Clone, Debug)]
 pub struct UserIndex {
     redis: Redis,
@@ -43,7 +44,9 @@ pub struct UserIndex {
 /// One indexed session. The key is a credential: show users a digest of it, never the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserSession {
+    /// The session key: a credential, never to be shown (see [`UserSession::id`]).
     pub session_key: String,
+    /// When the session expires, as last recorded in the index (millisecond precision).
     pub expire_date: DateTime<Utc>,
     /// What the session's activity record says (filled when listing; `None` before our services saw it).
     pub meta: Option<crate::idle::SessionMeta>,
@@ -76,6 +79,7 @@ impl std::fmt::Debug for UserSession {
 }
 
 impl UserIndex {
+    /// The index on `redis`, its keys under the cache's `KEY_PREFIX` and `VERSION` as Django builds them.
     pub fn new(redis: Redis, key_prefix: &str, version: i64) -> UserIndex {
         UserIndex {
             redis,
@@ -89,6 +93,8 @@ impl UserIndex {
         session::cache_key(&self.key_prefix, self.version, USER_INDEX_PREFIX, user_pk)
     }
 
+    /// Records `session_key` as the user's until `expire_date` (never lowering a recorded expiry), prunes
+    /// expired members, and makes the set expire with its last member.
     pub async fn add(
         &self,
         user_pk: &str,
@@ -108,6 +114,7 @@ impl UserIndex {
         Ok(())
     }
 
+    /// Drops `session_key` from the user's set (`ZREM`); a key that is not there is no error.
     pub async fn remove(&self, user_pk: &str, session_key: &str) -> Result<(), StoreError> {
         self.redis
             .query::<i64>(redis::cmd("ZREM").arg(self.key(user_pk)).arg(session_key))

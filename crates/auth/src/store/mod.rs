@@ -46,6 +46,7 @@ const MAX_UPDATE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// against (compare-and-set).
 #[derive(Clone)]
 pub struct Stored {
+    /// The session dict as decoded from storage.
     pub data: SessionData,
     raw: Raw,
     /// When the storage will drop it, where the engine read that too (the Redis TTL, the row's
@@ -148,9 +149,13 @@ pub trait SessionBackend {
 /// `SESSION_ENGINE`: one of Django's four engines.
 #[derive(Clone, Debug)]
 pub enum Engine {
+    /// `django.contrib.sessions.backends.cache`, on Redis.
     Cache(CacheSessions),
+    /// `django.contrib.sessions.backends.cached_db`, on PostgreSQL with Redis in front.
     CachedDb(CachedDbSessions),
+    /// `django.contrib.sessions.backends.db`, on PostgreSQL.
     Db(DbSessions),
+    /// `django.contrib.sessions.backends.signed_cookies`: no storage, the cookie holds the session.
     SignedCookies(SignedCookieSessions),
 }
 
@@ -242,10 +247,12 @@ impl Session {
         self.session_key.as_deref()
     }
 
+    /// The session dict as this request sees it, its own changes included (`session._session`).
     pub fn data(&self) -> &SessionData {
         &self.data
     }
 
+    /// `session.get(key)`: the value under `key`, or `None` when absent.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
@@ -368,6 +375,8 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
+    /// A store over `engine` with these settings; `index` is the per-user session index, where Redis holds
+    /// the sessions (`None` for `db` and `signed_cookies` without Redis).
     pub fn new(
         engine: Engine,
         settings: SessionSettings,
@@ -380,10 +389,12 @@ impl SessionStore {
         }
     }
 
+    /// The engine (`SESSION_ENGINE`) this store runs on.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
+    /// The expiry and save-every-request settings this store applies.
     pub fn settings(&self) -> &SessionSettings {
         &self.settings
     }

@@ -8,6 +8,7 @@ use crate::connections::StoreError;
 use crate::session::{self, Expiry, SessionData};
 use crate::signing::{self, Keys};
 
+/// Sessions in the `signed_cookies` engine: the session key is the signed, compressed session itself.
 #[derive(Clone, Debug)]
 pub struct SignedCookieSessions {
     keys: Keys,
@@ -16,6 +17,8 @@ pub struct SignedCookieSessions {
 }
 
 impl SignedCookieSessions {
+    /// The engine signing with `keys` and accepting cookies up to `cookie_age` seconds
+    /// (`SESSION_COOKIE_AGE`) old.
     pub fn new(keys: Keys, cookie_age: i64) -> SignedCookieSessions {
         SignedCookieSessions { keys, cookie_age }
     }

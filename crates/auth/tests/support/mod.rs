@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use auth::store::{SaveOutcome, Session, SessionStore};
+use django_auth_core::store::{SaveOutcome, Session, SessionStore};
 
 use serde_json::{Value, json};
 
@@ -33,8 +33,8 @@ pub fn unhex(s: &str) -> Vec<u8> {
 }
 
 /// A Python value as the oracle's JSON carries it (insertion order kept).
-pub fn to_json(value: &auth::Value) -> Value {
-    use auth::Value as V;
+pub fn to_json(value: &django_auth_core::Value) -> Value {
+    use django_auth_core::Value as V;
     match value {
         V::None => Value::Null,
         V::Bool(b) => json!(b),
@@ -53,8 +53,8 @@ pub fn to_json(value: &auth::Value) -> Value {
 }
 
 /// The inverse of `to_json`.
-pub fn from_json(value: &Value) -> auth::Value {
-    use auth::Value as V;
+pub fn from_json(value: &Value) -> django_auth_core::Value {
+    use django_auth_core::Value as V;
     match value {
         Value::Null => V::None,
         Value::Bool(b) => V::Bool(*b),
@@ -73,14 +73,19 @@ pub fn from_json(value: &Value) -> auth::Value {
 }
 
 /// A session dict from the oracle's JSON.
-pub fn session_from_json(value: &Value) -> auth::session::SessionData {
-    auth::session::SessionData::from_value(from_json(value)).expect("a dict")
+pub fn session_from_json(value: &Value) -> django_auth_core::session::SessionData {
+    django_auth_core::session::SessionData::from_value(from_json(value)).expect("a dict")
 }
 
 /// Logs user `pk` in on `session` as `django.contrib.auth.login()` does (with a placeholder auth hash).
 pub async fn log_in(store: &SessionStore, session: &mut Session, pk: &str) {
     store
-        .login(session, pk, auth::auth::MODEL_BACKEND, &"0".repeat(64))
+        .login(
+            session,
+            pk,
+            django_auth_core::auth::MODEL_BACKEND,
+            &"0".repeat(64),
+        )
         .await
         .unwrap();
 }
@@ -110,7 +115,7 @@ pub async fn writers_and_a_logout(store: Arc<SessionStore>, label: &str) -> Stri
     for i in 0..100 {
         assert_eq!(
             merged.get(&format!("writer{i}")),
-            Some(&auth::Value::Int(i)),
+            Some(&django_auth_core::Value::Int(i)),
             "{label}: writer{i}'s key was lost"
         );
     }

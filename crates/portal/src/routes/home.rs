@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
-use auth::users::User;
+use django_auth_core::users::User;
 
 use crate::csrf::CsrfHandle;
 use crate::pages::{Chrome, PageError, html};

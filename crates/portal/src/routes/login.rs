@@ -3,9 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::auth::login_backend;
-use auth::user_model::UserModel;
-use auth::users::User;
+use django_auth_core::auth::login_backend;
+use django_auth_core::user_model::UserModel;
+use django_auth_core::users::User;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
@@ -72,7 +72,7 @@ fn login_form(model: &UserModel, username: &str, next: &str) -> FormPage {
 pub fn success_url(req: &HttpRequest, state: &Data, next: &str, default: &str) -> String {
     let host = request_host(req, &state.settings);
     let secure = is_secure(req, &state.settings);
-    if auth::hosts::url_has_allowed_host_and_scheme(next, &[host.as_str()], secure) {
+    if django_auth_core::hosts::url_has_allowed_host_and_scheme(next, &[host.as_str()], secure) {
         next.trim().to_string()
     } else {
         default.to_string()
@@ -115,9 +115,9 @@ pub async fn post(
     let username_max = model.max_length(
         model.username_field(),
         if model.username_is_email() {
-            auth::validators::EMAIL_MAX_LENGTH
+            django_auth_core::validators::EMAIL_MAX_LENGTH
         } else {
-            auth::validators::USERNAME_MAX_LENGTH
+            django_auth_core::validators::USERNAME_MAX_LENGTH
         },
     );
     for (name, value, max) in [

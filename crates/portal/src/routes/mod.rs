@@ -10,7 +10,7 @@ pub mod sessions;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::users::User;
+use django_auth_core::users::User;
 
 use crate::csrf::CsrfHandle;
 use crate::pages::{Chrome, PageError, redirect};

@@ -4,10 +4,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use auth::password_validation::{
+use django_auth_core::password_validation::{
     UserAttributes, password_validators_help_texts, validate_password,
 };
-use auth::users::User;
+use django_auth_core::users::User;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};

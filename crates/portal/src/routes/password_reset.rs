@@ -10,9 +10,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth::tokens::{TokenUser, uid_decode, uid_encode};
-use auth::users::User;
-use auth::value::Value;
+use django_auth_core::tokens::{TokenUser, uid_decode, uid_encode};
+use django_auth_core::users::User;
+use django_auth_core::value::Value;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
@@ -175,7 +175,7 @@ fn set_password_form(uidb64: &str) -> FormPage {
         fields: vec![
             Field::new("new_password1", "New password", "password")
                 .autofocus()
-                .help(auth::password_validation::password_validators_help_texts()),
+                .help(django_auth_core::password_validation::password_validators_help_texts()),
             Field::new("new_password2", "New password confirmation", "password"),
         ],
         submit: "Change my password".into(),

@@ -6,11 +6,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use auth::password_validation::{
+use django_auth_core::password_validation::{
     UserAttributes, password_validators_help_texts, validate_password,
 };
-use auth::user_model::UserModel;
-use auth::users::{NewUser, UserError};
+use django_auth_core::user_model::UserModel;
+use django_auth_core::users::{NewUser, UserError};
 use serde::Deserialize;
 
 use crate::csrf::{CsrfHandle, protect};
@@ -98,7 +98,7 @@ pub async fn get(
 /// The user table has required columns only the Django project knows how to fill (logged once at
 /// start): registration is the Django project's.
 fn unavailable(
-    user: Option<&auth::users::User>,
+    user: Option<&django_auth_core::users::User>,
     csrf: &CsrfHandle,
 ) -> Result<HttpResponse, PageError> {
     let page = MessagePage {
@@ -128,14 +128,14 @@ pub async fn post(
     }
     let by_email = model.username_is_email();
     let username = if by_email {
-        auth::users::normalize_email(field(&form.username))
+        django_auth_core::users::normalize_email(field(&form.username))
     } else {
-        auth::users::normalize_username(field(&form.username))
+        django_auth_core::users::normalize_username(field(&form.username))
     };
     let email = if by_email {
         username.clone()
     } else {
-        auth::users::normalize_email(field(&form.email))
+        django_auth_core::users::normalize_email(field(&form.email))
     };
     let (password1, password2) = (field(&form.password1), field(&form.password2));
     let mut page = register_form(&model, &username, &email);
@@ -157,33 +157,43 @@ pub async fn post(
         model.max_length(
             model.username_field(),
             if by_email {
-                auth::validators::EMAIL_MAX_LENGTH
+                django_auth_core::validators::EMAIL_MAX_LENGTH
             } else {
-                auth::validators::USERNAME_MAX_LENGTH
+                django_auth_core::validators::USERNAME_MAX_LENGTH
             },
         ),
     ) {
         error(&mut page, "username", message);
-    } else if by_email && !auth::validators::is_valid_email(&username) {
+    } else if by_email && !django_auth_core::validators::is_valid_email(&username) {
         error(
             &mut page,
             "username",
-            auth::validators::INVALID_EMAIL.into(),
+            django_auth_core::validators::INVALID_EMAIL.into(),
         );
-    } else if model.username_field() == "username" && !auth::users::is_valid_username(&username) {
-        error(&mut page, "username", auth::users::INVALID_USERNAME.into());
+    } else if model.username_field() == "username"
+        && !django_auth_core::users::is_valid_username(&username)
+    {
+        error(
+            &mut page,
+            "username",
+            django_auth_core::users::INVALID_USERNAME.into(),
+        );
     } else if state.users.username_taken_iexact(&username).await? {
         error(&mut page, "username", taken.clone());
     }
     if !by_email && !email.is_empty() {
         let max = model.max_length(
             model.email_field().unwrap_or_default(),
-            auth::validators::EMAIL_MAX_LENGTH,
+            django_auth_core::validators::EMAIL_MAX_LENGTH,
         );
         if let Some(message) = too_long(&email, max) {
             error(&mut page, "email", message);
-        } else if !auth::validators::is_valid_email(&email) {
-            error(&mut page, "email", auth::validators::INVALID_EMAIL.into());
+        } else if !django_auth_core::validators::is_valid_email(&email) {
+            error(
+                &mut page,
+                "email",
+                django_auth_core::validators::INVALID_EMAIL.into(),
+            );
         }
     }
     for (name, value) in [("password1", password1), ("password2", password2)] {

@@ -93,7 +93,7 @@ pub async fn list(
     let sessions = match state.sessions.user_sessions(user.pk()).await {
         Ok(sessions) => sessions,
         // The `signed_cookies` engine (or no Redis) has no index: only this session is known.
-        Err(auth::connections::StoreError::NoIndex) => Vec::new(),
+        Err(django_auth_core::connections::StoreError::NoIndex) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     let rows: Vec<Row> = sessions

@@ -9,7 +9,7 @@ pub mod oracle;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use auth::migrate::{self, DefaultAutoField};
+use django_auth_core::migrate::{self, DefaultAutoField};
 use portal::config::Config;
 use portal::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
@@ -66,7 +66,7 @@ pub fn vars(
 /// Django's tables made in the database at `url` (the services read the user table at start).
 #[allow(dead_code)] // Not every test binary that includes this module migrates on its own.
 pub async fn migrated(url: &str) {
-    let settings = auth::settings::Settings::from_lookup(|name| match name {
+    let settings = django_auth_core::settings::Settings::from_lookup(|name| match name {
         "SECRET_KEY" => Some("k".into()),
         "SESSION_ENGINE" => Some("db".into()),
         "DATABASE_URL" => Some(url.into()),
