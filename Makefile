@@ -25,14 +25,14 @@ SUITE_TESTS := --test scenarios --test user_models --test browser
 ## test: the whole suite against Django 6.1 (unit, property, fuzz-corpus replay, golden vectors, the stores,
 ## and the cross-service suite in tests/: the portal and api binaries beside a real Django site and
 ## Chromium); then again on Django 5.2 LTS the golden vectors, the store tests and the cross-service suite;
-## on 6.0 the golden vectors, the store tests and the scenarios; on 4.2 (past its support) the golden
+## on 6.0 the golden vectors and the store tests; on 4.2 (past its support) the golden
 ## vectors only. See README.md, "Django versions".
 test: test-deps venvs
 	DJANGO_PYTHON=$(DJANGO_61) DJANGO_EXPECTED_VERSION=6.1 $(CARGO) test --workspace
 	DJANGO_PYTHON=$(DJANGO_52) DJANGO_EXPECTED_VERSION=5.2 $(CARGO) test --workspace \
 		$(GOLDEN_TESTS) $(STORE_TESTS) $(SUITE_TESTS)
 	DJANGO_PYTHON=$(DJANGO_60) DJANGO_EXPECTED_VERSION=6.0 $(CARGO) test --workspace \
-		$(GOLDEN_TESTS) $(STORE_TESTS) --test scenarios
+		$(GOLDEN_TESTS) $(STORE_TESTS)
 	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test --workspace $(GOLDEN_TESTS)
 
 ## publish-check: `cargo publish --dry-run` of the two library crates (packaged, then built from the
