@@ -178,6 +178,14 @@ fn run() -> Result<()> {
         "axum",
         Command::new(&axum_bin)
             .env("EXAMPLE_BIND", format!("127.0.0.1:{axum_port}"))
+            // `BENCH_AXUM_THREADS`: the example's tokio worker threads (tokio's own variable; default:
+            // one per CPU, as actix-web's workers).
+            .envs(
+                std::env::var("BENCH_AXUM_THREADS")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+                    .map(|n| ("TOKIO_WORKER_THREADS", n)),
+            )
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str()))),
         axum_port,
         &logs,
@@ -503,8 +511,11 @@ impl Server {
         match self.name {
             "api" => format!("api (actix-web, {} workers)", actix_workers()),
             "axum" => format!(
-                "axum example /whoami (tower layer, {} threads)",
-                actix_workers()
+                "axum example /whoami ({} tokio threads)",
+                std::env::var("BENCH_AXUM_THREADS")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| actix_workers().to_string())
             ),
             _ => format!("FastAPI (uvicorn, {workers} workers)"),
         }

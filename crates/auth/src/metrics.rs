@@ -96,6 +96,7 @@ impl DecodeFailure {
                 | PickleError::LengthTooLarge { .. }
                 | PickleError::TooDeep { .. }
                 | PickleError::TooManyNodes { .. }
+                | PickleError::TooMuchHashing { .. }
                 | PickleError::TooManyBytes { .. }
                 | PickleError::MemoTooLarge { .. } => DecodeFailure::TooLarge,
                 _ => DecodeFailure::InvalidPickle,

@@ -125,6 +125,15 @@ pub enum PickleError {
         /// `Limits::max_nodes`.
         limit: usize,
     },
+    /// Checking that set members and dict keys are unique (Python's hashing and `==`) would visit more
+    /// than `limit` values: [`HASH_WORK_PER_NODE`] times `Limits::max_nodes`. Python caches a frozenset's
+    /// hash in the object; we hash values as trees, so frozensets nested and shared through the memo
+    /// would repeat the work at every level (found by fuzzing: 878 bytes took 170 ms).
+    #[error("checking set members and dict keys would visit more than {limit} values")]
+    TooMuchHashing {
+        /// The budget that was exhausted.
+        limit: usize,
+    },
     /// The tree with shared references expanded would hold more than this many bytes of str/bytes.
     #[error("pickle expands to more than {limit} bytes of data")]
     TooManyBytes {
@@ -239,6 +248,7 @@ pub fn loads(data: &[u8], limits: &Limits) -> Result<Value, PickleError> {
             ..Memo::default()
         },
         proto: 0,
+        hashing: HashBudget::new(limits),
     };
     let root = machine.run()?;
     let shared = machine.measure(root)?;
@@ -445,6 +455,54 @@ struct Machine<'a> {
     /// The last `PROTO` seen (0 without one): below 3, module and class names of Python 2 are mapped as
     /// `Unpickler(fix_imports=True)` does.
     proto: u8,
+    /// How many more values the uniqueness checks of sets and dicts may visit ([`HashBudget`]).
+    hashing: HashBudget,
+}
+
+/// How many values the uniqueness checks of one `loads` may visit, per node of `Limits::max_nodes`: a
+/// set of N tuples of two is 3N visits, nested sets a few times that.
+pub const HASH_WORK_PER_NODE: usize = 4;
+
+/// What remains of one `loads`'s hashing budget; once spent it stays spent, and the load fails.
+struct HashBudget {
+    left: std::cell::Cell<usize>,
+    /// Set by the first visit refused.
+    spent: std::cell::Cell<bool>,
+    limit: usize,
+}
+
+impl HashBudget {
+    fn new(limits: &Limits) -> HashBudget {
+        let limit = limits.max_nodes.saturating_mul(HASH_WORK_PER_NODE);
+        HashBudget {
+            left: std::cell::Cell::new(limit),
+            spent: std::cell::Cell::new(false),
+            limit,
+        }
+    }
+
+    /// Takes one visit; `false` once the budget is spent.
+    fn spend(&self) -> bool {
+        match self.left.get().checked_sub(1) {
+            Some(left) => {
+                self.left.set(left);
+                true
+            }
+            None => {
+                self.spent.set(true);
+                false
+            }
+        }
+    }
+
+    /// `Err` if the budget ran out (a check that failed for lack of it is not an answer).
+    fn check(&self) -> Res<()> {
+        if self.spent.get() {
+            Err(PickleError::TooMuchHashing { limit: self.limit })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 type Res<T> = Result<T, PickleError>;
@@ -1248,13 +1306,17 @@ impl<'a> Machine<'a> {
             None | Some(Node::Leaf(_)) => Value::None,
             Some(Node::List(items)) => Value::List(items.iter().map(|_| next()).collect()),
             Some(Node::Tuple(items)) => Value::Tuple(items.iter().map(|_| next()).collect()),
-            Some(Node::Set(items)) => Value::Set(unique(items.iter().map(|_| next()).collect())?),
-            Some(Node::FrozenSet(items)) => {
-                Value::FrozenSet(unique(items.iter().map(|_| next()).collect())?)
-            }
+            Some(Node::Set(items)) => Value::Set(unique(
+                items.iter().map(|_| next()).collect(),
+                &self.hashing,
+            )?),
+            Some(Node::FrozenSet(items)) => Value::FrozenSet(unique(
+                items.iter().map(|_| next()).collect(),
+                &self.hashing,
+            )?),
             Some(Node::Dict(pairs)) => {
                 let pairs = pairs.iter().map(|_| (next(), next())).collect();
-                Value::Dict(dict_from_pairs(pairs)?)
+                Value::Dict(dict_from_pairs(pairs, &self.hashing)?)
             }
             Some(Node::Object { ctor, ops }) => {
                 let constructor = match ctor {
@@ -1280,7 +1342,7 @@ impl<'a> Machine<'a> {
                         Op::Build(_) => ObjectOp::Build(next()),
                     })
                     .collect();
-                builtin_from_reduce(Object { constructor, ops })?
+                builtin_from_reduce(Object { constructor, ops }, &self.hashing)?
             }
         })
     }
@@ -1290,7 +1352,7 @@ impl<'a> Machine<'a> {
 /// CPython writes `REDUCE` of the builtin (`save_bytearray`, `save_set`, `save_frozenset`, `save_bytes`).
 /// Python rebuilds the builtin type from those, so we read them as the type too, and write them back as
 /// Python would at protocol 4/5.
-fn builtin_from_reduce(object: Object) -> Res<Value> {
+fn builtin_from_reduce(object: Object, hashing: &HashBudget) -> Res<Value> {
     if object.ops.is_empty() {
         if let Constructor::Reduce {
             callable: Value::Global { module, name },
@@ -1305,11 +1367,11 @@ fn builtin_from_reduce(object: Object) -> Res<Value> {
                 ("builtins", "bytes", []) => return Ok(Value::Bytes(Vec::new())),
                 ("builtins", "set", []) => return Ok(Value::Set(Vec::new())),
                 ("builtins", "set", [Value::List(items)]) => {
-                    return Ok(Value::Set(unique(items.clone())?));
+                    return Ok(Value::Set(unique(items.clone(), hashing)?));
                 }
                 ("builtins", "frozenset", []) => return Ok(Value::FrozenSet(Vec::new())),
                 ("builtins", "frozenset", [Value::List(items)]) => {
-                    return Ok(Value::FrozenSet(unique(items.clone())?));
+                    return Ok(Value::FrozenSet(unique(items.clone(), hashing)?));
                 }
                 ("_codecs", "encode", [Value::Str(s), Value::Str(encoding)])
                     if encoding == "latin1" =>
@@ -1378,7 +1440,10 @@ fn num_eq(a: &Num, b: &Num) -> bool {
 
 /// Python's `a == b` for hashable values we model. Objects are equal only to themselves (CPython's default
 /// `__eq__`); we cannot run a class's own `__eq__`.
-fn py_eq(a: &Value, b: &Value, hasher: &RandomState) -> bool {
+fn py_eq(a: &Value, b: &Value, hasher: &RandomState, budget: &HashBudget) -> bool {
+    if !budget.spend() {
+        return false;
+    }
     if let (Some(x), Some(y)) = (as_num(a), as_num(b)) {
         return num_eq(&x, &y);
     }
@@ -1387,7 +1452,7 @@ fn py_eq(a: &Value, b: &Value, hasher: &RandomState) -> bool {
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Bytes(x), Value::Bytes(y)) => x == y,
         (Value::Tuple(x), Value::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q, hasher))
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q, hasher, budget))
         }
         (Value::FrozenSet(x), Value::FrozenSet(y)) => {
             if x.len() != y.len() {
@@ -1395,15 +1460,15 @@ fn py_eq(a: &Value, b: &Value, hasher: &RandomState) -> bool {
             }
             let mut index: HashMap<u64, Vec<&Value>> = HashMap::new();
             for item in y {
-                if let Ok(h) = py_hash(item, hasher) {
+                if let Ok(h) = py_hash(item, hasher, budget) {
                     index.entry(h).or_default().push(item);
                 }
             }
             x.iter().all(|item| {
-                py_hash(item, hasher).is_ok_and(|h| {
+                py_hash(item, hasher, budget).is_ok_and(|h| {
                     index
                         .get(&h)
-                        .is_some_and(|c| c.iter().any(|other| py_eq(item, other, hasher)))
+                        .is_some_and(|c| c.iter().any(|other| py_eq(item, other, hasher, budget)))
                 })
             })
         }
@@ -1415,13 +1480,22 @@ fn py_eq(a: &Value, b: &Value, hasher: &RandomState) -> bool {
 
 /// A hash consistent with `py_eq` (equal values hash alike), or the Python type name when Python would
 /// raise `TypeError: unhashable type`.
-fn py_hash(v: &Value, hasher: &RandomState) -> Result<u64, &'static str> {
+/// An exhausted [`HashBudget`] is an error too (`"budget"`: the caller's `HashBudget::check` names it).
+fn py_hash(v: &Value, hasher: &RandomState, budget: &HashBudget) -> Result<u64, &'static str> {
     let mut h = hasher.build_hasher();
-    feed(v, &mut h, hasher)?;
+    feed(v, &mut h, hasher, budget)?;
     Ok(h.finish())
 }
 
-fn feed(v: &Value, h: &mut impl Hasher, hasher: &RandomState) -> Result<(), &'static str> {
+fn feed(
+    v: &Value,
+    h: &mut impl Hasher,
+    hasher: &RandomState,
+    budget: &HashBudget,
+) -> Result<(), &'static str> {
+    if !budget.spend() {
+        return Err("budget");
+    }
     if let Some(n) = as_num(v) {
         match n {
             Num::Int(i) => {
@@ -1453,14 +1527,14 @@ fn feed(v: &Value, h: &mut impl Hasher, hasher: &RandomState) -> Result<(), &'st
             h.write_u8(6);
             h.write_usize(items.len());
             for item in items {
-                feed(item, h, hasher)?;
+                feed(item, h, hasher, budget)?;
             }
         }
         Value::FrozenSet(items) => {
             // Order-independent, as frozenset equality is.
             let mut sum: u64 = 0;
             for item in items {
-                sum = sum.wrapping_add(py_hash(item, hasher)?);
+                sum = sum.wrapping_add(py_hash(item, hasher, budget)?);
             }
             h.write_u8(7);
             h.write_u64(sum);
@@ -1487,7 +1561,7 @@ fn feed(v: &Value, h: &mut impl Hasher, hasher: &RandomState) -> Result<(), &'st
 /// Python's `dict` built by successive `d[k] = v`: a repeated key keeps its first position and takes the
 /// last value. Matters for security: a crafted session with two `_auth_user_id` entries must read as the
 /// one Django sees.
-fn dict_from_pairs(pairs: Vec<(Value, Value)>) -> Res<Vec<(Value, Value)>> {
+fn dict_from_pairs(pairs: Vec<(Value, Value)>, budget: &HashBudget) -> Res<Vec<(Value, Value)>> {
     // Every session is a small dict of str keys: compare them directly, without hashing.
     if pairs.len() <= 32 && pairs.iter().all(|(k, _)| matches!(k, Value::Str(_))) {
         let mut out: Vec<(Value, Value)> = Vec::with_capacity(pairs.len());
@@ -1503,13 +1577,12 @@ fn dict_from_pairs(pairs: Vec<(Value, Value)>) -> Res<Vec<(Value, Value)>> {
     let mut out: Vec<(Value, Value)> = Vec::with_capacity(pairs.len());
     let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(pairs.len());
     for (key, value) in pairs {
-        let h = py_hash(&key, &hasher).map_err(PickleError::Unhashable)?;
+        let h = py_hash(&key, &hasher, budget).map_err(|e| unhashable(e, budget))?;
         let slot = index.entry(h).or_default();
-        match slot
-            .iter()
-            .copied()
-            .find(|&i| out.get(i).is_some_and(|(k, _)| py_eq(k, &key, &hasher)))
-        {
+        match slot.iter().copied().find(|&i| {
+            out.get(i)
+                .is_some_and(|(k, _)| py_eq(k, &key, &hasher, budget))
+        }) {
             Some(i) => {
                 if let Some(entry) = out.get_mut(i) {
                     entry.1 = value;
@@ -1521,25 +1594,35 @@ fn dict_from_pairs(pairs: Vec<(Value, Value)>) -> Res<Vec<(Value, Value)>> {
             }
         }
     }
+    budget.check()?;
     Ok(out)
 }
 
+/// A failed hash as the load's error: an exhausted budget, or Python's `TypeError: unhashable type`.
+fn unhashable(error: &'static str, budget: &HashBudget) -> PickleError {
+    match budget.check() {
+        Err(spent) => spent,
+        Ok(()) => PickleError::Unhashable(error),
+    }
+}
+
 /// Python's `set` built by successive `s.add(x)`: the first of equal elements stays.
-fn unique(items: Vec<Value>) -> Res<Vec<Value>> {
+fn unique(items: Vec<Value>, budget: &HashBudget) -> Res<Vec<Value>> {
     let hasher = RandomState::new();
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
     for item in items {
-        let h = py_hash(&item, &hasher).map_err(PickleError::Unhashable)?;
+        let h = py_hash(&item, &hasher, budget).map_err(|e| unhashable(e, budget))?;
         let slot = index.entry(h).or_default();
         if !slot
             .iter()
-            .any(|&i| out.get(i).is_some_and(|x| py_eq(x, &item, &hasher)))
+            .any(|&i| out.get(i).is_some_and(|x| py_eq(x, &item, &hasher, budget)))
         {
             slot.push(out.len());
             out.push(item);
         }
     }
+    budget.check()?;
     Ok(out)
 }
 

@@ -113,3 +113,19 @@ fn hostile_seeds_are_refused() {
         assert!(got.starts_with(error), "{name}: {got}");
     }
 }
+
+/// The fuzzer's first timeout (878 bytes of frozensets nested through `DUP`, 5.7 million executions in):
+/// each level's uniqueness check re-hashed every level below it, 170 ms of work. The hashing budget
+/// (`HASH_WORK_PER_NODE` visits per node of `max_nodes`) refuses it, at the fuzz limits and the default.
+#[test]
+fn nested_frozensets_exhaust_the_hashing_budget() {
+    use django_auth_core::pickle::{HASH_WORK_PER_NODE, PickleError};
+    for limits in [checks::fuzz_limits(), Limits::default()] {
+        match loads(&seed("hash_nested_frozensets"), &limits) {
+            Err(PickleError::TooMuchHashing { limit }) => {
+                assert_eq!(limit, limits.max_nodes * HASH_WORK_PER_NODE)
+            }
+            other => panic!("{:?}", other.map(|_| "a value")),
+        }
+    }
+}

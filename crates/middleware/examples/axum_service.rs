@@ -13,6 +13,10 @@ use django_auth_web::axum::{DjangoLayer, LoginRequired};
 use django_auth_web::request::DjangoAuth;
 use serde_json::{Value, json};
 
+// The api's allocator (optional: with glibc's, allocation costs a service like this about 15% more CPU).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// 200 `{"id": …, "username": …}` for a logged-in user; 401 `{"detail": …}` otherwise.
 async fn whoami(
     State(django): State<Arc<DjangoAuth>>,

@@ -62,16 +62,22 @@ impl RequestHead for AxumHead<'_> {
     }
 
     fn cookie_header(&self) -> Option<Cow<'_, str>> {
-        let values: Vec<&str> = self
+        let mut values = self
             .headers
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
-        match values.as_slice() {
-            [] => None,
-            [one] => Some(Cow::Borrowed(one)),
-            many => Some(Cow::Owned(many.join("; "))),
+            .filter_map(|value| value.to_str().ok());
+        let first = values.next()?;
+        match values.next() {
+            None => Some(Cow::Borrowed(first)),
+            Some(second) => {
+                let mut joined = format!("{first}; {second}");
+                for value in values {
+                    joined.push_str("; ");
+                    joined.push_str(value);
+                }
+                Some(Cow::Owned(joined))
+            }
         }
     }
 
@@ -89,6 +95,36 @@ impl RequestHead for AxumHead<'_> {
 
     fn server_port(&self) -> Option<u16> {
         None
+    }
+}
+
+/// The parts of a request that `client()` reads, kept after the request went to the inner service.
+struct ClientParts {
+    peer: Option<IpAddr>,
+    forwarded_for: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+}
+
+impl ClientParts {
+    fn client(
+        &self,
+        settings: &django_auth_core::settings::Settings,
+    ) -> django_auth_core::idle::Client {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = &self.forwarded_for {
+            headers.insert("x-forwarded-for", value.clone());
+        }
+        if let Some(value) = &self.user_agent {
+            headers.insert(header::USER_AGENT, value.clone());
+        }
+        let (method, uri) = (Method::GET, Uri::default());
+        let head = AxumHead {
+            headers: &headers,
+            method: &method,
+            uri: &uri,
+            peer: self.peer,
+        };
+        crate::request::client(&head, settings)
     }
 }
 
@@ -176,7 +212,14 @@ where
                     return Ok(rejection_response(refused));
                 }
                 let begun = auth.begin(&head).await;
-                (begun, crate::request::client(&head, &auth.settings))
+                // What `client()` reads, kept for `finish` (which needs it only now and then): the
+                // header values are reference-counted slices of the request, not copies.
+                let client = ClientParts {
+                    peer: head.peer,
+                    forwarded_for: req.headers().get("x-forwarded-for").cloned(),
+                    user_agent: req.headers().get(header::USER_AGENT).cloned(),
+                };
+                (begun, client)
             };
             let begun = match begun {
                 Ok(begun) => begun,
@@ -193,7 +236,9 @@ where
                 return Ok(response);
             };
             match auth
-                .finish(state, response.status().as_u16(), || client)
+                .finish(state, response.status().as_u16(), || {
+                    client.client(&auth.settings)
+                })
                 .await
             {
                 Ok(headers) => {
