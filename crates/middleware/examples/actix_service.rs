@@ -31,8 +31,7 @@ async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(services.clone())
-            .wrap(from_fn(session::middleware))
-            .wrap(from_fn(session::allowed_hosts))
+            .wrap(from_fn(session::stack))
             .route("/whoami", web::get().to(whoami))
             .route("/notes", web::post().to(create_note))
     })

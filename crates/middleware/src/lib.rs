@@ -28,8 +28,9 @@
 //! # }
 //! ```
 //!
-//! The actix-web adapter ([`session::middleware`], [`actix::LoginRequired`]) is the one the portal and the
-//! api of this workspace run on; `examples/` has a complete service for each framework.
+//! The actix-web adapter (`App::new().wrap(from_fn(session::stack))`, [`actix::LoginRequired`],
+//! [`actix::MaybeUser`], with [`Services`] registered as `web::Data`) is the one the portal and the api of
+//! this workspace run on; `examples/` has a complete service for each framework.
 
 #[cfg(feature = "actix")]
 pub mod actix;

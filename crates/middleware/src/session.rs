@@ -185,6 +185,19 @@ pub async fn allowed_hosts(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// The whole stack in one middleware, for a service of your own: [`allowed_hosts`], then [`middleware`]
+/// (`SessionMiddleware` and `CsrfViewMiddleware`), as `App::new().wrap(from_fn(session::stack))`.
+pub async fn stack(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = crate::services(&req)?;
+    if let Err(refused) = state.check_host(&ActixHead(req.request())) {
+        return Ok(req.into_response(rejection(&state, refused)));
+    }
+    middleware(req, next).await
+}
+
 /// `SessionMiddleware` and `CsrfViewMiddleware` (`process_request`, then `process_response`): the
 /// handlers find a [`SessionHandle`] and a [`CsrfHandle`] in the request.
 pub async fn middleware(
