@@ -68,6 +68,15 @@ impl From<django_auth_web::csrf::CsrfError> for ApiError {
     }
 }
 
+impl From<django_auth_web::actix::AuthRejection> for ApiError {
+    fn from(e: django_auth_web::actix::AuthRejection) -> ApiError {
+        match e {
+            django_auth_web::actix::AuthRejection::Auth(e) => e.into(),
+            django_auth_web::actix::AuthRejection::Wiring(what) => ApiError::Internal(what),
+        }
+    }
+}
+
 impl From<django_auth_web::request::AuthError> for ApiError {
     fn from(e: django_auth_web::request::AuthError) -> ApiError {
         match e {

@@ -89,16 +89,25 @@ impl FromRequest for LoginRequired {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let (services, handle) = parts(&req)?;
-            let csrf = req
-                .extensions()
-                .get::<CsrfHandle>()
-                .cloned()
-                .ok_or(AuthRejection::Wiring("no session middleware"))?;
-            let user = authenticate(&services, &req, &handle, &csrf).await?;
+            let (user, _) = authenticate_request(&req).await?;
             Ok(LoginRequired(user))
         })
     }
+}
+
+/// What [`LoginRequired`] admits, with the request's [`SessionHandle`], for handlers that go on to change
+/// the session (the api's logout) and services with their own error type.
+pub async fn authenticate_request(
+    req: &HttpRequest,
+) -> Result<(User, SessionHandle), AuthRejection> {
+    let (services, handle) = parts(req)?;
+    let csrf = req
+        .extensions()
+        .get::<CsrfHandle>()
+        .cloned()
+        .ok_or(AuthRejection::Wiring("no session middleware"))?;
+    let user = authenticate(&services, req, &handle, &csrf).await?;
+    Ok((user, handle))
 }
 
 /// [`crate::request::DjangoAuth::authenticate_session`] on the request's handles; a user it admits marks

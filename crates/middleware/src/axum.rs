@@ -62,23 +62,12 @@ impl RequestHead for AxumHead<'_> {
     }
 
     fn cookie_header(&self) -> Option<Cow<'_, str>> {
-        let mut values = self
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok());
-        let first = values.next()?;
-        match values.next() {
-            None => Some(Cow::Borrowed(first)),
-            Some(second) => {
-                let mut joined = format!("{first}; {second}");
-                for value in values {
-                    joined.push_str("; ");
-                    joined.push_str(value);
-                }
-                Some(Cow::Owned(joined))
-            }
-        }
+        crate::request::join_cookie_headers(
+            self.headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        )
     }
 
     fn authority(&self) -> Option<&str> {
@@ -339,16 +328,22 @@ pub struct LoginRequired(pub User);
 /// `request.user`: the logged-in user, or `None` for an anonymous request.
 pub struct MaybeUser(pub Option<User>);
 
+/// The layer's state of this request, taken out for an extractor (put back with `Shared::put`).
+fn taken(parts: &Parts) -> Result<(Shared, RequestState), AuthRejection> {
+    let shared = parts
+        .extensions
+        .get::<Shared>()
+        .cloned()
+        .ok_or(AuthRejection::NoLayer)?;
+    let state = shared.take().ok_or(AuthRejection::NoLayer)?;
+    Ok((shared, state))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for LoginRequired {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let shared = parts
-            .extensions
-            .get::<Shared>()
-            .cloned()
-            .ok_or(AuthRejection::NoLayer)?;
-        let mut state = shared.take().ok_or(AuthRejection::NoLayer)?;
+        let (shared, mut state) = taken(parts)?;
         let head = AxumHead::new(&parts.headers, &parts.method, &parts.uri, &parts.extensions);
         let user = shared.auth.authenticate(&head, &mut state).await;
         shared.put(state);
@@ -360,12 +355,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let shared = parts
-            .extensions
-            .get::<Shared>()
-            .cloned()
-            .ok_or(AuthRejection::NoLayer)?;
-        let mut state = shared.take().ok_or(AuthRejection::NoLayer)?;
+        let (shared, mut state) = taken(parts)?;
         let user = shared.auth.get_user(&mut state).await;
         shared.put(state);
         Ok(MaybeUser(user.map_err(AuthError::from)?))

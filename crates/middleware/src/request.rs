@@ -431,6 +431,23 @@ pub fn client(req: &impl RequestHead, settings: &Settings) -> Client {
     }
 }
 
+/// Several `Cookie` headers as one (HTTP/2 sends one per cookie; servers join them with `"; "`, as
+/// Django's ASGI handler does); one header is borrowed as it is.
+pub fn join_cookie_headers<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<Cow<'a, str>> {
+    let first = values.next()?;
+    match values.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let mut joined = format!("{first}; {second}");
+            for value in values {
+                joined.push_str("; ");
+                joined.push_str(value);
+            }
+            Some(Cow::Owned(joined))
+        }
+    }
+}
+
 /// RFC 9110's safe methods, which Django's CSRF check lets through.
 pub fn is_safe_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")

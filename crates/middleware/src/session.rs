@@ -35,23 +35,12 @@ impl RequestHead for ActixHead<'_> {
     }
 
     fn cookie_header(&self) -> Option<Cow<'_, str>> {
-        let mut values = self
-            .0
-            .headers()
-            .get_all(header::COOKIE)
-            .filter_map(|value| value.to_str().ok());
-        let first = values.next()?;
-        match values.next() {
-            None => Some(Cow::Borrowed(first)),
-            Some(second) => {
-                let mut joined = format!("{first}; {second}");
-                for value in values {
-                    joined.push_str("; ");
-                    joined.push_str(value);
-                }
-                Some(Cow::Owned(joined))
-            }
-        }
+        crate::request::join_cookie_headers(
+            self.0
+                .headers()
+                .get_all(header::COOKIE)
+                .filter_map(|value| value.to_str().ok()),
+        )
     }
 
     fn authority(&self) -> Option<&str> {

@@ -8,10 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
 use django_auth_core::users::User;
-use django_auth_web::Services;
-use django_auth_web::csrf::CsrfHandle;
 use django_auth_web::session::SessionHandle;
 
 use crate::errors::ApiError;
@@ -33,22 +31,7 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let services = req
-                .app_data::<web::Data<Services>>()
-                .cloned()
-                .ok_or(ApiError::Internal("no services"))?;
-            let session = req
-                .extensions()
-                .get::<SessionHandle>()
-                .cloned()
-                .ok_or(ApiError::Internal("no session middleware"))?;
-            let csrf = req
-                .extensions()
-                .get::<CsrfHandle>()
-                .cloned()
-                .ok_or(ApiError::Internal("no session middleware"))?;
-            let user =
-                django_auth_web::actix::authenticate(&services, &req, &session, &csrf).await?;
+            let (user, session) = django_auth_web::actix::authenticate_request(&req).await?;
             Ok(Authenticated { user, session })
         })
     }
