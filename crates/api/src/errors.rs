@@ -59,15 +59,6 @@ pub fn unavailable() -> HttpResponse {
     response
 }
 
-impl From<django_auth_web::csrf::CsrfError> for ApiError {
-    fn from(e: django_auth_web::csrf::CsrfError) -> ApiError {
-        match e {
-            django_auth_web::csrf::CsrfError::Rejected(reason) => ApiError::CsrfFailed(reason),
-            django_auth_web::csrf::CsrfError::Wiring(what) => ApiError::Internal(what),
-        }
-    }
-}
-
 impl From<django_auth_web::actix::AuthRejection> for ApiError {
     fn from(e: django_auth_web::actix::AuthRejection) -> ApiError {
         match e {

@@ -119,9 +119,8 @@ pub async fn authenticate(
     csrf: &CsrfHandle,
 ) -> Result<User, AuthError> {
     let mut session = handle.take();
-    let csrf = csrf.snapshot();
     let user = services
-        .authenticate_session(&ActixHead(req), &mut session, &csrf)
+        .authenticate_session(&ActixHead(req), &mut session, || csrf.borrow())
         .await;
     handle.put(session);
     let user = user?;

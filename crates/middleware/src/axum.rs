@@ -56,9 +56,7 @@ impl<'a> AxumHead<'a> {
 
 impl RequestHead for AxumHead<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .map(|value| value.to_str().unwrap_or(""))
+        text(self.headers.get(name))
     }
 
     fn cookie_header(&self) -> Option<Cow<'_, str>> {
@@ -99,22 +97,18 @@ impl ClientParts {
         &self,
         settings: &django_auth_core::settings::Settings,
     ) -> django_auth_core::idle::Client {
-        let mut headers = HeaderMap::new();
-        if let Some(value) = &self.forwarded_for {
-            headers.insert("x-forwarded-for", value.clone());
-        }
-        if let Some(value) = &self.user_agent {
-            headers.insert(header::USER_AGENT, value.clone());
-        }
-        let (method, uri) = (Method::GET, Uri::default());
-        let head = AxumHead {
-            headers: &headers,
-            method: &method,
-            uri: &uri,
-            peer: self.peer,
-        };
-        crate::request::client(&head, settings)
+        crate::request::client_of(
+            self.peer,
+            text(self.forwarded_for.as_ref()),
+            text(self.user_agent.as_ref()),
+            settings,
+        )
     }
+}
+
+/// A header's value as `RequestHead::header` reads it: `""` if it is not visible ASCII.
+fn text(value: Option<&HeaderValue>) -> Option<&str> {
+    value.map(|v| v.to_str().unwrap_or(""))
 }
 
 /// The request's state, shared by the layer and the extractors. The state is taken out while an

@@ -33,9 +33,9 @@ impl CsrfHandle {
         self.0.take()
     }
 
-    /// A copy of the CSRF cookie's state (for a check that must not hold the handle across an await).
-    pub fn snapshot(&self) -> CsrfCookie {
-        self.0.borrow().clone()
+    /// The CSRF cookie's state, borrowed (never across an await).
+    pub fn borrow(&self) -> std::cell::Ref<'_, CsrfCookie> {
+        self.0.borrow()
     }
 
     /// `get_token(request)`: a masked token for a form (the response then carries the cookie if new).
@@ -70,7 +70,7 @@ pub fn protect(req: &HttpRequest, form_token: Option<&str>) -> Result<(), CsrfEr
         .get::<CsrfHandle>()
         .cloned()
         .ok_or(CsrfError::Wiring("no CSRF middleware"))?;
-    let csrf = handle.0.borrow();
+    let csrf = handle.borrow();
     state
         .enforce_csrf(&ActixHead(req), &csrf, form_token)
         .map_err(CsrfError::Rejected)

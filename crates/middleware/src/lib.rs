@@ -126,7 +126,7 @@ mod actix_services {
             })
         }
 
-        /// [`Services::build`] with the settings from the environment (`Settings::from_env`).
+        /// [`DjangoAuth::from_env`], with the service's error pages.
         pub async fn from_env(responses: Arc<dyn Responses>) -> Result<Services, StoreError> {
             let settings = Settings::from_env().map_err(|e| StoreError::Config(e.to_string()))?;
             Services::build(settings, responses).await

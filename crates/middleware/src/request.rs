@@ -281,19 +281,21 @@ impl DjangoAuth {
         state: &mut RequestState,
     ) -> Result<User, AuthError> {
         let user = self
-            .authenticate_session(req, &mut state.session, &state.csrf)
+            .authenticate_session(req, &mut state.session, || &state.csrf)
             .await?;
         state.verified = true;
         Ok(user)
     }
 
     /// [`DjangoAuth::authenticate`] on a session and a CSRF cookie held apart from their
-    /// [`RequestState`] (the caller marks the request verified when it returns a user).
-    pub async fn authenticate_session(
+    /// [`RequestState`] (the caller marks the request verified when it returns a user). `csrf` is asked
+    /// for the cookie only for an unsafe method, after the user is known (so a handle behind a `RefCell`
+    /// is borrowed after the store's await, and never copied).
+    pub async fn authenticate_session<C: std::ops::Deref<Target = CsrfCookie>>(
         &self,
         req: &impl RequestHead,
         session: &mut Session,
-        csrf: &CsrfCookie,
+        csrf: impl FnOnce() -> C,
     ) -> Result<User, AuthError> {
         let user = self
             .get_session_user(session)
@@ -301,7 +303,7 @@ impl DjangoAuth {
             .ok_or(AuthError::NotAuthenticated)?;
         if !is_safe_method(req.method()) {
             // A JSON api reads no form: the token comes from the header only.
-            self.enforce_csrf(req, csrf, None)
+            self.enforce_csrf(req, &csrf(), None)
                 .map_err(AuthError::CsrfFailed)?;
         }
         Ok(user)
@@ -318,13 +320,14 @@ impl DjangoAuth {
     ) -> Result<(), CsrfRejection> {
         let settings = &self.settings;
         let host = request_host(req, &self.settings);
+        let secure = is_secure(req, &self.settings);
         let port = match req.server_port() {
             Some(port) => port.to_string(),
-            None if is_secure(req, &self.settings) => "443".to_string(),
+            None if secure => "443".to_string(),
             None => "80".to_string(),
         };
         let request = RequestOrigin {
-            is_secure: is_secure(req, &self.settings),
+            is_secure: secure,
             // The host passed ALLOWED_HOSTS already (the request would be a 400 otherwise).
             host: Some(host.as_str()),
             port: &port,
@@ -420,14 +423,30 @@ pub fn is_secure(req: &impl RequestHead, settings: &Settings) -> bool {
 /// The client's address (`NUM_PROXIES` of `X-Forwarded-For`) and browser, for the throttle and the
 /// sessions list.
 pub fn client(req: &impl RequestHead, settings: &Settings) -> Client {
-    let peer = req.peer_ip().map(|ip| ip.to_string()).unwrap_or_default();
+    client_of(
+        req.peer_ip(),
+        req.header("x-forwarded-for"),
+        req.header("user-agent"),
+        settings,
+    )
+}
+
+/// [`client`] from the three values it reads (for an adapter that keeps only those past the handler). An
+/// `X-Forwarded-For` that is empty or not visible ASCII counts as absent: the peer is the client.
+pub fn client_of(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    user_agent: Option<&str>,
+    settings: &Settings,
+) -> Client {
+    let peer = peer.map(|ip| ip.to_string()).unwrap_or_default();
     Client {
         ip: django_auth_core::hosts::client_address(
             &peer,
-            req.header("x-forwarded-for"),
+            forwarded_for.filter(|v| !v.is_empty()),
             settings.num_proxies,
         ),
-        user_agent: req.header("user-agent").unwrap_or("").to_string(),
+        user_agent: user_agent.unwrap_or("").to_string(),
     }
 }
 
