@@ -100,6 +100,18 @@ async fn the_examples_see_djangos_user_its_logout_csrf_and_an_outage() {
         );
     }
 
+    // The axum example's forward-auth endpoint (django_auth_web::axum::forward_auth) knows her too.
+    let page = client
+        .get(&axum.url("/auth/verify/any/original/path"))
+        .await;
+    assert_eq!(page.status, 200, "axum /auth/verify: {}", page.body);
+    assert_eq!(
+        page.headers
+            .get("x-auth-request-user")
+            .and_then(|v| v.to_str().ok()),
+        Some("ann")
+    );
+
     // A logout on the portal ends the session for both.
     let logout = stack.portal_log_out(&client).await;
     assert!(
@@ -115,6 +127,12 @@ async fn the_examples_see_djangos_user_its_logout_csrf_and_an_outage() {
             service.name
         );
     }
+    let page = client.get(&axum.url("/auth/verify")).await;
+    assert_eq!(
+        page.status, 401,
+        "axum /auth/verify after the logout: {}",
+        page.body
+    );
 
     // A Redis outage: 503 with Retry-After, never a 500; back to 200 once Redis is.
     let login = stack.django_log_in(&client, "ann", PASSWORD).await;
@@ -136,6 +154,12 @@ async fn the_examples_see_djangos_user_its_logout_csrf_and_an_outage() {
             service.name
         );
     }
+    let page = client.get(&axum.url("/auth/verify")).await;
+    assert_eq!(
+        page.status, 503,
+        "axum /auth/verify with Redis down: {}",
+        page.body
+    );
     stack.redis_mut().start_again().expect("Redis again");
     for service in [&axum, &actix] {
         let mut status = 0;

@@ -54,6 +54,8 @@ const AIM_CPU_US: f64 = 40.0;
 /// django-auth-web's axum example: `GET /whoami` (issue 19: no more CPU per request than the api's `/me`).
 const ME_PATH_AXUM: &str = "/whoami";
 const AIM_RSS_MIB: f64 = 30.0;
+/// The api's forward-auth endpoint (issue 20: the same cost as `/api/v1/me`).
+const FORWARD_AUTH_PATH: &str = "/auth/verify";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -136,7 +138,7 @@ fn run() -> Result<()> {
             .ok_or("login_session gave no key")?
             .to_string())
     };
-    let keys = [login()?, login()?, login()?];
+    let keys = [login()?, login()?, login()?, login()?];
 
     let api_port = testkit::free_port()?;
     let mut api = Server::spawn(
@@ -218,6 +220,13 @@ fn run() -> Result<()> {
         "\nverified: both answer 200 with {USERNAME} (id {pk}), and the same JSON: {}",
         bodies[0]
     );
+    // The forward-auth endpoint (issue 20) on the api, with a session of its own.
+    let (status, _) = api.wait_for(FORWARD_AUTH_PATH, &keys[3])?;
+    if status != 200 {
+        return Err(
+            format!("the api's {FORWARD_AUTH_PATH} answered {status} for {USERNAME}").into(),
+        );
+    }
 
     if let Some(hold) = std::env::var("BENCH_HOLD")
         .ok()
@@ -239,6 +248,7 @@ fn run() -> Result<()> {
     let servers = [(&api, &keys[0]), (&reference, &keys[1])];
     let loads = [
         (&api, &keys[0], "/api/v1/me"),
+        (&api, &keys[3], FORWARD_AUTH_PATH),
         (&reference, &keys[1], "/api/v1/me"),
         (&axum, &keys[2], ME_PATH_AXUM),
     ];
@@ -299,7 +309,12 @@ fn run() -> Result<()> {
         let (rss_kib, processes) = server.peak_rss_kib()?;
         results.push(Measured {
             server: server.name,
-            name: server.describe(workers),
+            path,
+            name: if path == FORWARD_AUTH_PATH {
+                format!("api {FORWARD_AUTH_PATH}")
+            } else {
+                server.describe(workers)
+            },
             report,
             wall,
             cpu,
@@ -910,6 +925,8 @@ struct CpuUse {
 
 struct Measured {
     server: &'static str,
+    /// The path under load.
+    path: &'static str,
     name: String,
     report: OhaReport,
     wall: Duration,
@@ -922,7 +939,8 @@ struct Measured {
 
 fn print_table(results: &[Measured], seconds: u64, connections: u32, cores: usize) {
     println!(
-        "\nGET /api/v1/me, logged-in session (cache engine), {connections} connections, {seconds} s each:\n"
+        "\nGET /api/v1/me (and the api's {FORWARD_AUTH_PATH}, the axum example's {ME_PATH_AXUM}), logged-in \
+         session (cache engine), {connections} connections, {seconds} s each:\n"
     );
     println!(
         "{:<32} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8} {:>7} {:>7}",
@@ -984,7 +1002,10 @@ fn print_aims(results: &[Measured], revocation: &Revocation, connections: u32) {
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     println!("\naims for the api (reported, not asserted):");
     let reference = results.iter().find(|m| m.server == "fastapi");
-    let Some(api) = results.iter().find(|m| m.server == "api") else {
+    let Some(api) = results
+        .iter()
+        .find(|m| m.server == "api" && m.path == "/api/v1/me")
+    else {
         return;
     };
     if let Some(reference) = reference {
@@ -1008,6 +1029,18 @@ fn print_aims(results: &[Measured], revocation: &Revocation, connections: u32) {
             r.cpu.server_us
         ))
     );
+    if let Some(verify) = results.iter().find(|m| m.path == FORWARD_AUTH_PATH) {
+        println!(
+            "  {FORWARD_AUTH_PATH} beside /me             {:>7.0} µs CPU/req, {:.0} req/s, p99 {:.2} ms (/me: \
+             {:.0} µs, {:.0} req/s, p99 {:.2} ms)",
+            verify.cpu.server_us,
+            verify.report.rps,
+            verify.report.p99 * 1000.0,
+            api.cpu.server_us,
+            api.report.rps,
+            api.report.p99 * 1000.0,
+        );
+    }
     if let Some(axum) = results.iter().find(|m| m.server == "axum") {
         println!(
             "  axum /whoami CPU/req <= the api's /me  {:>7.0} µs   {} (the api: {:.0} µs)",

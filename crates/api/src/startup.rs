@@ -120,6 +120,16 @@ impl Application {
                 .wrap(from_fn(django_auth_web::telemetry::observe))
                 .route("/healthz", web::get().to(django_auth_web::health::healthz))
                 .route("/readyz", web::get().to(django_auth_web::health::readyz))
+                // Forward auth for the services behind a proxy: any method, and any path below it (for
+                // proxies that append the original URI, as Envoy's `path_prefix` does).
+                .route(
+                    "/auth/verify",
+                    web::route().to(django_auth_web::actix::forward_auth),
+                )
+                .route(
+                    "/auth/verify/{original:.*}",
+                    web::route().to(django_auth_web::actix::forward_auth),
+                )
                 .route(
                     "/metrics",
                     web::get().to(|metrics: web::Data<Metrics>| async move { metrics.response() }),

@@ -1,4 +1,5 @@
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 //! Django's sessions and authentication, byte for byte, for Rust services that run beside a Django project.
 //!
 //! Every rule of sessions and auth lives here; the services only speak HTTP. Names follow Django's

@@ -126,6 +126,56 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// `CORS_PREFLIGHT_MAX_AGE` (seconds, django-cors-headers' default 86400; 0 sends no `Max-Age`).
     pub cors_preflight_max_age: usize,
+    /// `FORWARD_AUTH_*`: who the forward-auth endpoint lets through to the services behind a proxy.
+    pub forward_auth: ForwardAuthSettings,
+}
+
+/// The forward-auth endpoint's rules (not Django settings: Django has no such endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForwardAuthSettings {
+    /// `FORWARD_AUTH_REQUIRE_STAFF`: only `is_staff` users pass (others get 403).
+    pub require_staff: bool,
+    /// `FORWARD_AUTH_GROUPS`: when not empty, only members of one of these Django groups pass.
+    pub groups: Vec<String>,
+    /// `FORWARD_AUTH_CSRF`: Django's CSRF check for an original request with an unsafe method.
+    pub csrf: ForwardAuthCsrf,
+}
+
+/// `FORWARD_AUTH_CSRF`'s values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardAuthCsrf {
+    /// `false` (default): no check; the service behind the proxy does its own.
+    #[default]
+    Off,
+    /// `true`: Django's whole check, Origin (or Referer over HTTPS) and then the token, which must come in
+    /// the `CSRF_HEADER_NAME` header (a proxy never forwards the body, where a form's token is).
+    Full,
+    /// `origin`: Django's Origin and Referer half only, for services that take plain HTML form posts.
+    Origin,
+}
+
+fn forward_auth_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<ForwardAuthSettings, SettingsError> {
+    let csrf = match get("FORWARD_AUTH_CSRF").as_deref().map(str::trim) {
+        Some("origin" | "ORIGIN" | "Origin") => ForwardAuthCsrf::Origin,
+        _ if boolean(get, "FORWARD_AUTH_CSRF").map_err(|_| SettingsError::Invalid {
+            name: "FORWARD_AUTH_CSRF",
+            reason: "expected true, false or origin".into(),
+        })? =>
+        {
+            ForwardAuthCsrf::Full
+        }
+        _ => ForwardAuthCsrf::Off,
+    };
+    Ok(ForwardAuthSettings {
+        require_staff: boolean(get, "FORWARD_AUTH_REQUIRE_STAFF")?,
+        groups: match get("FORWARD_AUTH_GROUPS") {
+            None => Vec::new(),
+            Some(v) => list(&v, "FORWARD_AUTH_GROUPS")?,
+        },
+        csrf,
+    })
 }
 
 /// `CORS_ALLOWED_ORIGINS`, checked as django-cors-headers checks it (`scheme://host[:port]`, no path), and
@@ -813,6 +863,7 @@ impl Settings {
                     name: "NUM_PROXIES",
                     reason: "expected 0 to 16".into(),
                 })?,
+            forward_auth: forward_auth_settings(&get)?,
         };
         settings.check()?;
         Ok(settings)
@@ -950,6 +1001,53 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn forward_auth_rules() {
+        let base = [("SECRET_KEY", "k"), ("REDIS_URL", "redis://h/1")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs)
+        };
+        assert_eq!(
+            with(&[]).unwrap().forward_auth,
+            ForwardAuthSettings::default()
+        );
+        let s = with(&[
+            ("FORWARD_AUTH_REQUIRE_STAFF", "true"),
+            ("FORWARD_AUTH_GROUPS", r#"["Sales, EMEA", "ops"]"#),
+            ("FORWARD_AUTH_CSRF", "origin"),
+        ])
+        .unwrap();
+        assert!(s.forward_auth.require_staff);
+        assert_eq!(s.forward_auth.groups, ["Sales, EMEA", "ops"]);
+        assert_eq!(s.forward_auth.csrf, ForwardAuthCsrf::Origin);
+        assert_eq!(
+            with(&[("FORWARD_AUTH_CSRF", "1")])
+                .unwrap()
+                .forward_auth
+                .csrf,
+            ForwardAuthCsrf::Full
+        );
+        assert_eq!(
+            with(&[("FORWARD_AUTH_CSRF", "off")])
+                .unwrap()
+                .forward_auth
+                .csrf,
+            ForwardAuthCsrf::Off
+        );
+        for (name, value) in [
+            ("FORWARD_AUTH_CSRF", "maybe"),
+            ("FORWARD_AUTH_REQUIRE_STAFF", "staff"),
+            ("FORWARD_AUTH_GROUPS", "[1, 2]"),
+        ] {
+            match with(&[(name, value)]) {
+                Err(SettingsError::Invalid { name: named, .. }) => assert_eq!(named, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -221,8 +221,20 @@ pub struct UserModel {
     has_username_column: bool,
     /// The `max_length` of the `USERNAME_FIELD`, the email, `first_name` and `last_name` columns.
     max_lengths: std::collections::HashMap<String, usize>,
+    /// The many-to-many table of `PermissionsMixin.groups` (`<table>_groups`) and its column naming the
+    /// user, when the model has groups.
+    groups: Option<GroupsTable>,
     /// `SELECT <columns> FROM <table>`: each row in the shape of [`crate::users::User`].
     select: String,
+}
+
+/// The table Django makes for `PermissionsMixin.groups`: one row per (user, `auth_group`) pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupsTable {
+    /// Its name: `<user table>_groups` (`auth_user_groups`) unless Django shortened it.
+    pub table: String,
+    /// The column holding the user's key (`user_id`; `<model name>_id` for a custom model).
+    pub user_column: String,
 }
 
 /// Why the user model cannot be used; each names the setting to fix.
@@ -340,7 +352,62 @@ impl UserModel {
                 })
             })
             .await?;
-        UserModel::from_columns(settings.clone(), table, &columns)
+        let mut model = UserModel::from_columns(settings.clone(), table, &columns)?;
+        model.groups = UserModel::find_groups_table(db, &model.table).await?;
+        model.select = format!("SELECT {} FROM {}", model.columns(), quote(&model.table));
+        Ok(model)
+    }
+
+    /// The table of the user's groups: a table with a foreign key to the user table and one, `group_id`,
+    /// to `auth_group`, as Django makes for `PermissionsMixin.groups`. Its name is `<user table>_groups`
+    /// (preferred when several tables qualify); a model without `PermissionsMixin` has none, and its
+    /// users are in no group.
+    async fn find_groups_table(
+        db: &Database,
+        user_table: &str,
+    ) -> Result<Option<GroupsTable>, UserModelError> {
+        #[derive(QueryableByName)]
+        struct Candidate {
+            #[diesel(sql_type = Text)]
+            table: String,
+            #[diesel(sql_type = Text)]
+            user_column: String,
+        }
+        let wanted = user_table.to_string();
+        let candidates: Vec<Candidate> = db
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::sql_query(
+                        "SELECT c.relname::text AS table, ua.attname::text AS user_column \
+                         FROM pg_constraint uf \
+                         JOIN pg_class c ON c.oid = uf.conrelid \
+                         JOIN pg_attribute ua ON ua.attrelid = uf.conrelid AND ua.attnum = uf.conkey[1] \
+                         WHERE uf.contype = 'f' AND uf.confrelid = to_regclass(quote_ident($1)) \
+                         AND array_length(uf.conkey, 1) = 1 \
+                         AND EXISTS (SELECT 1 FROM pg_constraint gf \
+                                     JOIN pg_attribute ga ON ga.attrelid = gf.conrelid \
+                                      AND ga.attnum = gf.conkey[1] \
+                                     WHERE gf.conrelid = uf.conrelid AND gf.contype = 'f' \
+                                     AND gf.confrelid = to_regclass('auth_group') \
+                                     AND ga.attname = 'group_id') \
+                         ORDER BY c.relname",
+                    )
+                    .bind::<Text, _>(wanted)
+                    .load(conn)
+                    .await
+                })
+            })
+            .await?;
+        let preferred = format!("{user_table}_groups");
+        let chosen = match candidates.iter().find(|c| c.table == preferred) {
+            Some(found) => Some(found),
+            None if candidates.len() == 1 => candidates.as_slice().first(),
+            None => None,
+        };
+        Ok(chosen.map(|c| GroupsTable {
+            table: c.table.clone(),
+            user_column: c.user_column.clone(),
+        }))
     }
 
     fn from_columns(
@@ -447,6 +514,7 @@ impl UserModel {
             username_is_text,
             has_username_column: column("username").is_some(),
             max_lengths,
+            groups: None,
             select: String::new(),
             settings,
         };
@@ -511,12 +579,29 @@ impl UserModel {
             let value = if *has { quote(column) } else { "NULL".into() };
             format!("{value}::{sql_type} AS {name}")
         }));
+        // `user.groups.values_list("name")`, sorted, in the same row (no second query per request).
+        list.push(match &self.groups {
+            Some(groups) => format!(
+                "ARRAY(SELECT g.\"name\"::text FROM \"auth_group\" g JOIN {} m ON m.\"group_id\" = g.\"id\" \
+                 WHERE m.{} = {}.{} ORDER BY g.\"name\") AS groups",
+                quote(&groups.table),
+                quote(&groups.user_column),
+                quote(&self.table),
+                quote(&self.pk_column),
+            ),
+            None => "ARRAY[]::text[] AS groups".into(),
+        });
         list.join(", ")
     }
 
     /// The settings it was read with.
     pub fn settings(&self) -> &UserModelSettings {
         &self.settings
+    }
+
+    /// The table of the users' groups, if the model has `PermissionsMixin.groups`.
+    pub fn groups_table(&self) -> Option<&GroupsTable> {
+        self.groups.as_ref()
     }
 
     /// The table's name.

@@ -61,6 +61,10 @@ pub struct User {
     /// (what Django's password similarity check compares).
     #[diesel(sql_type = Nullable<Text>)]
     pub username_attribute: Option<String>,
+    /// The names of the user's groups (`user.groups`, Django's `auth_group`), sorted; empty for a model
+    /// without `PermissionsMixin`.
+    #[diesel(sql_type = Array<Text>)]
+    pub groups: Vec<String>,
 }
 
 impl std::fmt::Debug for User {

@@ -1,4 +1,5 @@
-//! Your own service beside Django, on axum: `GET /whoami` and `POST /notes` for Django's logged-in user.
+//! Your own service beside Django, on axum: `GET /whoami` and `POST /notes` for Django's logged-in user,
+//! and `/auth/verify`, forward auth for a reverse proxy in front of other services.
 //! It reads the Django site's settings from the environment, as the api does (`SECRET_KEY`,
 //! `SESSION_ENGINE`, `REDIS_URL`, `DATABASE_URL`, `SESSION_COOKIE_NAME`, …) and binds `EXAMPLE_BIND`.
 //!
@@ -7,9 +8,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use django_auth_web::axum::{DjangoLayer, LoginRequired};
+use django_auth_web::axum::{DjangoLayer, LoginRequired, forward_auth};
 use django_auth_web::request::DjangoAuth;
 use serde_json::{Value, json};
 
@@ -40,7 +41,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/whoami", get(whoami))
         .route("/notes", post(create_note))
         .with_state(django.clone())
-        .layer(DjangoLayer::from_arc(django));
+        .layer(DjangoLayer::from_arc(django.clone()))
+        // Forward auth checks the original request's host and session itself: outside the layer.
+        .merge(
+            Router::new()
+                .route("/auth/verify", any(forward_auth))
+                .route("/auth/verify/{*original}", any(forward_auth))
+                .with_state(django),
+        );
     let bind = std::env::var("EXAMPLE_BIND").unwrap_or_else(|_| "127.0.0.1:8002".into());
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("listening on http://{}", listener.local_addr()?);

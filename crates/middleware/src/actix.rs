@@ -144,3 +144,23 @@ impl FromRequest for MaybeUser {
         })
     }
 }
+
+/// The forward-auth endpoint as an actix-web handler (`web::route().to(actix::forward_auth)` on
+/// `/auth/verify` and `/auth/verify/{original:.*}`, outside [`crate::session::middleware`], with
+/// [`Services`] registered): 200 with the identity headers, or 401, 403, 503 with `{"detail": …}`. See
+/// [`crate::forward_auth`].
+pub async fn forward_auth(req: HttpRequest) -> HttpResponse {
+    let Some(services) = req.app_data::<web::Data<Services>>() else {
+        return AuthRejection::Wiring("no services").error_response();
+    };
+    let answer = services.forward_auth(&ActixHead(&req)).await;
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in answer.headers() {
+        response.append_header((name, value));
+    }
+    match answer.body() {
+        Some(body) => response.content_type("application/json").body(body),
+        None => response.finish(),
+    }
+}

@@ -355,3 +355,46 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
         Ok(MaybeUser(user.map_err(AuthError::from)?))
     }
 }
+
+/// The forward-auth endpoint as an axum handler, with the [`DjangoAuth`] as the router's state and outside
+/// [`DjangoLayer`] (the original request's host and session are its own to check):
+///
+/// ```no_run
+/// # async fn example(django: std::sync::Arc<django_auth_web::request::DjangoAuth>) {
+/// use axum::{Router, routing::any};
+/// let app: Router = Router::new()
+///     .route("/auth/verify", any(django_auth_web::axum::forward_auth))
+///     .route("/auth/verify/{*original}", any(django_auth_web::axum::forward_auth))
+///     .with_state(django);
+/// # }
+/// ```
+///
+/// 200 with the identity headers, or 401, 403, 503 with `{"detail": …}`. See [`crate::forward_auth`].
+pub async fn forward_auth(
+    axum::extract::State(auth): axum::extract::State<Arc<DjangoAuth>>,
+    req: Request<axum::body::Body>,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let head = AxumHead::new(&parts.headers, &parts.method, &parts.uri, &parts.extensions);
+    let answer = auth.forward_auth(&head).await;
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match answer.body() {
+        Some(body) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        None => status.into_response(),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in answer.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(name, value);
+        }
+    }
+    response
+}

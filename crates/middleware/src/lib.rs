@@ -1,4 +1,5 @@
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 //! Django's logged-in user in your own Rust web service, on the sessions a Django site writes: Django's
 //! `SessionMiddleware`, `get_user` (`request.user`), `CsrfViewMiddleware` and `ALLOWED_HOSTS`, and Django
 //! REST framework's `SessionAuthentication`, for actix-web (feature `actix`, on by default) and for axum
@@ -38,6 +39,7 @@ pub mod actix;
 pub mod axum;
 #[cfg(feature = "actix")]
 pub mod csrf;
+pub mod forward_auth;
 #[cfg(feature = "actix")]
 pub mod health;
 #[cfg(feature = "actix")]

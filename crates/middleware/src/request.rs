@@ -49,6 +49,13 @@ pub trait RequestHead {
 
     /// `request.get_port()`: the port this server was reached on (Django's `SERVER_PORT`).
     fn server_port(&self) -> Option<u16>;
+
+    /// The scheme the client used (`"https"`), when the request itself says so: a TLS listener, or the
+    /// original request a trusted proxy describes ([`crate::forward_auth::Original`]). `None` (the
+    /// default) is plain HTTP, unless `SECURE_PROXY_SSL_HEADER` says otherwise.
+    fn scheme(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Why the request path refused a request before its handler ran.
@@ -318,6 +325,24 @@ impl DjangoAuth {
         csrf: &CsrfCookie,
         form_token: Option<&str>,
     ) -> Result<(), CsrfRejection> {
+        self.check_csrf_origin(req)?;
+        let settings = &self.settings;
+        let header_name = settings.csrf.header_name.to_ascii_lowercase();
+        let header_display = display_header_name(&settings.csrf.header_name);
+        let token = match (
+            form_token.filter(|t| !t.is_empty()),
+            req.header(&header_name),
+        ) {
+            (Some(token), _) => Some((token, TokenSource::Post)),
+            (None, Some(token)) => Some((token, TokenSource::Header(&header_display))),
+            (None, None) => None,
+        };
+        csrf.check(token)
+    }
+
+    /// The first half of [`DjangoAuth::enforce_csrf`]: the `Origin` header (or, over HTTPS, the `Referer`)
+    /// must be this site or one of `CSRF_TRUSTED_ORIGINS`.
+    pub fn check_csrf_origin(&self, req: &impl RequestHead) -> Result<(), CsrfRejection> {
         let settings = &self.settings;
         let host = request_host(req, &self.settings);
         let secure = is_secure(req, &self.settings);
@@ -338,18 +363,7 @@ impl DjangoAuth {
             &request,
             &settings.csrf.trusted,
             settings.csrf.cookie.domain.as_deref(),
-        )?;
-        let header_name = settings.csrf.header_name.to_ascii_lowercase();
-        let header_display = display_header_name(&settings.csrf.header_name);
-        let token = match (
-            form_token.filter(|t| !t.is_empty()),
-            req.header(&header_name),
-        ) {
-            (Some(token), _) => Some((token, TokenSource::Post)),
-            (None, Some(token)) => Some((token, TokenSource::Header(&header_display))),
-            (None, None) => None,
-        };
-        csrf.check(token)
+        )
     }
 
     /// `SessionMiddleware.process_response` and `CsrfViewMiddleware.process_response`: the request's
@@ -411,12 +425,14 @@ pub fn request_host(req: &impl RequestHead, settings: &Settings) -> String {
     .to_string()
 }
 
-/// `request.is_secure()`: only through `SECURE_PROXY_SSL_HEADER` (the services speak plain HTTP).
+/// `request.is_secure()`: through `SECURE_PROXY_SSL_HEADER`, else the request's own scheme
+/// ([`RequestHead::scheme`]; the services themselves speak plain HTTP).
 pub fn is_secure(req: &impl RequestHead, settings: &Settings) -> bool {
     django_auth_core::hosts::is_secure(
         settings.secure_proxy_ssl_header.as_ref(),
         |name| req.header(&name.to_ascii_lowercase()).map(str::to_string),
-        false,
+        req.scheme()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https")),
     )
 }
 

@@ -18,8 +18,10 @@ use tempfile::TempDir;
 
 pub mod django;
 pub mod http;
+mod proxies;
 mod redis_ha;
 mod smtp;
+pub use proxies::{Caddy, EchoUpstream, Nginx, substitute};
 pub use redis_ha::{
     CLUSTER_NODE_TIMEOUT, RedisCluster, RedisSentinel, SENTINEL_DOWN_AFTER, SENTINEL_SERVICE,
     redis_cli,
