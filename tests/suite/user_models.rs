@@ -167,6 +167,29 @@ async fn login_here_seen_there_logout_there_anonymous_here(model: Model) {
             assert_eq!(me["first_name"], json!(""));
         }
     }
+    // Forward auth (issue 20) finds the model's own groups table (`<table>_groups`, its user column).
+    stack.run_django(
+        &[
+            "shell",
+            "-c",
+            &format!(
+                "from django.contrib.auth import get_user_model\n\
+                 from django.contrib.auth.models import Group\n\
+                 User = get_user_model()\n\
+                 User.objects.get(**{{User.USERNAME_FIELD: {login:?}}}).groups.add(\
+                 Group.objects.get_or_create(name='editors')[0])\n"
+            ),
+        ],
+        "groups",
+    );
+    let verify = on_django.get(&stack.api.url("/auth/verify")).await;
+    assert_eq!(verify.status, 200, "/auth/verify: {}", verify.body);
+    let header = |name: &str| verify.headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(header("x-auth-request-user"), Some(login.as_str()));
+    let id = pk.as_str().map_or_else(|| pk.to_string(), str::to_string);
+    assert_eq!(header("x-auth-request-user-id"), Some(id.as_str()));
+    assert_eq!(header("x-auth-request-groups"), Some("editors"));
+
     let logout = stack.portal_log_out(&on_django).await;
     assert_eq!(logout.status, 200, "the logged-out page: {}", logout.body);
     assert_eq!(stack.seen(&on_django).await, Seen::anonymous());
