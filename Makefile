@@ -36,9 +36,17 @@ test: test-deps venvs
 	DJANGO_PYTHON=$(DJANGO_42) DJANGO_EXPECTED_VERSION=4.2 $(CARGO) test --workspace $(GOLDEN_TESTS)
 
 ## publish-check: `cargo publish --dry-run` of the two library crates (packaged, then built from the
-## package alone), as crates.io would take them; CI runs it
+## package alone), as crates.io would take them; CI runs it after `make test`. A package is built as a
+## workspace of its own, without this workspace's profiles: the --config flags give it the same ones, so
+## the dependencies `make test` compiled are reused instead of compiled again. Cargo keeps what it unpacked
+## from the dry run's local registry under the same version (registry/src/-<hash>/), and would verify the
+## web crate against an earlier core: those stale copies are removed first.
+PUBLISH_PROFILE := --config 'profile.dev.opt-level=1' --config 'profile.dev.debug="line-tables-only"' \
+	--config 'profile.dev.package."*".opt-level=2' --config 'profile.dev.package."*".debug=false'
 publish-check:
-	$(CARGO) publish --dry-run -p django-auth-core -p django-auth-web
+	rm -rf $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/django-auth-core-* \
+		$${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/django-auth-web-*
+	$(CARGO) publish --dry-run -p django-auth-core -p django-auth-web $(PUBLISH_PROFILE)
 
 ## test-deps: the Debian packages the tests need (Redis, PostgreSQL, Chromium, …), installed before anything
 ## compiles; elsewhere, or without root or sudo, a message naming each missing one

@@ -156,7 +156,8 @@ impl<'a, R: RequestHead> Original<'a, R> {
             .filter(|value| self.trusted && !value.is_empty())
     }
 
-    /// The original path and query, for logs: `X-Forwarded-Uri`, else `X-Original-URI`, when trusted.
+    /// The original path and query, `X-Forwarded-Uri` (else nginx's `X-Original-URI`) when trusted, for a
+    /// service with rules of its own per path. (Never logged: a path may carry a token.)
     pub fn uri(&self) -> Option<&str> {
         self.forwarded("x-forwarded-uri")
             .or_else(|| self.forwarded("x-original-uri"))
@@ -305,10 +306,10 @@ impl DjangoAuth {
         if let Err(ForwardAuthError::Unavailable(cause)) = &outcome {
             tracing::warn!(error = %cause, "store unavailable");
         } else if let Err(error) = &outcome {
+            // The method only: a path may carry a token, and nothing secret is ever logged.
             tracing::info!(
                 status = error.status(),
                 method = original.method(),
-                path = original.uri().map(|uri| uri.split('?').next().unwrap_or("")),
                 reason = %error,
                 "forward auth refused"
             );
