@@ -38,14 +38,17 @@ test: test-deps venvs
 ## publish-check: `cargo publish --dry-run` of the two library crates (packaged, then built from the
 ## package alone), as crates.io would take them; CI runs it after `make test`. A package is built as a
 ## workspace of its own, without this workspace's profiles: the --config flags give it the same ones, so
-## the dependencies `make test` compiled are reused instead of compiled again. Cargo keeps what it unpacked
-## from the dry run's local registry under the same version (registry/src/-<hash>/), and would verify the
-## web crate against an earlier core: those stale copies are removed first.
+## the dependencies `make test` compiled are reused instead of compiled again. Cargo takes a crate of a
+## registry as unchanging: what it unpacked and compiled of an earlier dry run's core, same version, would
+## pass for this one (the web crate verified against old code), so those copies and the two crates'
+## fingerprints are removed first (the next build compiles the two crates again; nothing else).
 PUBLISH_PROFILE := --config 'profile.dev.opt-level=1' --config 'profile.dev.debug="line-tables-only"' \
 	--config 'profile.dev.package."*".opt-level=2' --config 'profile.dev.package."*".debug=false'
 publish-check:
 	rm -rf $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/django-auth-core-* \
-		$${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/django-auth-web-*
+		$${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/django-auth-web-* \
+		$${CARGO_TARGET_DIR:-target}/debug/.fingerprint/django-auth-core-* \
+		$${CARGO_TARGET_DIR:-target}/debug/.fingerprint/django-auth-web-*
 	$(CARGO) publish --dry-run -p django-auth-core -p django-auth-web $(PUBLISH_PROFILE)
 
 ## test-deps: the Debian packages the tests need (Redis, PostgreSQL, Chromium, …), installed before anything
