@@ -281,6 +281,22 @@ struct Found {
     table: Option<String>,
 }
 
+/// Django's `truncate_name(name, 63)` (PostgreSQL's `max_name_length`): a name longer than 63 characters
+/// is cut to 59 and ends with the first 4 hex digits of its MD5 (`names_digest`), as Django names the
+/// tables it makes.
+pub fn django_table_name(name: &str) -> String {
+    use md5::Digest;
+    const MAX: usize = 63;
+    const HASH_LEN: usize = 4;
+    if name.chars().count() <= MAX {
+        return name.to_string();
+    }
+    let digest = md5::Md5::digest(name.as_bytes());
+    let hash: String = digest.iter().take(2).map(|b| format!("{b:02x}")).collect();
+    let kept: String = name.chars().take(MAX - HASH_LEN).collect();
+    format!("{kept}{hash}")
+}
+
 /// `"name"`: a column or table name quoted for SQL.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -358,10 +374,11 @@ impl UserModel {
         Ok(model)
     }
 
-    /// The table of the user's groups: a table with a foreign key to the user table and one, `group_id`,
-    /// to `auth_group`, as Django makes for `PermissionsMixin.groups`. Its name is `<user table>_groups`
-    /// (preferred when several tables qualify); a model without `PermissionsMixin` has none, and its
-    /// users are in no group.
+    /// The table of the user's groups, as Django makes it for `PermissionsMixin.groups`: named
+    /// `<user table>_groups` (shortened as Django's `truncate_name` does past PostgreSQL's 63 bytes), with a
+    /// foreign key to the user table and one, `group_id`, to `auth_group`. Only that name: another table
+    /// linking users and groups (invitations, say) is not membership. A model without `PermissionsMixin`
+    /// has none, and its users are in no group.
     async fn find_groups_table(
         db: &Database,
         user_table: &str,
@@ -373,7 +390,8 @@ impl UserModel {
             #[diesel(sql_type = Text)]
             user_column: String,
         }
-        let wanted = user_table.to_string();
+        let name = django_table_name(&format!("{user_table}_groups"));
+        let (wanted_user, wanted_groups) = (user_table.to_string(), name.clone());
         let candidates: Vec<Candidate> = db
             .run(move |conn| {
                 Box::pin(async move {
@@ -383,26 +401,26 @@ impl UserModel {
                          JOIN pg_class c ON c.oid = uf.conrelid \
                          JOIN pg_attribute ua ON ua.attrelid = uf.conrelid AND ua.attnum = uf.conkey[1] \
                          WHERE uf.contype = 'f' AND uf.confrelid = to_regclass(quote_ident($1)) \
+                         AND uf.conrelid = to_regclass(quote_ident($2)) \
                          AND array_length(uf.conkey, 1) = 1 \
                          AND EXISTS (SELECT 1 FROM pg_constraint gf \
                                      JOIN pg_attribute ga ON ga.attrelid = gf.conrelid \
                                       AND ga.attnum = gf.conkey[1] \
                                      WHERE gf.conrelid = uf.conrelid AND gf.contype = 'f' \
                                      AND gf.confrelid = to_regclass('auth_group') \
-                                     AND ga.attname = 'group_id') \
-                         ORDER BY c.relname",
+                                     AND ga.attname = 'group_id')",
                     )
-                    .bind::<Text, _>(wanted)
+                    .bind::<Text, _>(wanted_user)
+                    .bind::<Text, _>(wanted_groups)
                     .load(conn)
                     .await
                 })
             })
             .await?;
-        let preferred = format!("{user_table}_groups");
-        let chosen = match candidates.iter().find(|c| c.table == preferred) {
-            Some(found) => Some(found),
-            None if candidates.len() == 1 => candidates.as_slice().first(),
-            None => None,
+        // One foreign key to the user table (a self-referencing model's table would have two).
+        let chosen = match candidates.as_slice() {
+            [one] => Some(one),
+            _ => None,
         };
         Ok(chosen.map(|c| GroupsTable {
             table: c.table.clone(),
@@ -745,6 +763,22 @@ pub fn field_label(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_names_as_djangos_truncate_name() {
+        // Golden values from Django 6.1's `django.db.backends.utils.truncate_name(name, 63)`.
+        assert_eq!(django_table_name("auth_user_groups"), "auth_user_groups");
+        let long = format!("accounts_{}_groups", "a".repeat(60));
+        assert_eq!(
+            django_table_name(&long),
+            format!("accounts_{}0f2b", "a".repeat(50))
+        );
+        let accented = format!("comptes_{}_groups", "é".repeat(60));
+        assert_eq!(
+            django_table_name(&accented),
+            format!("comptes_{}9d2f", "é".repeat(51))
+        );
+    }
 
     fn col(name: &str, type_name: &str, not_null: bool, has_default: bool) -> CatalogColumn {
         CatalogColumn {

@@ -17,6 +17,7 @@
 
 use django_auth_core::settings::{ForwardAuthCsrf, Settings};
 use django_auth_core::users::User;
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::request::{DjangoAuth, Rejection, RequestHead, ResponseHeaders, client, is_safe_method};
 
@@ -64,6 +65,19 @@ pub enum ForwardAuthError {
 }
 
 impl ForwardAuthError {
+    /// What kind of refusal, for logs (the messages may quote a header: a Referer can carry a token).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ForwardAuthError::NotAuthenticated => "not authenticated",
+            ForwardAuthError::BadCookie(_) => "oversized session cookie",
+            ForwardAuthError::DisallowedHost => "host not in ALLOWED_HOSTS",
+            ForwardAuthError::PermissionDenied => "permission denied",
+            ForwardAuthError::CsrfFailed(_) => "CSRF failed",
+            ForwardAuthError::Unavailable(_) => "store unavailable",
+            ForwardAuthError::Random(_) => "random source failed",
+        }
+    }
+
     /// The status to answer with: 401, 403, 503 or 500.
     pub fn status(&self) -> u16 {
         match self {
@@ -89,9 +103,14 @@ pub struct Identity {
 pub struct ForwardAuth {
     /// The user and the identity headers, or why the request is refused.
     pub outcome: Result<Identity, ForwardAuthError>,
-    /// The session's `Set-Cookie` (a key cycled by `get_user`, a session ended) and `Vary`: the answer
-    /// carries them whatever its status, and the proxy copies them to the client.
+    /// The session cookie's `Set-Cookie` (a key cycled by `get_user`, a session ended) and `Vary`: the
+    /// answer carries them whatever its status, and the proxy copies them to the client. Only the session
+    /// cookie's: proxies join several `Set-Cookie`s into one (nginx 1.23+, Caddy), which breaks them, and
+    /// the idle-timeout notice and a CSRF cookie are the portal's business.
     pub response: ResponseHeaders,
+    /// For a 401: the original path and query as the login page's `next` ([`next_parameter`]), when the
+    /// proxy said what it was.
+    pub next: Option<String>,
 }
 
 impl ForwardAuth {
@@ -103,13 +122,18 @@ impl ForwardAuth {
         }
     }
 
-    /// Every header of the answer, in order: the identity headers (a 200), `Retry-After` (a 503), the
-    /// session's `Set-Cookie`s, `Vary: Cookie` and `Cache-Control: private, no-store` (an answer about
+    /// Every header of the answer, in order: the identity headers (a 200), `X-Auth-Request-Next` (a 401,
+    /// for the login page's `next`), `Retry-After` (a 503), the session's `Set-Cookie`, `Vary: Cookie` and `Cache-Control: private, no-store` (an answer about
     /// one user's cookie, which no cache may keep). `Set-Cookie` may repeat: append, don't replace.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = match &self.outcome {
             Ok(identity) => identity.headers.clone(),
             Err(ForwardAuthError::Unavailable(_)) => vec![("Retry-After", "5".to_string())],
+            Err(error) if error.status() == 401 => self
+                .next
+                .iter()
+                .map(|next| ("X-Auth-Request-Next", next.clone()))
+                .collect(),
             Err(_) => Vec::new(),
         };
         headers.extend(
@@ -183,10 +207,12 @@ impl<R: RequestHead> RequestHead for Original<'_, R> {
     }
 
     fn method(&self) -> &str {
-        // Only a method's token characters: anything else is not a method the proxy saw.
         match self.forwarded("x-forwarded-method") {
-            Some(method) if method.bytes().all(|b| b.is_ascii_alphabetic()) => method,
-            _ => self.req.method(),
+            // A method is a token (RFC 9110: `M-SEARCH` too).
+            Some(method) if method.bytes().all(is_token_byte) => method,
+            // Something the proxy passed on that is not a method: never a safe one.
+            Some(_) => "INVALID",
+            None => self.req.method(),
         }
     }
 
@@ -212,23 +238,51 @@ impl<R: RequestHead> RequestHead for Original<'_, R> {
     }
 }
 
+/// RFC 9110's `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// A header value from a user's field: the bytes a header cannot carry, or that would change its meaning,
 /// percent-encoded as in a URL (`%XX` of the UTF-8 bytes): control characters, `%` itself, a comma (the
 /// groups' separator, so a group named `Sales, EMEA` is one item, `Sales%2C EMEA`), every non-ASCII byte
 /// (`José` is `Jos%C3%A9`), and a space at either end (which HTTP strips). Any URL decoder gives the
 /// value back; a plain ASCII name without a comma or `%` is sent as it is.
 pub fn header_value(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = String::with_capacity(value.len());
-    for (i, &b) in bytes.iter().enumerate() {
-        let edge_space = b == b' ' && (i == 0 || i == bytes.len() - 1);
-        if !(0x20..0x7f).contains(&b) || b == b'%' || b == b',' || edge_space {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(char::from(b));
+    // Control characters (C0 and DEL), `%`, the comma; `utf8_percent_encode` also encodes every
+    // non-ASCII byte.
+    const SET: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+    let encoded = utf8_percent_encode(value, SET).to_string();
+    // HTTP strips the spaces around a value: keep them as `%20`.
+    let trimmed = encoded.trim_matches(' ');
+    let (leading, trailing) = match trimmed.is_empty() {
+        true => (encoded.len(), 0),
+        false => {
+            let start = encoded.len() - encoded.trim_start_matches(' ').len();
+            (start, encoded.len() - encoded.trim_end_matches(' ').len())
         }
+    };
+    format!(
+        "{}{}{}",
+        "%20".repeat(leading),
+        trimmed,
+        "%20".repeat(trailing)
+    )
+}
+
+/// The original path and query as a login page's `next` parameter: every byte but the unreserved ones and
+/// `/` percent-encoded, so a query's `&` and `=` stay inside `next`. `None` unless it is a path (`/…`).
+pub fn next_parameter(uri: &str) -> Option<String> {
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    if !uri.starts_with('/') || uri.starts_with("//") {
+        return None;
     }
-    out
+    Some(utf8_percent_encode(uri, SET).to_string())
 }
 
 /// The identity headers of `user` ([`IDENTITY_HEADERS`]), every one (empty when the user has no value).
@@ -281,8 +335,10 @@ impl DjangoAuth {
             return ForwardAuth {
                 outcome: Err(ForwardAuthError::DisallowedHost),
                 response: ResponseHeaders::default(),
+                next: None,
             };
         }
+        let next = original.uri().and_then(next_parameter);
         let mut state = match self.begin(&original).await {
             Ok(state) => state,
             Err(rejection) => {
@@ -293,6 +349,7 @@ impl DjangoAuth {
                         Rejection::Random(error) => ForwardAuthError::Random(error),
                     }),
                     response: ResponseHeaders::default(),
+                    next,
                 };
             }
         };
@@ -310,7 +367,7 @@ impl DjangoAuth {
             tracing::info!(
                 status = error.status(),
                 method = original.method(),
-                reason = %error,
+                reason = error.kind(),
                 "forward auth refused"
             );
         }
@@ -322,16 +379,24 @@ impl DjangoAuth {
             .finish(state, status, || client(req, &self.settings))
             .await
         {
-            Ok(response) => ForwardAuth {
-                outcome: outcome.map(|user| Identity {
-                    headers: identity_headers(&user),
-                    user,
-                }),
-                response,
-            },
+            Ok(mut response) => {
+                let session_cookie = format!("{}=", self.settings.session_cookie.name);
+                response
+                    .set_cookie
+                    .retain(|cookie| cookie.starts_with(&session_cookie));
+                ForwardAuth {
+                    outcome: outcome.map(|user| Identity {
+                        headers: identity_headers(&user),
+                        user,
+                    }),
+                    response,
+                    next,
+                }
+            }
             Err(error) => ForwardAuth {
                 outcome: Err(ForwardAuthError::Unavailable(error)),
                 response: ResponseHeaders::default(),
+                next,
             },
         }
     }
@@ -365,6 +430,28 @@ impl DjangoAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_keeps_the_query_inside_one_parameter() {
+        assert_eq!(
+            next_parameter("/a/b?x=1&y=2").as_deref(),
+            Some("/a/b%3Fx%3D1%26y%3D2")
+        );
+        assert_eq!(
+            next_parameter("/caf%C3%A9").as_deref(),
+            Some("/caf%25C3%25A9")
+        );
+        assert_eq!(next_parameter("/").as_deref(), Some("/"));
+        // Not a path: no `next` (the login page's own check would refuse another host anyway).
+        for bad in [
+            "https://evil.example.com/",
+            "//evil.example.com/",
+            "",
+            "a/b",
+        ] {
+            assert_eq!(next_parameter(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn header_values_are_percent_encoded_where_needed() {

@@ -152,6 +152,20 @@ impl DjangoAuth {
             .user_store(&connections)
             .await
             .map_err(|e| StoreError::Config(e.to_string()))?;
+        if !settings.forward_auth.groups.is_empty() && users.model().groups_table().is_none() {
+            return Err(StoreError::Config(format!(
+                "FORWARD_AUTH_GROUPS: the user table {:?} has no groups table ({:?}, which Django makes for \
+                 PermissionsMixin.groups): no user could be in a group",
+                users.model().table(),
+                django_auth_core::user_model::django_table_name(&format!(
+                    "{}_groups",
+                    users.model().table()
+                )),
+            )));
+        }
+        if let Some(groups) = users.model().groups_table() {
+            tracing::debug!(table = groups.table, "the users' groups");
+        }
         if !users.model().can_create_users() {
             tracing::warn!(
                 table = users.model().table(),
