@@ -61,8 +61,9 @@ pub struct User {
     /// (what Django's password similarity check compares).
     #[diesel(sql_type = Nullable<Text>)]
     pub username_attribute: Option<String>,
-    /// The names of the user's groups (`user.groups`, Django's `auth_group`), sorted; empty for a model
-    /// without `PermissionsMixin`.
+    /// The names of the user's groups (`user.groups`, Django's `auth_group`), sorted, once
+    /// [`UserStore::groups`] read them (the lookups leave it empty); empty for a model without
+    /// `PermissionsMixin`.
     #[diesel(sql_type = Array<Text>)]
     pub groups: Vec<String>,
 }
@@ -453,6 +454,27 @@ impl UserStore {
                 self.db.deadline()
             ))),
         }
+    }
+
+    /// `user.groups.values_list("name")`: the names of the groups of the user whose key is `pk`, sorted
+    /// (one query; none for a model without a groups table).
+    pub async fn groups(&self, pk: &str) -> Result<Vec<String>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let Some(sql) = self.model.select_groups() else {
+            return Ok(Vec::new());
+        };
+        let pk = pk.to_string();
+        let names: Vec<Name> = self
+            .db
+            .run(move |conn| {
+                Box::pin(async move { diesel::sql_query(sql).bind::<Text, _>(pk).load(conn).await })
+            })
+            .await?;
+        Ok(names.into_iter().map(|n| n.name).collect())
     }
 
     /// How many queries [`UserStore::get`] has sent: fewer than its calls when concurrent lookups were

@@ -356,9 +356,15 @@ impl DjangoAuth {
         let outcome = match self.get_user(&mut state).await {
             Err(error) => Err(ForwardAuthError::Unavailable(error)),
             Ok(None) => Err(ForwardAuthError::NotAuthenticated),
-            Ok(Some(user)) => self
-                .forward_auth_rules(&original, &user, &state.csrf)
-                .map(|()| user),
+            // The groups, for the rules and the headers: one more query, only here.
+            Ok(Some(mut user)) => match self.users.groups(user.pk()).await {
+                Err(error) => Err(ForwardAuthError::Unavailable(error)),
+                Ok(groups) => {
+                    user.groups = groups;
+                    self.forward_auth_rules(&original, &user, &state.csrf)
+                        .map(|()| user)
+                }
+            },
         };
         if let Err(ForwardAuthError::Unavailable(cause)) = &outcome {
             tracing::warn!(error = %cause, "store unavailable");
